@@ -1,0 +1,8 @@
+"""``python -m depara_core``: the command line (see :mod:`depara_core.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

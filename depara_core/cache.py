@@ -1,0 +1,166 @@
+"""A content-addressed disk cache for graphs and similarity terms, with atomic writes.
+
+Keys hash (weights digest, layer, probe digest, preprocessing, method and its parameters, engine
+version). Entries are written to a temporary file and renamed into place, so a writer killed
+mid-write never leaves a readable broken entry; nothing is ever unpickled.
+
+>>> import tempfile
+>>> cache = GraphCache(tempfile.mkdtemp())
+>>> cache.key({"a": 1}) == cache.key({"a": 1}), len(cache.key({"a": 1}))
+(True, 64)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CacheError
+from .graphs import Graph, GraphOptions
+from .models import LoadedModel
+from .probes import ProbeSet
+from .selection import SimilarityTerms
+
+__all__ = ["GraphCache", "ENGINE_VERSION", "default_cache_dir"]
+
+ENGINE_VERSION = "1"
+"""Bumped whenever stored graphs would change for the same inputs."""
+
+
+def default_cache_dir() -> Path:
+    """``$DEPARA_CACHE_DIR``, else ``~/.cache/depara-explorer``."""
+    return Path(os.environ.get("DEPARA_CACHE_DIR") or Path.home() / ".cache" / "depara-explorer")
+
+
+class GraphCache:
+    """Graphs and similarity terms on disk under ``root``."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the cache folder {str(self.root)!r} ({exc})", "set DEPARA_CACHE_DIR to a writable folder") from None
+
+    # ---- keys ------------------------------------------------------------------------------
+    @staticmethod
+    def key(parts: dict) -> str:
+        blob = json.dumps({"engine": ENGINE_VERSION, **parts}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def graph_key(self, model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions) -> str:
+        return self.key(
+            {
+                "kind": "graph",
+                "weights": model.digest,
+                "layer": layer,
+                "probes": probes.digest,
+                "preprocess": model.spec.preprocess.describe(),
+                "options": options.key(),
+            }
+        )
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / f"{key}.npz"
+
+    # ---- atomic storage --------------------------------------------------------------------
+    def _write(self, path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:12]}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _read(self, path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            meta = json.loads(str(arrays.pop("__meta__")))
+            return arrays, meta
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+            path.unlink(missing_ok=True)  # unreadable: treat as a miss and let it be recomputed
+            return None
+
+    # ---- graphs ----------------------------------------------------------------------------
+    def store_graph(self, model: LoadedModel, probes: ProbeSet, graph: Graph) -> Path:
+        path = self._path("graphs", self.graph_key(model, probes, graph.layer, graph.options))
+        meta = {
+            "model": graph.model,
+            "layer": graph.layer,
+            "probe_ids": list(graph.probe_ids),
+            "probe_digest": graph.probe_digest,
+            "node_shape": list(graph.node_shape),
+            "feature_dim": graph.feature_dim,
+            "options": {**asdict(graph.options), "method_params": [list(p) for p in graph.options.method_params]},
+            "sketched": graph.sketched,
+            "model_digest": graph.model_digest,
+        }
+        arrays = {"nodes": graph.nodes, "node_norms": graph.node_norms, "gram": graph.gram, "feature_sums": graph.feature_sums}
+        self._write(path, arrays, meta)
+        return path
+
+    def load_graph(self, model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions) -> Graph | None:
+        """The cached graph, renamed to ``model.name``; None on a miss."""
+        hit = self._read(self._path("graphs", self.graph_key(model, probes, layer, options)))
+        if hit is None:
+            return None
+        arrays, meta = hit
+        if tuple(meta["probe_ids"]) != probes.ids:
+            return None
+        return Graph(
+            model=model.name,
+            layer=layer,
+            probe_ids=probes.ids,
+            probe_digest=probes.digest,
+            nodes=arrays["nodes"],
+            node_norms=arrays["node_norms"],
+            node_shape=tuple(meta["node_shape"]),
+            gram=arrays["gram"],
+            feature_sums=arrays["feature_sums"],
+            feature_dim=int(meta["feature_dim"]),
+            options=options,
+            sketched=bool(meta["sketched"]),
+            model_digest=meta["model_digest"],
+        )
+
+    # ---- similarity terms ------------------------------------------------------------------
+    def terms_key(self, graph_keys: list[str], baselines: bool, node_scale: float) -> str:
+        return self.key({"kind": "terms", "graphs": graph_keys, "baselines": baselines, "node_scale": node_scale})
+
+    def store_terms(self, key: str, terms: SimilarityTerms) -> Path:
+        path = self._path("terms", key)
+        arrays = {"s_V": terms.s_V, "s_E": terms.s_E}
+        if terms.rsa is not None:
+            arrays["rsa"] = terms.rsa
+        if terms.cka is not None:
+            arrays["cka"] = terms.cka
+        self._write(path, arrays, {"names": list(terms.names), "node_scale": terms.node_scale})
+        return path
+
+    def load_terms(self, key: str) -> SimilarityTerms | None:
+        hit = self._read(self._path("terms", key))
+        if hit is None:
+            return None
+        arrays, meta = hit
+        return SimilarityTerms(tuple(meta["names"]), arrays["s_V"], arrays["s_E"], arrays.get("rsa"), arrays.get("cka"), meta["node_scale"])
+
+    def clear(self) -> None:
+        """Remove every entry (and stray temporary files)."""
+        for p in sorted(self.root.rglob("*"), reverse=True):
+            if p.is_file() and (p.suffix in (".npz", ".tmp")):
+                p.unlink(missing_ok=True)

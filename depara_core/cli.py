@@ -1,0 +1,280 @@
+"""Command line: ``python -m depara_core {graphs,similarity,layers,evaluate,probes}``.
+
+>>> parser = build_parser()
+>>> parser.parse_args(["similarity", "--model", "a=m:f", "--model", "b=m:g", "--probes", "p", "--layer", "output"]).layer
+'output'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cache import GraphCache
+from .errors import DeparaError
+from .evaluation import GroundTruth, evaluate, random_baseline, taskonomy_ground_truth
+from .graphs import GraphOptions, compute_graphs
+from .models import LoadedModel, ModelSpec, load_model, parse_model_arg, timm_spec, torchscript_spec, torchvision_spec
+from .pipeline import select_layers, zoo_terms
+from .probes import ProbeSet, load_builtin
+
+__all__ = ["main", "build_parser", "model_from_arg", "probes_from_arg"]
+
+
+# ---- argument helpers ----------------------------------------------------------------------
+def model_from_arg(arg: str) -> ModelSpec:
+    """``NAME=package.module:function``, ``NAME=torchvision:ARCH[@CKPT]``, ``NAME=timm:ARCH@CKPT``,
+    ``NAME=torchscript:PATH`` or ``zoo:ZOO/MODEL``."""
+    if arg.startswith("zoo:"):
+        from .zoos import load_zoo
+
+        zoo_name, _, model_name = arg[4:].partition("/")
+        specs = {s.name: s for s in load_zoo(zoo_name).specs}
+        if model_name not in specs:
+            raise DeparaError(f"zoo {zoo_name!r} has no model {model_name!r}", f"choose one of: {', '.join(specs)}")
+        return specs[model_name]
+    name, _, target = arg.partition("=")
+    for prefix, make in (("torchvision:", torchvision_spec), ("timm:", timm_spec)):
+        if target.startswith(prefix):
+            arch, _, ckpt = target[len(prefix) :].partition("@")
+            return make(arch, ckpt or None, name=name)
+    if target.startswith("torchscript:"):
+        return torchscript_spec(target[len("torchscript:") :], name=name)
+    return parse_model_arg(arg)
+
+
+def probes_from_arg(arg: str, size: Sequence[int] | None = None, count: int | None = None) -> ProbeSet:
+    """A folder, a .zip file, or ``builtin:NAME``."""
+    sz = tuple(size) if size else None
+    if arg.startswith("builtin:"):
+        probes = load_builtin(arg[len("builtin:") :], count)
+        return probes
+    path = Path(arg).expanduser()
+    if path.is_file() and path.suffix.lower() == ".zip":
+        probes = ProbeSet.from_zip(path, size=sz)
+    else:
+        probes = ProbeSet.from_folder(path, size=sz)
+    return probes.subset(count) if count else probes
+
+
+class _Bar:
+    """A tqdm progress bar driven by the engine's progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar = enabled, None
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None or self.bar.total != total:
+            from tqdm import tqdm
+
+            self.close()
+            self.bar = tqdm(total=total, file=sys.stderr, unit="batch", leave=False)
+        self.bar.n = done
+        self.bar.set_description(message[:60], refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _options(args: argparse.Namespace) -> GraphOptions:
+    return GraphOptions(
+        method=args.method,
+        objective=args.objective,
+        node_reduce=args.node_reduce,
+        center_edges=args.center_edges,
+    )
+
+
+def _cache(args: argparse.Namespace) -> GraphCache | None:
+    return None if args.no_cache else GraphCache(args.cache_dir)
+
+
+def _load_all(specs: list[ModelSpec]) -> list[LoadedModel]:
+    return [load_model(s) for s in specs]
+
+
+def _write_json(path: str | None, payload: dict) -> None:
+    text = json.dumps(payload, indent=2)
+    if path:
+        Path(path).write_text(text)
+    else:
+        print(text)
+
+
+# ---- commands ------------------------------------------------------------------------------
+def cmd_similarity(args: argparse.Namespace) -> int:
+    specs = [model_from_arg(m) for m in args.model]
+    models = _load_all(specs)
+    probes = probes_from_arg(args.probes, args.size, args.count)
+    layers = {m.name: args.layer or m.spec.encoder for m in models}
+    bar = _Bar(not args.quiet)
+    try:
+        terms = zoo_terms(models, probes, _options(args), layers=layers, cache=_cache(args), baselines=args.baselines, batch_size=args.batch_size, progress=bar)
+    finally:
+        bar.close()
+    payload = {"models": list(terms.names), "s_V": terms.s_V.tolist(), "s_E": terms.s_E.tolist()}
+    if args.baselines:
+        payload.update(RSA=terms.rsa.tolist(), CKA=terms.cka.tolist())
+    if args.json:
+        _write_json(args.json, payload)
+    if args.csv:
+        rows = [
+            {"source": s, "target": t, "s_V": terms.s_V[i, j], "s_E": terms.s_E[i, j], "s": terms.combined(args.lam)[i, j]}
+            for i, s in enumerate(terms.names)
+            for j, t in enumerate(terms.names)
+        ]
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+    if not args.json:
+        s = pd.DataFrame(terms.combined(args.lam), index=terms.names, columns=terms.names)
+        print(f"s = s_V + {args.lam}·s_E (rows: sources, columns: targets), {len(probes)} probes")
+        print(s.round(4).to_string())
+    return 0
+
+
+def cmd_graphs(args: argparse.Namespace) -> int:
+    models = _load_all([model_from_arg(m) for m in args.model])
+    probes = probes_from_arg(args.probes, args.size, args.count)
+    cache = _cache(args) or GraphCache()
+    rows = []
+    bar = _Bar(not args.quiet)
+    try:
+        for m in models:
+            layers = [layer.name for layer in m.selectable_layers()] if args.layers == ["all"] else (args.layers or [m.spec.encoder])
+            graphs = compute_graphs(m, probes, layers, _options(args), cache=cache, batch_size=args.batch_size, progress=bar)
+            for layer, g in graphs.items():
+                e = g.edges
+                iu = np.triu_indices(len(g), 1)
+                rows.append({"model": m.name, "layer": layer, "probes": len(g), "features": g.feature_dim, "node_dim": int(np.prod(g.node_shape)), "mean_edge": float(e[iu].mean())})
+    finally:
+        bar.close()
+    table = pd.DataFrame(rows)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    if args.json:
+        _write_json(args.json, {"cache": str(cache.root), "graphs": rows})
+    print(table.to_string(index=False))
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    source, target = _load_all([model_from_arg(args.source), model_from_arg(args.target)])
+    probes = probes_from_arg(args.probes, args.size, args.count)
+    layers = None if args.layers in (None, ["all"]) else args.layers
+    bar = _Bar(not args.quiet)
+    try:
+        scores = select_layers(source, target, probes, layers, _options(args), cache=_cache(args), batch_size=args.batch_size, progress=bar)
+    finally:
+        bar.close()
+    s = scores.combined(args.lam)
+    table = pd.DataFrame({"layer": scores.layers, "s_V": scores.s_V, "s_E": scores.s_E, "s": s})
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    if args.json:
+        _write_json(args.json, {"source": source.name, "target": target.name, "lambda": args.lam, "best": scores.best(args.lam), "layers": table.to_dict(orient="records")})
+    print(table.to_string(index=False))
+    print(f"best layer of {source.name} for {target.name} at λ={args.lam}: {scores.best(args.lam)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.ground_truth.startswith("taskonomy"):
+        gt = taskonomy_ground_truth(args.ground_truth.partition("-")[2] or "16k")
+    else:
+        gt = GroundTruth.from_csv(args.ground_truth, value=args.gt_column, higher_is_better=not args.lower_is_better)
+    if args.scores.endswith(".json"):
+        data = json.loads(Path(args.scores).read_text())
+        names = data["models"]
+        mat = np.asarray(data["s_V"]) + args.lam * np.asarray(data["s_E"])
+        scores = {t: {s: float(mat[i, j]) for i, s in enumerate(names) if i != j} for j, t in enumerate(names)}
+    else:
+        df = pd.read_csv(args.scores)
+        scores = {}
+        for row in df.itertuples(index=False):
+            scores.setdefault(row.target, {})[row.source] = float(row.score)
+    metrics = evaluate(scores, gt, relevant=args.relevant, method=args.method_name)
+    n = len(gt.candidates(metrics.per_target["target"].iloc[0]))
+    _, rp, rr = random_baseline(n, args.relevant)
+    payload = {**metrics.summary(), "random": {"precision_at_k": rp[: len(metrics.k)].tolist(), "recall_at_k": rr[: len(metrics.k)].tolist()}, "per_target": metrics.per_target.to_dict(orient="records")}
+    _write_json(args.json, payload)
+    return 0
+
+
+def cmd_probes(args: argparse.Namespace) -> int:
+    from .probes import builtin_probe_sets
+
+    for name, desc in builtin_probe_sets().items():
+        print(f"{name:16s} {desc}")
+    return 0
+
+
+# ---- parser --------------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
+    if probes:
+        p.add_argument("--probes", required=True, help="folder of images, a .zip, or builtin:NAME")
+        p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize and centre-crop probes to H×W")
+        p.add_argument("--count", type=int, help="use only the first COUNT probes")
+    p.add_argument("--method", default="gradient_x_input", help="attribution method (default: Gradient*Input)")
+    p.add_argument("--objective", default="sqnorm", choices=["sqnorm", "mean", "sum"], help="attribution objective: ||F||² (paper) or the original code's mean/sum")
+    p.add_argument("--node-reduce", default="none", choices=["none", "channel_mean", "channel_abs_mean"])
+    p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lam", type=float, default=1.0, help="λ in s = s_V + λ·s_E")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--json", help="write results as JSON to this file")
+    p.add_argument("--csv", help="write results as CSV to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m depara_core", description="DEPARA: rank pre-trained models and layers for transfer, without labels.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("similarity", help="pairwise s_V and s_E of models on a probe set")
+    p.add_argument("--model", action="append", required=True, help="NAME=package.module:function (repeat); also torchvision:ARCH@CKPT, timm:ARCH@CKPT, torchscript:PATH, zoo:ZOO/MODEL")
+    p.add_argument("--layer", help="layer of every model (default: each model's encoder; 'output' = the model's output)")
+    p.add_argument("--baselines", action="store_true", help="also compute RSA and linear CKA")
+    _common(p)
+    p.set_defaults(func=cmd_similarity)
+    p = sub.add_parser("graphs", help="compute and cache graphs")
+    p.add_argument("--model", action="append", required=True)
+    p.add_argument("--layers", nargs="+", help="layer names, or 'all' (default: the encoder)")
+    _common(p)
+    p.set_defaults(func=cmd_graphs)
+    p = sub.add_parser("layers", help="layer ranking of a source model against a target's encoder")
+    p.add_argument("--source", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--layers", nargs="+", help="layer names, or 'all' (default)")
+    _common(p)
+    p.set_defaults(func=cmd_layers)
+    p = sub.add_parser("evaluate", help="rankings against a ground-truth CSV, as JSON")
+    p.add_argument("--scores", required=True, help="CSV with target,source,score or the JSON of 'similarity'")
+    p.add_argument("--ground-truth", required=True, help="CSV with source,target,affinity, or taskonomy-16k / taskonomy-1k")
+    p.add_argument("--gt-column", default="affinity")
+    p.add_argument("--lower-is-better", action="store_true", help="the ground-truth column is a loss")
+    p.add_argument("--relevant", type=int, default=5)
+    p.add_argument("--lam", type=float, default=1.0)
+    p.add_argument("--method-name", default="DEPARA")
+    p.add_argument("--json", help="output file (default: standard output)")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("probes", help="list the built-in probe sets")
+    p.set_defaults(func=cmd_probes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DeparaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,47 @@
+"""Errors that reach the user: each says what is wrong and what to do.
+
+>>> try:
+...     raise DeparaError("only 2 probe images were given", hint="add at least 3 images")
+... except DeparaError as e:
+...     print(e)
+only 2 probe images were given. What to do: add at least 3 images.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DeparaError", "ProbeError", "ModelError", "LayerError", "GraphError", "CacheError"]
+
+
+class DeparaError(ValueError):
+    """Base class of every error the engine raises on bad input.
+
+    ``problem`` names what is wrong; ``hint`` says what to do about it.
+    """
+
+    def __init__(self, problem: str, hint: str = "") -> None:
+        self.problem = problem.rstrip(".")
+        self.hint = hint.rstrip(".")
+        text = self.problem + "."
+        if self.hint:
+            text += f" What to do: {self.hint}."
+        super().__init__(text)
+
+
+class ProbeError(DeparaError):
+    """The probe images cannot be used as given."""
+
+
+class ModelError(DeparaError):
+    """A model cannot be built, loaded or run."""
+
+
+class LayerError(ModelError):
+    """A layer name does not exist in a model."""
+
+
+class GraphError(DeparaError):
+    """A graph cannot be computed or compared (undefined cosine, NaN, sizes differ)."""
+
+
+class CacheError(DeparaError):
+    """A cache entry or directory cannot be used."""

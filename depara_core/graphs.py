@@ -1,0 +1,362 @@
+"""DEPARA graphs: attribution nodes (Eq. 3) and cosine edges (Eq. 4) of one layer over a probe set.
+
+The engine runs ONE forward pass per batch for a group of layers, with hooks capturing each
+layer's output, then one vector-Jacobian product per layer (graph retained) for the nodes. Layers
+are grouped so that their stored features fit a memory budget; the forward stops at the deepest
+layer of a group.
+
+>>> import torch
+>>> from depara_core.models import callable_spec, load_model
+>>> from depara_core.probes import load_builtin
+>>> net = load_model(callable_spec("net", lambda: torch.nn.Sequential(
+...     torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3))))
+>>> g = compute_graphs(net, load_builtin("noise", 6), ["2"])["2"]
+>>> g.nodes.shape, g.edges.shape
+((6, 12288), (6, 6))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .attribution import DEFAULT_METHOD, get_method
+from .capture import capture_layers, count_calls
+from .errors import DeparaError, GraphError, ProbeError
+from .models import LoadedModel, model_lock
+from .probes import ProbeSet
+from .sketch import count_sketch
+
+__all__ = ["GraphOptions", "Graph", "Cancelled", "Progress", "iter_graphs", "compute_graphs", "plan_layer_groups", "DEFAULT_MEMORY_BUDGET"]
+
+DEFAULT_MEMORY_BUDGET = 3 * 2**30
+"""Bytes of stored features and nodes the engine may hold at once (host or device)."""
+
+Progress = Callable[[int, int, str], "bool | None"]
+"""``progress(done, total, message)``; returning False stops the computation (:class:`Cancelled`)."""
+
+
+class Cancelled(DeparaError):
+    """The progress callback asked to stop; layers finished before are kept (and cached)."""
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """How graphs are computed. The defaults are the paper's definitions.
+
+    Reference-compatible choices (the original code's): ``objective="mean"`` (gradient of
+    mean(F)) or ``"sum"``; ``node_reduce="channel_mean"`` or ``"channel_abs_mean"``;
+    ``center_edges=True`` (features centred over probes before cosine edges).
+    """
+
+    method: str = DEFAULT_METHOD
+    method_params: tuple[tuple[str, object], ...] = ()
+    objective: Literal["sqnorm", "mean", "sum"] = "sqnorm"
+    node_reduce: Literal["none", "channel_mean", "channel_abs_mean"] = "none"
+    center_edges: bool = False
+    node_storage: Literal["auto", "float16", "sketch"] = "auto"
+    sketch_dim: int = 16384
+    sketch_above: int = 2**27
+
+    def __post_init__(self) -> None:
+        get_method(self.method).params(**dict(self.method_params))
+        for name, value, allowed in (
+            ("objective", self.objective, ("sqnorm", "mean", "sum")),
+            ("node_reduce", self.node_reduce, ("none", "channel_mean", "channel_abs_mean")),
+            ("node_storage", self.node_storage, ("auto", "float16", "sketch")),
+        ):
+            if value not in allowed:
+                raise DeparaError(f"{name}={value!r} is not supported", f"use one of {', '.join(allowed)}")
+
+    def key(self) -> dict:
+        """Everything that changes the stored graph (the cache key part)."""
+        return {
+            "method": self.method,
+            "method_params": sorted((k, repr(v)) for k, v in get_method(self.method).params(**dict(self.method_params)).items()),
+            "objective": self.objective,
+            "node_reduce": self.node_reduce,
+            "node_storage": self.node_storage,
+            "sketch_dim": self.sketch_dim,
+            "sketch_above": self.sketch_above,
+        }
+
+    def stores_sketch(self, n: int, node_dim: int) -> bool:
+        return self.node_storage == "sketch" or (self.node_storage == "auto" and n * node_dim > self.sketch_above)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One layer's DEPARA over a probe set.
+
+    ``nodes`` are the attribution maps, each scaled to unit norm (float16), or their count sketch
+    (float32, ``sketched``); ``node_norms`` the norms before scaling. ``gram`` is the raw feature
+    Gram matrix and ``feature_sums`` the per-probe sums of features (float64): the edges, RSA and
+    CKA all derive from these two.
+    """
+
+    model: str
+    layer: str
+    probe_ids: tuple[str, ...]
+    probe_digest: str
+    nodes: np.ndarray = field(repr=False)
+    node_norms: np.ndarray = field(repr=False)
+    node_shape: tuple[int, ...]
+    gram: np.ndarray = field(repr=False)
+    feature_sums: np.ndarray = field(repr=False)
+    feature_dim: int
+    options: GraphOptions = GraphOptions()
+    sketched: bool = False
+    model_digest: str = ""
+
+    def __len__(self) -> int:
+        return len(self.probe_ids)
+
+    @property
+    def edges(self) -> np.ndarray:
+        """(n, n) cosine similarities of the features (Eq. 4); centred over probes if so configured."""
+        return edges_from_gram(self.gram, self.feature_sums, self.options.center_edges, self.layer)
+
+    def node_map(self, index: int) -> np.ndarray:
+        """The unit-norm attribution map of probe ``index`` in its original shape (unsketched graphs)."""
+        if self.sketched:
+            raise GraphError(f"graph of layer {self.layer!r} stores sketched nodes", "recompute with node_storage='float16' to view maps")
+        return self.nodes[index].astype(np.float32).reshape(self.node_shape)
+
+
+def edges_from_gram(gram: np.ndarray, sums: np.ndarray, center: bool, layer: str = "") -> np.ndarray:
+    """Cosine similarity matrix from a Gram matrix (optionally of probe-centred features)."""
+    k = center_gram(gram) if center else gram
+    diag = np.diag(k).copy()
+    if np.any(diag <= 1e-12 * max(float(np.max(np.abs(diag))), 1e-300)):
+        what = "identical across probes" if center else "all zero"
+        raise GraphError(
+            f"features at layer {layer!r} are {what} for probe(s) {np.flatnonzero(diag <= 0)[:10].tolist()}: cosine edges are undefined",
+            "choose another layer or other probes",
+        )
+    inv = 1.0 / np.sqrt(diag)
+    e = k * inv[:, None] * inv[None, :]
+    np.clip(e, -1.0, 1.0, out=e)
+    return e.astype(np.float32)
+
+
+def center_gram(gram: np.ndarray) -> np.ndarray:
+    """H K H with H the centring matrix: the Gram matrix of features centred over probes."""
+    g = np.asarray(gram, np.float64)
+    row = g.mean(axis=0, keepdims=True)
+    return g - row - row.T + g.mean()
+
+
+# ---- planning ------------------------------------------------------------------------------
+def _layer_bytes(n: int, feature_dim: int, node_dim: int, options: GraphOptions) -> int:
+    node_bytes = n * (options.sketch_dim * 4 if options.stores_sketch(n, node_dim) else node_dim * 2)
+    return n * feature_dim * 4 + node_bytes + n * n * 8
+
+
+def plan_layer_groups(
+    layers: Sequence[str], feature_dims: dict[str, int], node_dim: int, n: int, options: GraphOptions, budget: int
+) -> list[list[str]]:
+    """Split ``layers`` (in forward order) into groups whose stored features and nodes fit ``budget``."""
+    groups: list[list[str]] = []
+    used = budget + 1
+    for layer in layers:
+        need = _layer_bytes(n, feature_dims[layer], node_dim, options)
+        if need > budget:
+            per_probe = max(_layer_bytes(1, feature_dims[layer], node_dim, options), 1)
+            fit = max(int(budget // per_probe), 0)
+            raise ProbeError(
+                f"{n} probes need {need / 2**30:.2f} GiB at layer {layer!r} ({feature_dims[layer]:,} features per probe),"
+                f" more than the memory budget of {budget / 2**30:.2f} GiB; about {fit} probes fit",
+                f"use at most {fit} probes, a smaller probe size, or raise the memory budget",
+            )
+        if used + need > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(layer)
+        used += need
+    return groups
+
+
+def default_memory_budget() -> int:
+    """The smaller of :data:`DEFAULT_MEMORY_BUDGET` and half the memory available now."""
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return DEFAULT_MEMORY_BUDGET
+    return int(min(DEFAULT_MEMORY_BUDGET, avail // 2))
+
+
+# ---- the engine ----------------------------------------------------------------------------
+def _objective(feat: torch.Tensor, kind: str) -> torch.Tensor:
+    f = feat.flatten(1)
+    if kind == "sqnorm":
+        return (f * f).sum(1)
+    if kind == "mean":
+        return f.mean(1)
+    return f.sum(1)
+
+
+def _reduce_node(node: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "channel_mean":
+        return node.mean(1)
+    if how == "channel_abs_mean":
+        return node.abs().mean(1)
+    return node
+
+
+def iter_graphs(
+    model: LoadedModel,
+    probes: ProbeSet,
+    layers: Sequence[str],
+    options: GraphOptions = GraphOptions(),
+    *,
+    batch_size: int = 16,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Graph]:
+    """Compute the graphs of ``layers``, yielding each as soon as its group is done.
+
+    Only one group's features and nodes are held at a time, so a caller that reduces each graph
+    (layer selection) never holds every layer at once.
+    """
+    layers = list(dict.fromkeys(layers))
+    if not layers:
+        raise DeparaError("no layers were chosen", "choose at least one layer")
+    model.check_layers(layers)
+    if batch_size < 1:
+        raise DeparaError(f"batch size {batch_size} is not positive", "use a batch size of 1 or more")
+    module = model.module
+    device = next(iter(module.parameters()), torch.empty(0)).device
+    prep = model.spec.preprocess
+    n = len(probes)
+    method = get_method(options.method)
+    params = method.params(**dict(options.method_params))
+    fast = options.method == DEFAULT_METHOD
+
+    with model_lock(module):
+        first = prep(probes.images[:1]).to(device)
+        calls, shapes = count_calls(module, layers, first)
+        node_shape = tuple(first.shape[1:]) if options.node_reduce == "none" else tuple(first.shape[2:])
+        node_dim = math.prod(node_shape)
+        feature_dims = {k: math.prod(shapes[k]) for k in layers}
+        order = [k for k in dict.fromkeys(list(calls)) if k in feature_dims]  # forward order
+        order += [k for k in layers if k not in order]
+        groups = plan_layer_groups(order, feature_dims, node_dim, n, options, memory_budget or default_memory_budget())
+        sketched = options.stores_sketch(n, node_dim)
+        batches = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        total, done = len(groups) * len(batches), 0
+
+        for group in groups:
+            feats = {k: torch.empty((n, feature_dims[k]), dtype=torch.float32, device=device) for k in group}
+            sums = {k: np.empty(n, np.float64) for k in group}
+            nodes = {k: np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16) for k in group}
+            norms = {k: np.empty(n, np.float64) for k in group}
+            group_calls = {k: calls.get(k, 1) for k in group}
+            for lo, hi in batches:
+                x = prep(probes.images[lo:hi]).to(device).requires_grad_(fast)
+                with capture_layers(module, group, group_calls) as run, torch.set_grad_enabled(fast):
+                    captured = run(x)
+                with torch.set_grad_enabled(fast):  # hooks are gone; the autograd graph is kept
+                    for idx, k in enumerate(group):
+                        f = captured[k]
+                        if fast:
+                            obj = _objective(f, options.objective).sum()
+                            (grad,) = torch.autograd.grad(obj, x, retain_graph=idx < len(group) - 1)
+                            node = x.detach() * grad
+                        else:
+                            node = _captum_node(model, k, group_calls, x, options, method, params)
+                        _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
+                        flat = f.detach().flatten(1).float()
+                        feats[k][lo:hi] = flat
+                        sums[k][lo:hi] = flat.double().sum(1).cpu().numpy()
+                    del captured
+                done += 1
+                if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
+                    raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
+            for k in group:
+                gram = _gram(feats.pop(k))
+                yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched)
+
+
+def _captum_node(model: LoadedModel, layer: str, calls: dict[str, int], x: torch.Tensor, options: GraphOptions, method, params) -> torch.Tensor:
+    """Attribution of one layer's objective through a registered (captum) method."""
+    module = model.module
+
+    def scalar(inp: torch.Tensor) -> torch.Tensor:
+        with capture_layers(module, [layer], None if method.needs_module else {layer: calls.get(layer, 1)}) as run:
+            return _objective(run(inp)[layer], options.objective)
+
+    with torch.enable_grad():
+        xi = x.detach().clone().requires_grad_(True)
+        return method.attribute(scalar, xi, module=module, **params).detach()
+
+
+def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: GraphOptions, probes: ProbeSet, layer: str) -> None:
+    flat = node.detach().flatten(1).double()
+    bad = ~torch.isfinite(flat).all(1)
+    if bad.any():
+        ids = [probes.ids[lo + int(i)] for i in torch.nonzero(bad).flatten()[:5]]
+        raise GraphError(f"attributions at layer {layer!r} contain NaN or Inf for probe(s) {', '.join(ids)}", "check the model's numerics (use float32) or choose another layer")
+    nrm = flat.norm(dim=1)
+    zero = nrm <= 0
+    if zero.any():
+        ids = [probes.ids[lo + int(i)] for i in torch.nonzero(zero).flatten()[:5]]
+        raise GraphError(
+            f"the attribution maps of probe(s) {', '.join(ids)} are all zero at layer {layer!r} (the layer's output does not depend on the input there): node cosine is undefined",
+            "choose another layer, other probes, or another attribution method",
+        )
+    unit = (flat / nrm[:, None]).float()
+    hi = lo + unit.shape[0]
+    norms[lo:hi] = nrm.cpu().numpy()
+    store[lo:hi] = count_sketch(unit, options.sketch_dim).cpu().numpy() if sketched else unit.cpu().numpy().astype(np.float16)
+
+
+def _gram(feats: torch.Tensor, chunk: int = 2**20) -> np.ndarray:
+    """X Xᵀ in float32 blocks of columns, accumulated in float64."""
+    n, d = feats.shape
+    out = torch.zeros((n, n), dtype=torch.float64, device=feats.device)
+    for c in range(0, d, chunk):
+        block = feats[:, c : c + chunk]
+        out += (block @ block.T).double()
+    return out.cpu().numpy()
+
+
+def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched) -> Graph:
+    if not np.isfinite(gram).all():
+        raise GraphError(f"features at layer {layer!r} contain NaN or Inf", "check the model's numerics or choose another layer")
+    g = Graph(model.name, layer, probes.ids, probes.digest, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model.digest)
+    g.edges  # validates that cosine edges are defined (raises GraphError otherwise)
+    return g
+
+
+def compute_graphs(
+    model: LoadedModel,
+    probes: ProbeSet,
+    layers: Sequence[str],
+    options: GraphOptions = GraphOptions(),
+    *,
+    cache=None,
+    batch_size: int = 16,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Graph]:
+    """Graphs of every layer in ``layers``: from ``cache`` where present, computed (and stored) otherwise."""
+    result: dict[str, Graph] = {}
+    missing = list(dict.fromkeys(layers))
+    if cache is not None:
+        for layer in list(missing):
+            hit = cache.load_graph(model, probes, layer, options)
+            if hit is not None:
+                result[layer] = hit
+                missing.remove(layer)
+    if missing:
+        for graph in iter_graphs(model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+            if cache is not None:
+                cache.store_graph(model, probes, graph)
+            result[graph.layer] = graph
+    return {layer: result[layer] for layer in dict.fromkeys(layers)}

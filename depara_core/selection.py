@@ -1,0 +1,182 @@
+"""Model selection (Eq. 5), layer selection (Eq. 6) and the task similarity tree.
+
+The λ-independent terms of a zoo (s_V, s_E, RSA, CKA for every pair) are computed once; any λ is
+then a cheap linear combination.
+
+>>> import numpy as np
+>>> t = SimilarityTerms(("a", "b", "c"), np.eye(3), np.eye(3) * 0 + 0.5)
+>>> float(t.combined(2.0)[0, 1]), [name for name, _ in t.rank_sources("a", 2.0)]
+(1.0, ['b', 'c'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
+
+from .errors import DeparaError
+from .graphs import Graph
+from .similarity import check_comparable, cka_similarity, edge_ranks, edge_similarity, node_similarity, rsa_similarity
+
+__all__ = ["SimilarityTerms", "pairwise_terms", "LayerScores", "layer_scores", "TaskTree", "task_tree", "METHODS"]
+
+METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
+
+
+@dataclass(frozen=True)
+class SimilarityTerms:
+    """Pairwise λ-independent similarity matrices of a zoo (rows: source i, columns: target j)."""
+
+    names: tuple[str, ...]
+    s_V: np.ndarray = field(repr=False)
+    s_E: np.ndarray = field(repr=False)
+    rsa: np.ndarray | None = field(default=None, repr=False)
+    cka: np.ndarray | None = field(default=None, repr=False)
+    node_scale: float = 1.0
+
+    def index(self, name: str) -> int:
+        if name not in self.names:
+            raise DeparaError(f"no model named {name!r} in this zoo", f"choose one of: {', '.join(self.names)}")
+        return self.names.index(name)
+
+    def combined(self, lam: float) -> np.ndarray:
+        """s(λ) = node_scale·s_V + λ·s_E for every pair."""
+        return self.node_scale * self.s_V + lam * self.s_E
+
+    def matrix(self, method: str = "DEPARA", lam: float = 1.0) -> np.ndarray:
+        """The score matrix of a method: DEPARA (s(λ)), DEPARA-V, DEPARA-E, RSA or CKA."""
+        table = {"DEPARA": None, "DEPARA-V": self.s_V, "DEPARA-E": self.s_E, "RSA": self.rsa, "CKA": self.cka}
+        if method not in table:
+            raise DeparaError(f"unknown method {method!r}", f"choose one of: {', '.join(table)}")
+        m = self.combined(lam) if method == "DEPARA" else table[method]
+        if m is None:
+            raise DeparaError(f"{method} was not computed for this zoo", "compute the terms with baselines=True")
+        return m
+
+    def rank_sources(self, target: str, lam: float = 1.0, method: str = "DEPARA") -> list[tuple[str, float]]:
+        """Sources for ``target``, best first, by descending score (Eq. 5); the target is left out."""
+        j = self.index(target)
+        col = self.matrix(method, lam)[:, j]
+        order = [i for i in np.argsort(-col, kind="stable") if i != j]
+        return [(self.names[i], float(col[i])) for i in order]
+
+    def score_table(self, lam: float = 1.0, method: str = "DEPARA") -> dict[str, dict[str, float]]:
+        """{target: {source: score}} for every target, without the diagonal."""
+        m = self.matrix(method, lam)
+        return {t: {s: float(m[i, j]) for i, s in enumerate(self.names) if i != j} for j, t in enumerate(self.names)}
+
+
+def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_scale: float = 1.0) -> SimilarityTerms:
+    """s_V and s_E (and RSA, CKA) for every pair of graphs, keyed by model name.
+
+    s_E goes through standardised edge ranks, so the M(M-1)/2 Spearman correlations are one
+    matrix product; tests check it against ``scipy.stats.spearmanr``.
+    """
+    names = tuple(graphs)
+    gs = [graphs[k] for k in names]
+    if len(gs) < 2:
+        raise DeparaError("a zoo needs at least two models to compare", "add another model")
+    for g in gs[1:]:
+        check_comparable(gs[0], g)
+    m = len(gs)
+    s_v = np.eye(m)
+    for i in range(m):
+        for j in range(i + 1, m):
+            s_v[i, j] = s_v[j, i] = node_similarity(gs[i], gs[j])
+    ranks = np.stack([edge_ranks(g) for g in gs])
+    s_e = ranks @ ranks.T / ranks.shape[1]
+    np.fill_diagonal(s_e, 1.0)
+    rsa = cka = None
+    if baselines:
+        rsa, cka = np.eye(m), np.eye(m)
+        for i in range(m):
+            for j in range(i + 1, m):
+                rsa[i, j] = rsa[j, i] = rsa_similarity(gs[i], gs[j])
+                cka[i, j] = cka[j, i] = cka_similarity(gs[i], gs[j])
+    return SimilarityTerms(names, s_v, s_e, rsa, cka, node_scale)
+
+
+@dataclass(frozen=True)
+class LayerScores:
+    """Per-layer similarity of a source model to a target graph (Eq. 6)."""
+
+    source: str
+    target: str
+    layers: tuple[str, ...]
+    s_V: np.ndarray
+    s_E: np.ndarray
+    node_scale: float = 1.0
+
+    def combined(self, lam: float) -> np.ndarray:
+        return self.node_scale * self.s_V + lam * self.s_E
+
+    def best(self, lam: float = 1.0) -> str:
+        """argmax_k s(G_k source, G_e target)."""
+        return self.layers[int(np.argmax(self.combined(lam)))]
+
+    def ranking(self, lam: float = 1.0) -> list[tuple[str, float]]:
+        s = self.combined(lam)
+        return [(self.layers[i], float(s[i])) for i in np.argsort(-s, kind="stable")]
+
+
+def layer_scores(source_graphs: Iterable[Graph], target: Graph, node_scale: float = 1.0) -> LayerScores:
+    """Score every source layer against the target's encoder graph.
+
+    ``source_graphs`` may be a generator (:func:`~depara_core.graphs.iter_graphs`): each graph is
+    reduced to two numbers and dropped, so memory holds one group of layers at a time.
+    """
+    layers, sv, se, source = [], [], [], ""
+    for g in source_graphs:
+        source = g.model
+        layers.append(g.layer)
+        sv.append(node_similarity(g, target))
+        se.append(edge_similarity(g, target))
+    if not layers:
+        raise DeparaError("no source layers to score", "choose at least one layer")
+    return LayerScores(source, target.model, tuple(layers), np.array(sv), np.array(se), node_scale)
+
+
+@dataclass(frozen=True)
+class TaskTree:
+    """A hierarchical clustering of tasks: scipy linkage, leaf order and labels."""
+
+    linkage: np.ndarray
+    order: tuple[int, ...]
+    labels: tuple[str, ...]
+
+    @property
+    def ordered_labels(self) -> list[str]:
+        return [self.labels[i] for i in self.order]
+
+
+def task_tree(
+    scores: np.ndarray,
+    labels: Sequence[str],
+    method: str = "average",
+    basis: Literal["similarity", "rows", "columns"] = "similarity",
+) -> TaskTree:
+    """Cluster tasks by a score matrix (rows: sources, columns: targets).
+
+    ``basis="similarity"``: distance = max(S_sym) − S_sym with S_sym = (S + Sᵀ)/2;
+    ``"rows"`` / ``"columns"``: Euclidean distance between the rows / columns of S scaled by its
+    maximum (the original code's convention, with ``method="single"``).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.shape != (len(labels), len(labels)):
+        raise DeparaError(f"score matrix {s.shape} does not match {len(labels)} labels", "pass one label per row")
+    if basis == "similarity":
+        sym = (s + s.T) / 2
+        d = sym.max() - sym
+        np.fill_diagonal(d, 0.0)
+        z = linkage(squareform(np.clip(d, 0, None), checks=False), method=method)
+    elif basis in ("rows", "columns"):
+        x = s if basis == "rows" else s.T
+        z = linkage(x / np.abs(x).max(), method=method, metric="euclidean")
+    else:
+        raise DeparaError(f"unknown basis {basis!r}", "use 'similarity', 'rows' or 'columns'")
+    return TaskTree(z, tuple(int(i) for i in leaves_list(z)), tuple(labels))

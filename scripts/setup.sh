@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtualenv in .venv. Idempotent: safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "Installing requirements into .venv (first run takes a few minutes)..." >&2
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  .venv/bin/python -m pip install -q -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  .venv/bin/python -c "import depara_core, torch, torchvision, captum, streamlit" 
+  echo "$want" > "$stamp"
+fi

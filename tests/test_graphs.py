@@ -1,0 +1,296 @@
+"""The graph engine against plain autograd, captum and numpy, and its invariances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import InputXGradient
+from torch import nn
+
+from depara_core.capture import capture_layers
+from depara_core.errors import GraphError, LayerError, ProbeError
+from depara_core.graphs import Cancelled, GraphOptions, compute_graphs, iter_graphs
+from depara_core.models import callable_spec, load_model
+from depara_core.sketch import count_sketch
+
+from conftest import TINY_LAYERS, TinyNet, random_probes, tiny_spec
+
+
+def layer_output(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
+    """The output of a named module, with a plain forward hook (independent of the engine)."""
+    store = {}
+    h = dict(model.named_modules())[name].register_forward_hook(lambda m, i, o: store.setdefault("f", o))
+    try:
+        model(x)
+    finally:
+        h.remove()
+    return store["f"]
+
+
+def autograd_node(model: nn.Module, name: str, x1: torch.Tensor, objective: str = "sqnorm") -> np.ndarray:
+    """x * d obj(F(x))/dx for ONE probe, with nothing but torch.autograd."""
+    x1 = x1.clone().requires_grad_(True)
+    f = layer_output(model, name, x1).flatten()
+    obj = {"sqnorm": (f * f).sum(), "mean": f.mean(), "sum": f.sum()}[objective]
+    (g,) = torch.autograd.grad(obj, x1)
+    return (x1 * g).detach().double().flatten().numpy()
+
+
+def cosine_matrix(feats: np.ndarray) -> np.ndarray:
+    u = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    return u @ u.T
+
+
+@pytest.mark.parametrize("objective", ["sqnorm", "mean", "sum"])
+def test_nodes_match_plain_autograd_per_probe(tiny, probes, objective):
+    graphs = compute_graphs(tiny, probes, list(TINY_LAYERS), GraphOptions(objective=objective), batch_size=3)
+    x = tiny.spec.preprocess(probes.images)
+    for layer in TINY_LAYERS:
+        g = graphs[layer]
+        for i in range(len(probes)):
+            ref = autograd_node(tiny.module, layer, x[i : i + 1], objective)
+            assert g.node_norms[i] == pytest.approx(np.linalg.norm(ref), rel=1e-4)
+            np.testing.assert_allclose(g.nodes[i].astype(np.float64), ref / np.linalg.norm(ref), atol=2e-3)
+
+
+def test_default_method_equals_captum_input_x_gradient(tiny, probes):
+    fast = compute_graphs(tiny, probes, ["conv2"])["conv2"]
+    x = tiny.spec.preprocess(probes.images).requires_grad_(True)
+
+    def scalar(inp):
+        f = layer_output(tiny.module, "conv2", inp).flatten(1)
+        return (f * f).sum(1)
+
+    ref = InputXGradient(scalar).attribute(x).detach().flatten(1).double().numpy()
+    np.testing.assert_allclose(fast.node_norms, np.linalg.norm(ref, axis=1), rtol=1e-4)
+    np.testing.assert_allclose(fast.nodes.astype(np.float64), ref / np.linalg.norm(ref, axis=1, keepdims=True), atol=2e-3)
+
+
+def test_registry_path_equals_fast_path(tiny, probes):
+    """The captum-backed registry entry of the default method gives the engine's own nodes."""
+    fast = compute_graphs(tiny, probes, ["conv2"])["conv2"]
+    via_registry = next(iter_graphs(tiny, probes, ["conv2"], GraphOptions(method="gradient_x_input"), batch_size=2))
+    assert np.array_equal(fast.nodes, via_registry.nodes)
+
+
+def test_edges_are_cosines_of_features(tiny, probes):
+    g = compute_graphs(tiny, probes, ["relu1"])["relu1"]
+    x = tiny.spec.preprocess(probes.images)
+    with torch.no_grad():
+        feats = layer_output(tiny.module, "relu1", x).flatten(1).double().numpy()
+    np.testing.assert_allclose(g.edges, cosine_matrix(feats), atol=1e-5)
+    np.testing.assert_allclose(g.feature_sums, feats.sum(1), rtol=1e-5)
+    assert g.feature_dim == feats.shape[1]
+    centred = GraphOptions(center_edges=True)
+    gc = compute_graphs(tiny, probes, ["relu1"], centred)["relu1"]
+    np.testing.assert_allclose(gc.edges, cosine_matrix(feats - feats.mean(0)), atol=1e-5)
+
+
+def test_batch_size_and_memory_groups_do_not_change_results(tiny, probes):
+    one = compute_graphs(tiny, probes, list(TINY_LAYERS), batch_size=16)
+    # a budget that fits about one large layer at a time forces several groups (forward passes)
+    from depara_core.graphs import plan_layer_groups
+
+    dims = {"conv1": 864, "relu1": 864, "conv2": 216, "act2": 216, "fc": 5}
+    assert len(plan_layer_groups(list(TINY_LAYERS), dims, 432, len(probes), GraphOptions(), 35_000)) == 3
+    grouped = compute_graphs(tiny, probes, list(TINY_LAYERS), batch_size=2, memory_budget=35_000)
+    for layer in TINY_LAYERS:
+        np.testing.assert_allclose(one[layer].gram, grouped[layer].gram, rtol=1e-5)
+        np.testing.assert_allclose(one[layer].nodes.astype(float), grouped[layer].nodes.astype(float), atol=1e-3)
+
+
+def test_edges_invariant_to_feature_scale(probes):
+    class Scaled(nn.Module):
+        def __init__(self, k):
+            super().__init__()
+            self.net, self.k = TinyNet(3), k
+
+        def forward(self, x):
+            return self.net(x) * self.k
+
+    a = load_model(callable_spec("a", lambda: Scaled(1.0)))
+    b = load_model(callable_spec("b", lambda: Scaled(37.0)))
+    ga = compute_graphs(a, probes, ["output"])["output"]
+    gb = compute_graphs(b, probes, ["output"])["output"]
+    np.testing.assert_allclose(ga.edges, gb.edges, atol=1e-5)
+    np.testing.assert_allclose(ga.nodes.astype(float), gb.nodes.astype(float), atol=1e-3)
+    np.testing.assert_allclose(gb.node_norms / ga.node_norms, 37.0**2, rtol=1e-3)
+
+
+def test_inplace_operations_after_a_hooked_layer_are_safe(probes):
+    class InplaceAfter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            torch.manual_seed(0)
+
+        def forward(self, x):
+            y = self.conv(x)
+            y.mul_(2.0)  # functional in-place op on the captured output
+            return torch.relu_(y)
+
+    plain = nn.Conv2d(3, 4, 3)
+    m = load_model(callable_spec("inplace", InplaceAfter))
+    plain.load_state_dict(m.module.conv.state_dict())
+    g = compute_graphs(m, probes, ["conv"])["conv"]
+    x = m.spec.preprocess(probes.images)
+    with torch.no_grad():
+        ref = plain(x).flatten(1).double().numpy()
+    np.testing.assert_allclose(g.edges, cosine_matrix(ref), atol=1e-5)
+
+
+def test_inplace_relu_modules_are_switched_off(probes):
+    m = load_model(tiny_spec(inplace=True))
+    assert m.module.relu1.inplace is False
+    ref = load_model(tiny_spec(inplace=False))
+    a = compute_graphs(m, probes, ["conv1"])["conv1"]
+    b = compute_graphs(ref, probes, ["conv1"])["conv1"]
+    assert np.array_equal(a.nodes, b.nodes)
+
+
+def test_module_called_twice_captures_its_last_call(probes):
+    class Reuse(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.act = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Tanh()
+
+        def forward(self, x):
+            return self.act(self.c2(self.act(self.c1(x))))
+
+    m = load_model(callable_spec("reuse", Reuse))
+    g = compute_graphs(m, probes, ["act"])["act"]
+    x = m.spec.preprocess(probes.images)
+    with torch.no_grad():
+        ref = m.module(x).flatten(1).double().numpy()
+    np.testing.assert_allclose(g.edges, cosine_matrix(ref), atol=1e-5)
+
+
+def test_forward_stops_after_the_deepest_requested_layer(probes):
+    class Explodes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.calls = 0
+
+        def forward(self, x):
+            y = self.conv(x)
+            self.calls += 1
+            if self.calls > 1:  # the shape-discovery pass runs the whole model once
+                raise AssertionError("ran past the requested layer")
+            return y
+
+    m = load_model(callable_spec("x", Explodes))
+    compute_graphs(m, probes, ["conv"])  # would raise if the forward ran on after "conv"
+
+
+def test_hooks_are_removed_after_use(tiny, probes):
+    compute_graphs(tiny, probes, list(TINY_LAYERS))
+    assert all(not mod._forward_hooks for mod in tiny.module.modules())
+    with pytest.raises(RuntimeError):
+        with capture_layers(tiny.module, ["conv1"]):
+            raise RuntimeError("boom")
+    assert all(not mod._forward_hooks for mod in tiny.module.modules())
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "smoothgrad", "deeplift", "guided_backprop"])
+def test_other_attribution_methods(tiny, probes, method):
+    g = compute_graphs(tiny, probes, ["act2"], GraphOptions(method=method))["act2"]
+    assert g.nodes.shape == (len(probes), 3 * 12 * 12)
+    assert np.isfinite(g.nodes.astype(float)).all()
+    base = compute_graphs(tiny, probes, ["act2"])["act2"]
+    np.testing.assert_allclose(g.gram, base.gram, rtol=1e-5)  # edges do not depend on the method
+    if method == "saliency":
+        x = tiny.spec.preprocess(probes.images[:1]).requires_grad_(True)
+        f = layer_output(tiny.module, "act2", x).flatten()
+        (grad,) = torch.autograd.grad((f * f).sum(), x)
+        ref = grad.abs().flatten().double().numpy()
+        np.testing.assert_allclose(g.nodes[0].astype(float), ref / np.linalg.norm(ref), atol=2e-3)
+
+
+def test_channel_reductions(tiny, probes):
+    full = compute_graphs(tiny, probes, ["conv2"])["conv2"]
+    mean = compute_graphs(tiny, probes, ["conv2"], GraphOptions(node_reduce="channel_mean"))["conv2"]
+    absm = compute_graphs(tiny, probes, ["conv2"], GraphOptions(node_reduce="channel_abs_mean"))["conv2"]
+    raw = full.nodes.astype(np.float64).reshape(len(probes), 3, 12, 12) * full.node_norms[:, None, None, None]
+    for g, ref in ((mean, raw.mean(1)), (absm, np.abs(raw).mean(1))):
+        assert g.node_shape == (12, 12)
+        ref = ref.reshape(len(probes), -1)
+        np.testing.assert_allclose(g.nodes.astype(float), ref / np.linalg.norm(ref, axis=1, keepdims=True), atol=3e-3)
+
+
+def test_sketched_nodes_keep_node_similarity():
+    probes = random_probes(24, 32)
+    a = load_model(tiny_spec("a", seed=1))
+    b = load_model(tiny_spec("b", seed=2))
+    exact = [compute_graphs(m, probes, ["conv2"])["conv2"] for m in (a, b)]
+    sk = [compute_graphs(m, probes, ["conv2"], GraphOptions(node_storage="sketch", sketch_dim=2048))["conv2"] for m in (a, b)]
+    from depara_core.similarity import node_cosines
+
+    assert sk[0].sketched and sk[0].nodes.shape == (24, 2048)
+    err = node_cosines(*sk) - node_cosines(*exact)
+    assert abs(err.mean()) < 0.01  # s_V error, measured
+    assert err.std() < 2 * np.sqrt(2 / 2048)
+
+
+def test_count_sketch_is_unbiased_with_bounded_error():
+    gen = torch.Generator().manual_seed(0)
+    u = torch.nn.functional.normalize(torch.randn(200, 5000, generator=gen, dtype=torch.float64), dim=1)
+    v = torch.nn.functional.normalize(u + 0.7 * torch.randn(200, 5000, generator=gen, dtype=torch.float64), dim=1)
+    true = (u * v).sum(1)
+    est = (count_sketch(u, 1024) * count_sketch(v, 1024)).sum(1)
+    err = (est - true).numpy()
+    assert abs(err.mean()) < 3 * np.sqrt(2 / 1024) / np.sqrt(200)
+    assert err.std() < np.sqrt(2 / 1024)
+
+
+def test_unknown_layer_lists_valid_names(tiny, probes):
+    with pytest.raises(LayerError, match=r"no layer named 'conv9'.*conv1, relu1, conv2"):
+        compute_graphs(tiny, probes, ["conv9"])
+
+
+def test_all_zero_features_are_reported(probes):
+    class Dead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3)
+            nn.init.zeros_(self.conv.weight)
+            nn.init.zeros_(self.conv.bias)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    m = load_model(callable_spec("dead", Dead))
+    with pytest.raises(GraphError, match="all zero"):
+        compute_graphs(m, probes, ["conv"])
+
+
+def test_nan_attributions_are_reported(probes):
+    class Nan(nn.Module):
+        def forward(self, x):
+            return x * torch.tensor(float("nan"))
+
+    with pytest.raises(GraphError, match="NaN or Inf"):
+        compute_graphs(load_model(callable_spec("nan", Nan)), probes, ["output"])
+
+
+def test_too_many_probes_for_the_memory_budget(tiny, probes):
+    with pytest.raises(ProbeError, match=r"about \d+ probes fit"):
+        compute_graphs(tiny, probes, ["conv1"], memory_budget=20_000)
+
+
+def test_progress_can_cancel_and_finished_layers_are_kept(tiny, probes, tmp_path):
+    from depara_core.cache import GraphCache
+
+    cache = GraphCache(tmp_path)
+    seen = []
+
+    def stop_in_second_group(done, total, message):
+        seen.append((done, total))
+        return done < total - 1
+
+    with pytest.raises(Cancelled):
+        compute_graphs(tiny, probes, ["conv1", "fc"], cache=cache, batch_size=4, memory_budget=32_000, progress=stop_in_second_group)
+    assert seen and seen[-1][1] == 4  # 2 groups x 2 batches
+    assert cache.load_graph(tiny, probes, "conv1", GraphOptions()) is not None
+    assert cache.load_graph(tiny, probes, "fc", GraphOptions()) is None
