@@ -1,0 +1,354 @@
+"""Figure builders: the data inside each figure must match what was asked for."""
+
+from __future__ import annotations
+
+import ast
+import doctest
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.cluster.hierarchy import leaves_list, linkage
+
+from depara_core import plot_utils, plots
+from depara_core.plots import (
+    HIGHLIGHT_COLOR,
+    attribution_grid,
+    attribution_overlay,
+    cluster_order,
+    dendrogram,
+    dendrogram_leaf_order,
+    edge_heatmap,
+    figure_config,
+    layer_scores,
+    pr_curve,
+    precision_recall_at_k,
+    ranking_bar,
+    similarity_heatmap,
+)
+
+RNG_SEED = 7
+
+
+def symmetric(n: int, seed: int = RNG_SEED) -> np.ndarray:
+    a = np.random.default_rng(seed).random((n, n))
+    return (a + a.T) / 2
+
+
+# --------------------------------------------------------------------------- heatmaps
+
+
+def test_similarity_heatmap_reorders_labels_and_values_as_float32():
+    matrix = np.arange(9, dtype=float).reshape(3, 3) / 10
+    labels = ["alexnet", "resnet18", "vgg16"]
+    order = [2, 0, 1]
+    fig = similarity_heatmap(matrix, labels, order=order, title="models")
+    heat = fig.data[0]
+    assert list(heat.x) == ["vgg16", "alexnet", "resnet18"]
+    assert list(heat.y) == ["vgg16", "alexnet", "resnet18"]
+    assert isinstance(heat.z, np.ndarray) and heat.z.dtype == np.float32
+    np.testing.assert_array_equal(heat.z, matrix[np.ix_(order, order)].astype(np.float32))
+    assert '"dtype":"f4"' in fig.to_json()  # travels as a typed array, not a list of numbers
+    assert fig.layout.yaxis.autorange == "reversed"  # first row drawn at the top
+    assert fig.layout.title.text == "models"
+
+
+def test_similarity_heatmap_hover_names_row_column_and_value():
+    template = similarity_heatmap(np.eye(2), ["a", "b"]).data[0].hovertemplate
+    assert "row: %{y}" in template and "column: %{x}" in template and "%{z" in template
+
+
+def test_numeric_looking_labels_stay_categories():
+    fig = similarity_heatmap(np.eye(3), ["10", "2", "33"], order=[1, 2, 0])
+    assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"
+    assert list(fig.data[0].x) == ["2", "33", "10"]
+
+
+def test_large_heatmap_is_block_averaged_and_keeps_its_mean():
+    n = 1000
+    matrix = symmetric(n)
+    fig = similarity_heatmap(matrix, [f"m{i}" for i in range(n)], title="big")
+    z = fig.data[0].z
+    assert z.shape == (500, 500) and z.dtype == np.float32
+    assert z.mean() == pytest.approx(matrix.mean(), abs=1e-5)
+    assert z[0, 0] == pytest.approx(matrix[:2, :2].mean(), abs=1e-6)
+    assert z[-1, 3] == pytest.approx(matrix[-2:, 6:8].mean(), abs=1e-6)
+    assert "downsampled" in fig.layout.title.text and fig.layout.title.text.startswith("big")
+    assert fig.data[0].x[0] == "m0 … m1"
+
+
+def test_heatmap_at_the_limit_is_not_downsampled():
+    matrix = symmetric(500)
+    fig = edge_heatmap(matrix, [f"p{i}" for i in range(500)])
+    np.testing.assert_array_equal(fig.data[0].z, matrix.astype(np.float32))
+    assert fig.layout.title.text is None
+
+
+def test_block_mean_handles_a_partial_last_block():
+    matrix = np.arange(25, dtype=float).reshape(5, 5)
+    small, factor = plot_utils.block_mean(matrix, max_size=3)
+    assert factor == 2 and small.shape == (3, 3)
+    assert small[2, 2] == matrix[4, 4]
+    assert small[0, 2] == matrix[:2, 4].mean()
+
+
+def two_block_similarity() -> tuple[np.ndarray, list[int]]:
+    """Six probes, {0, 2, 4} alike and {1, 3, 5} alike, interleaved."""
+    group = np.array([0, 1, 0, 1, 0, 1])
+    sim = np.where(group[:, None] == group[None, :], 0.9, 0.1)
+    sim += np.random.default_rng(RNG_SEED).normal(0, 0.01, sim.shape)
+    sim = (sim + sim.T) / 2
+    np.fill_diagonal(sim, 1.0)
+    return sim, group.tolist()
+
+
+def test_cluster_order_puts_each_block_together():
+    sim, group = two_block_similarity()
+    order = cluster_order(sim)
+    assert sorted(order.tolist()) == list(range(6))
+    first_half = {group[i] for i in order[:3]}
+    second_half = {group[i] for i in order[3:]}
+    assert len(first_half) == 1 and len(second_half) == 1 and first_half != second_half
+
+
+def test_edge_heatmap_follows_the_cluster_order():
+    sim, _ = two_block_similarity()
+    ids = [f"img{i}.png" for i in range(6)]
+    order = cluster_order(sim)
+    fig = edge_heatmap(sim, ids, order=order)
+    assert list(fig.data[0].y) == [ids[i] for i in order]
+    np.testing.assert_allclose(fig.data[0].z, sim[np.ix_(order, order)], rtol=1e-6)
+    assert fig.data[0].z.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- task tree
+
+
+def test_dendrogram_draws_the_given_tree():
+    points = np.random.default_rng(RNG_SEED).normal(size=(7, 3))
+    tree = linkage(points, "average")
+    labels = [f"task{i}" for i in range(7)]
+    fig = dendrogram(tree, labels, title="tasks")
+    expected = leaves_list(tree).tolist()
+    assert dendrogram_leaf_order(tree) == expected
+    assert list(fig.layout.yaxis.ticktext) == [labels[i] for i in expected]
+    assert list(fig.layout.yaxis.tickvals) == [-(5 + 10 * i) for i in range(7)]
+    assert len(fig.data) == 6
+    drawn_heights = sorted(float(np.max(branch.x)) for branch in fig.data)
+    np.testing.assert_allclose(drawn_heights, np.sort(tree[:, 2]))
+    assert fig.layout.title.text == "tasks"
+
+
+def test_dendrogram_top_orientation_labels_the_x_axis():
+    tree = linkage(np.random.default_rng(1).normal(size=(4, 2)), "single")
+    fig = dendrogram(tree, list("abcd"), orientation="bottom")
+    assert list(fig.layout.xaxis.ticktext) == [list("abcd")[i] for i in leaves_list(tree)]
+
+
+def test_dendrogram_rejects_a_bad_linkage_and_label_count():
+    tree = linkage(np.random.default_rng(1).normal(size=(4, 2)), "single")
+    with pytest.raises(ValueError, match="3 labels for 4 rows"):
+        dendrogram(tree, list("abc"))
+    with pytest.raises(ValueError, match="linkage"):
+        dendrogram(np.ones((3, 3)), list("abcd"))
+
+
+# --------------------------------------------------------------------------- rankings
+
+
+def test_ranking_bar_puts_the_best_on_top_and_highlights_one_bar():
+    fig = ranking_bar(["alexnet", "vgg16", "resnet18"], [0.3, 0.8, 0.5], highlight="resnet18")
+    bars = fig.data[0]
+    assert list(bars.y) == ["vgg16", "resnet18", "alexnet"]
+    assert list(bars.x) == [0.8, 0.5, 0.3]
+    assert fig.layout.yaxis.autorange == "reversed"
+    colors = list(bars.marker.color)
+    assert colors[1] == HIGHLIGHT_COLOR and colors.count(HIGHLIGHT_COLOR) == 1
+
+
+def test_ranking_bar_lower_is_better_and_unknown_highlight():
+    fig = ranking_bar(["a", "b"], [0.2, 0.1], higher_is_better=False)
+    assert list(fig.data[0].y) == ["b", "a"]
+    with pytest.raises(ValueError, match="not one of the names"):
+        ranking_bar(["a", "b"], [0.2, 0.1], highlight="c")
+
+
+def test_pr_curve_has_one_trace_per_method_with_the_given_points():
+    curves = {
+        "DEPARA": ([0.2, 0.6, 1.0], [1.0, 0.75, 0.5]),
+        "RSA": ([0.2, 1.0], [0.5, 0.4]),
+        "random": ([0.5, 1.0], [0.3, 0.3]),
+    }
+    fig = pr_curve(curves)
+    assert [trace.name for trace in fig.data] == list(curves)
+    for trace, (recall, precision) in zip(fig.data, curves.values()):
+        np.testing.assert_array_equal(trace.x, recall)
+        np.testing.assert_array_equal(trace.y, precision)
+        assert trace.mode == "lines+markers"
+    assert list(fig.layout.xaxis.range) == [0, 1.05] and list(fig.layout.yaxis.range) == [0, 1.05]
+    assert fig.layout.xaxis.title.text == "recall" and fig.layout.yaxis.title.text == "precision"
+
+
+def test_pr_curve_rejects_mismatched_or_out_of_range_points():
+    with pytest.raises(ValueError, match="2 recall values but 1 precision"):
+        pr_curve({"DEPARA": ([0.5, 1.0], [1.0])})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pr_curve({"DEPARA": ([50, 100], [1.0, 0.5])})
+
+
+def test_precision_recall_at_k_plots_both_metrics_per_method_in_k_order():
+    table = pd.DataFrame(
+        {
+            "method": ["DEPARA", "DEPARA", "CKA", "CKA"],
+            "k": [3, 1, 1, 3],
+            "precision": [0.6, 1.0, 0.0, 0.3],
+            "recall": [0.9, 0.3, 0.0, 0.5],
+        }
+    )
+    fig = precision_recall_at_k(table)
+    traces = {(trace.name, trace.xaxis): trace for trace in fig.data}
+    assert len(fig.data) == 4
+    np.testing.assert_array_equal(traces[("DEPARA", "x")].x, [1, 3])
+    np.testing.assert_array_equal(traces[("DEPARA", "x")].y, [1.0, 0.6])
+    np.testing.assert_array_equal(traces[("DEPARA", "x2")].y, [0.3, 0.9])
+    np.testing.assert_array_equal(traces[("CKA", "x2")].y, [0.0, 0.5])
+    with pytest.raises(ValueError, match="recall"):
+        precision_recall_at_k(table.drop(columns="recall"))
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def test_layer_scores_marks_the_best_layer_without_a_second_axis():
+    layers = ["conv1", "layer1", "layer2", "layer3"]
+    fig = layer_scores(layers, [0.1, 0.2, 0.3, 0.2], [0.2, 0.4, 0.6, 0.5], [0.3, 0.6, 0.9, 0.7], best="layer2")
+    assert [trace.name for trace in fig.data][:3] == ["s_V (nodes)", "s_E (edges)", "s(λ)"]
+    band = fig.layout.shapes[0]
+    assert (band.x0, band.x1) == (1.5, 2.5)
+    star = fig.data[-1]
+    assert list(star.x) == ["layer2"] and list(star.y) == [0.9]
+    assert "yaxis2" not in fig.to_plotly_json()["layout"]
+
+
+def test_layer_scores_puts_measured_transfer_on_a_secondary_axis():
+    layers = ["conv1", "layer1", "layer2"]
+    fig = layer_scores(layers, [0.1, 0.2, 0.3], [0.2, 0.4, 0.6], [0.3, 0.6, 0.9], best=0,
+                       measured=[0.5, 0.7, 0.6], measured_name="fine-tuned accuracy")
+    measured = next(trace for trace in fig.data if trace.name == "fine-tuned accuracy")
+    assert measured.yaxis == "y2"
+    np.testing.assert_array_equal(measured.y, [0.5, 0.7, 0.6])
+    assert fig.layout.yaxis2.overlaying == "y" and fig.layout.yaxis2.title.text == "fine-tuned accuracy"
+    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == (-0.5, 0.5)
+    with pytest.raises(ValueError, match="2 values for 3 layers"):
+        layer_scores(layers, [0.1, 0.2, 0.3], [0.2, 0.4, 0.6], [0.3, 0.6, 0.9], measured=[0.5, 0.7],
+                     measured_name="fine-tuned accuracy")
+
+
+# --------------------------------------------------------------------------- attributions
+
+
+def test_signed_overlay_limits_are_symmetric_at_the_clip_percentile():
+    image = np.random.default_rng(RNG_SEED).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    attribution = np.random.default_rng(RNG_SEED).normal(0, 1, (16, 16))
+    attribution[0, 0] = 100.0  # an outlier the clipping must ignore
+    fig = attribution_overlay(image, attribution, signed=True, clip_percentile=95.0)
+    photo, overlay = fig.data
+    limit = np.percentile(np.abs(attribution), 95.0)
+    assert overlay.zmax == pytest.approx(limit) and overlay.zmin == pytest.approx(-limit)
+    assert limit < 10
+    np.testing.assert_array_equal(photo.z, image)
+    np.testing.assert_allclose(overlay.z, attribution, rtol=1e-6)
+    assert overlay.opacity == 0.6
+
+
+def test_unsigned_overlay_shows_magnitudes_from_zero():
+    image = np.zeros((4, 4, 3), np.uint8)
+    attribution = -np.arange(16, dtype=float).reshape(4, 4)
+    fig = attribution_overlay(image, attribution, signed=False, clip_percentile=100.0)
+    overlay = fig.data[1]
+    np.testing.assert_array_equal(overlay.z, np.abs(attribution))
+    assert (overlay.zmin, overlay.zmax) == (0.0, 15.0)
+
+
+@pytest.mark.parametrize("layout", ["chw", "hwc"])
+def test_overlay_sums_the_channel_axis(layout):
+    image = np.zeros((5, 6, 3), np.uint8)
+    per_channel = np.random.default_rng(RNG_SEED).normal(size=(3, 5, 6))
+    given = per_channel if layout == "chw" else per_channel.transpose(1, 2, 0)
+    overlay = attribution_overlay(image, given).data[1]
+    np.testing.assert_allclose(overlay.z, per_channel.sum(axis=0), rtol=1e-5)
+
+
+def test_overlay_rejects_a_map_of_another_size():
+    with pytest.raises(ValueError, match="does not match the image size 4×4"):
+        attribution_overlay(np.zeros((4, 4, 3), np.uint8), np.ones((8, 8)))
+
+
+def test_attribution_grid_places_each_map_in_its_cell():
+    rng = np.random.default_rng(RNG_SEED)
+    images = [rng.integers(0, 256, (6, 6, 3), dtype=np.uint8) for _ in range(2)]
+    maps = [[rng.normal(size=(6, 6)) for _ in range(3)] for _ in range(2)]
+    fig = attribution_grid(images, maps, ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"])
+    heatmaps = [trace for trace in fig.data if trace.type == "heatmap"]
+    assert len(heatmaps) == 6
+    for index, heat in enumerate(heatmaps):
+        row, col = divmod(index, 3)
+        expected_axis = "x" if index == 0 else f"x{index + 1}"
+        assert heat.xaxis == expected_axis
+        np.testing.assert_allclose(heat.z, maps[row][col], rtol=1e-6)
+        assert heat.showscale is False
+    assert {a.text for a in fig.layout.annotations} == {"probe A", "probe B", "alexnet", "vgg16", "resnet18"}
+    with pytest.raises(ValueError, match="row 1 has 2 maps for 3 columns"):
+        attribution_grid(images, [maps[0], maps[1][:2]], ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"])
+
+
+# --------------------------------------------------------------------------- input checks and config
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: similarity_heatmap(np.ones((2, 3)), ["a", "b"]), "must be square"),
+        (lambda: similarity_heatmap(np.eye(3), ["a", "b"]), "2 labels for 3 rows"),
+        (lambda: similarity_heatmap(np.array([[1.0, np.nan], [0.0, 1.0]]), ["a", "b"]), "NaN"),
+        (lambda: similarity_heatmap(np.eye(2), ["a", "a"]), "unique"),
+        (lambda: similarity_heatmap(np.eye(3), list("abc"), order=[0, 0, 1]), "exactly once"),
+        (lambda: edge_heatmap(np.eye(3), ["p1", "p2"]), "2 probe ids for 3 rows"),
+        (lambda: cluster_order(np.full((3, 3), np.inf)), "infinite"),
+        (lambda: ranking_bar(["a", "b"], [0.1, np.nan]), "NaN"),
+        (lambda: attribution_overlay(np.zeros((4, 4, 3)), np.ones((4, 4))), "uint8"),
+    ],
+)
+def test_bad_inputs_raise_value_error_with_a_clear_message(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_figure_config_exports_svg_under_the_given_name():
+    config = figure_config("model_ranking.svg")
+    assert config["toImageButtonOptions"] == {"format": "svg", "filename": "model_ranking"}
+    assert figure_config("tree")["toImageButtonOptions"]["filename"] == "tree"
+
+
+def test_docstring_examples_run():
+    for module in (plots, plot_utils):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_plot_modules_import_neither_streamlit_nor_torch():
+    for module in (plots, plot_utils):
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+        assert not imported & {"streamlit", "torch"}, module.__name__
+
+
+def test_every_public_name_is_exported():
+    for name in plots.__all__:
+        assert hasattr(plots, name), name
