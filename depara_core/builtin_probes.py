@@ -30,3 +30,5 @@ def smooth_noise(count: int, size: int = 64, seed: int = 0) -> ProbeSet:
 
 
 register_probe_set("noise", smooth_noise, "smooth colour noise, 64x64, seeded", "generated", 200)
+from . import photo_probes  # noqa: E402,F401  (registers the "photos" probe set)
+from . import scenes  # noqa: E402,F401
