@@ -126,11 +126,19 @@ class ProbeSet:
         """From a mapping of file name to encoded image bytes (uploads, zip members)."""
         decoded: dict[str, np.ndarray] = {}
         notes: list[str] = []
+        bad: list[str] = []
         for key in sorted(items):
-            arr, note = decode_image(items[key], key)
+            try:
+                arr, note = decode_image(items[key], key)
+            except ProbeError as exc:
+                bad.append(exc.problem)
+                continue
             decoded[key] = arr
             if note:
                 notes.append(f"{key}: {note}")
+        if bad:
+            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+            raise ProbeError("; ".join(bad[:3]) + more, f"remove or replace {'that file' if len(bad) == 1 else 'those files'}")
         return cls._assemble(decoded, size, name, notes)
 
     @classmethod

@@ -1,0 +1,105 @@
+"""The command line, including the exact ``similarity`` form that outside tools call."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from depara_core.cli import main
+from depara_core.models import callable_spec, load_model
+from depara_core.pipeline import zoo_terms
+from depara_core.probes import ProbeSet
+
+MODELS = textwrap.dedent(
+    """
+    import torch
+
+    def _net(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(6, 6, 3, stride=2), torch.nn.Tanh())
+
+    def alpha():
+        return _net(0)
+
+    def beta():
+        return _net(1)
+
+    def gamma():
+        return _net(2)
+    """
+)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "cli_models.py").write_text(MODELS)
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(probes / f"p{i}.png")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_similarity_exact_form_writes_paper_default_json(workdir):
+    cmd = [sys.executable, "-m", "depara_core", "similarity"]
+    for name in ("alpha", "beta", "gamma"):
+        cmd += ["--model", f"{name.upper()}=cli_models:{name}"]
+    cmd += ["--probes", "probes", "--layer", "3", "--json", "out.json"]
+    env = {**os.environ, "DEPARA_CACHE_DIR": str(workdir / "cache")}
+    run = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = json.loads((workdir / "out.json").read_text())
+    assert set(out) == {"models", "s_V", "s_E"} and out["models"] == ["ALPHA", "BETA", "GAMMA"]
+    sys.path.insert(0, str(workdir))
+    try:
+        import cli_models
+
+        models = [load_model(callable_spec(n.upper(), getattr(cli_models, n))) for n in ("alpha", "beta", "gamma")]
+    finally:
+        sys.path.remove(str(workdir))
+    terms = zoo_terms(models, ProbeSet.from_folder(workdir / "probes"), layers={m.name: "3" for m in models}, baselines=False)
+    np.testing.assert_allclose(out["s_V"], terms.s_V, atol=1e-9)
+    np.testing.assert_allclose(out["s_E"], terms.s_E, atol=1e-9)
+
+
+@pytest.fixture
+def in_workdir(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    monkeypatch.syspath_prepend(str(workdir))
+    monkeypatch.setenv("DEPARA_CACHE_DIR", str(workdir / "cache"))
+    return workdir
+
+
+def test_layers_graphs_and_evaluate_commands(in_workdir, capsys):
+    assert main(["layers", "--source", "a=cli_models:alpha", "--target", "b=cli_models:beta", "--probes", "probes", "--json", "layers.json", "--quiet"]) == 0
+    result = json.loads((in_workdir / "layers.json").read_text())
+    s = [row["s"] for row in result["layers"]]
+    assert result["best"] == result["layers"][int(np.argmax(s))]["layer"]
+    assert main(["graphs", "--model", "a=cli_models:alpha", "--probes", "probes", "--layers", "0", "2", "--csv", "g.csv", "--quiet"]) == 0
+    assert list(pd.read_csv(in_workdir / "g.csv")["layer"].astype(str)) == ["0", "2"]
+    assert main(["similarity", "--model", "A=cli_models:alpha", "--model", "B=cli_models:beta", "--model", "C=cli_models:gamma",
+                 "--probes", "probes", "--layer", "3", "--json", "sim.json", "--quiet"]) == 0  # fmt: skip
+    gt = pd.DataFrame([(s, t, float(i + j)) for i, s in enumerate("ABC") for j, t in enumerate("ABC") if s != t], columns=["source", "target", "affinity"])
+    gt.to_csv(in_workdir / "gt.csv", index=False)
+    assert main(["evaluate", "--scores", "sim.json", "--ground-truth", "gt.csv", "--relevant", "1", "--json", "ev.json"]) == 0
+    ev = json.loads((in_workdir / "ev.json").read_text())
+    assert len(ev["precision_at_k"]) == 2 and ev["random"]["precision_at_k"] == [0.5, 0.5]
+
+
+def test_bad_input_gives_a_message_not_a_traceback(in_workdir, capsys):
+    code = main(["similarity", "--model", "a=cli_models:alpha", "--model", "b=cli_models:beta", "--probes", "probes", "--layer", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no layer named 'nope'" in err and "Traceback" not in err
+    code = main(["similarity", "--model", "a=cli_models:alpha", "--model", "b=cli_models:beta", "--probes", "missing_dir"])
+    assert code == 2 and "does not exist" in capsys.readouterr().err

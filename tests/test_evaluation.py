@@ -1,0 +1,98 @@
+"""P@K, R@K and rank correlations against the taskonomy ground truth and known baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau, spearmanr
+
+from depara_core.errors import DeparaError
+from depara_core.evaluation import (
+    ASSETS,
+    GroundTruth,
+    TASKONOMY_TARGETS,
+    evaluate,
+    oracle_scores,
+    random_baseline,
+    taskonomy_ground_truth,
+    taskonomy_sort_gt,
+)
+
+
+def test_sort_gt_is_rebuilt_exactly_from_the_committed_csv():
+    published = np.load(ASSETS / "depara" / "sort_gt.npy", allow_pickle=False)
+    assert published.shape == (18, 20)
+    np.testing.assert_array_equal(taskonomy_sort_gt("16k"), published)
+
+
+def test_taskonomy_ground_truth_shape():
+    gt = taskonomy_ground_truth()
+    assert gt.targets == list(TASKONOMY_TARGETS)
+    assert all(len(gt.candidates(t)) == 19 for t in gt.targets)
+
+
+def test_oracle_is_perfect():
+    gt = taskonomy_ground_truth()
+    m = evaluate(oracle_scores(gt), gt, relevant=5, method="oracle")
+    np.testing.assert_allclose(m.precision[:5], 1.0)
+    np.testing.assert_allclose(m.precision[5:], 5 / m.k[5:])
+    np.testing.assert_allclose(m.recall[4:], 1.0)
+    assert m.spearman == pytest.approx(1.0) and m.kendall == pytest.approx(1.0)
+
+
+def test_random_rankings_average_to_the_expected_baseline():
+    gt = taskonomy_ground_truth()
+    rng = np.random.default_rng(0)
+    runs = [evaluate({t: {s: rng.random() for s in gt.candidates(t)} for t in gt.targets}, gt) for _ in range(60)]
+    ks, p, r = random_baseline(19, 5)
+    mean_p = np.mean([m.precision for m in runs], axis=0)
+    mean_r = np.mean([m.recall for m in runs], axis=0)
+    np.testing.assert_allclose(mean_p, p, atol=0.04)
+    np.testing.assert_allclose(mean_r, r, atol=0.04)
+    assert abs(np.mean([m.spearman for m in runs])) < 0.04
+    assert p[0] == pytest.approx(5 / 19) and r[-1] == pytest.approx(1.0)
+
+
+def test_metrics_match_a_hand_computed_case():
+    tasks = ["t", "a", "b", "c", "d"]
+    mat = np.arange(25, dtype=float).reshape(5, 5)
+    mat[:, 0] = [np.nan, 4, 3, 2, 1]  # affinity of each source to target "t"
+    gt = GroundTruth.from_matrix(tasks, mat)
+    pred = {"t": {"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.3}}  # order b, c, d, a ; truth a, b, c, d
+    m = evaluate(pred, gt, relevant=2)
+    # top-2 relevant = {a, b}: hits along b, c, d, a -> 1, 1, 1, 2
+    np.testing.assert_allclose(m.precision, [1 / 1, 1 / 2, 1 / 3, 2 / 4])
+    np.testing.assert_allclose(m.recall, [0.5, 0.5, 0.5, 1.0])
+    truth = [4, 3, 2, 1]
+    vals = [0.1, 0.9, 0.5, 0.3]
+    assert m.spearman == pytest.approx(spearmanr(vals, truth).statistic)
+    assert m.kendall == pytest.approx(kendalltau(vals, truth).statistic)
+
+
+def test_reversed_ranking_has_negative_correlation():
+    gt = taskonomy_ground_truth()
+    rev = {t: {s: -v for s, v in d.items()} for t, d in oracle_scores(gt).items()}
+    assert evaluate(rev, gt).spearman == pytest.approx(-1.0)
+
+
+def test_bad_inputs(tmp_path):
+    gt = taskonomy_ground_truth()
+    with pytest.raises(DeparaError, match="no predicted score"):
+        evaluate({"curvature": {"denoise": 1.0}}, gt)
+    with pytest.raises(DeparaError, match="relevant=0"):
+        evaluate(oracle_scores(gt), gt, relevant=0)
+    with pytest.raises(DeparaError, match="no target"):
+        evaluate({"nothing": {}}, gt)
+    bad = tmp_path / "gt.csv"
+    pd.DataFrame({"source": ["a"], "target": ["b"]}).to_csv(bad, index=False)
+    with pytest.raises(DeparaError, match="lacks column"):
+        GroundTruth.from_csv(bad)
+
+
+def test_ground_truth_from_csv_with_losses(tmp_path):
+    path = tmp_path / "gt.csv"
+    rows = [("a", "b", 0.1), ("c", "b", 0.5), ("b", "a", 0.2), ("c", "a", 0.3), ("a", "c", 0.9), ("b", "c", 0.4)]
+    pd.DataFrame(rows, columns=["source", "target", "loss"]).to_csv(path, index=False)
+    gt = GroundTruth.from_csv(path, value="loss", higher_is_better=False)
+    assert gt.ranking("b") == ["a", "c"] and gt.ranking("c") == ["b", "a"]
