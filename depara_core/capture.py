@@ -84,11 +84,19 @@ def capture_layers(
             h.remove()
 
 
-def count_calls(module: nn.Module, names: Sequence[str], x: torch.Tensor) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
-    """Run one forward on ``x`` and return, per named module, its call count and output shape."""
+def count_calls(
+    module: nn.Module, names: Sequence[str], x: torch.Tensor
+) -> tuple[dict[str, int], dict[str, tuple[int, ...]], int]:
+    """Run one forward on ``x`` (one probe) and return, per named module, its call count and output
+    shape, and the bytes that all leaf modules' outputs take (an estimate of activation memory)."""
     modules = dict(module.named_modules())
     counts: dict[str, int] = {}
     shapes: dict[str, tuple[int, ...]] = {}
+    act = [0]
+
+    def leaf_hook(_mod, _inp, output):
+        if isinstance(output, torch.Tensor):
+            act[0] += output.numel() * output.element_size()
 
     def make_hook(name: str):
         def hook(_mod, _inp, output):
@@ -102,6 +110,7 @@ def count_calls(module: nn.Module, names: Sequence[str], x: torch.Tensor) -> tup
 
     wanted = [n for n in dict.fromkeys(names) if n != OUTPUT]
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in wanted]
+    handles += [m.register_forward_hook(leaf_hook) for m in modules.values() if not list(m.children())]
     try:
         with torch.no_grad():
             result = module(x)
@@ -114,4 +123,4 @@ def count_calls(module: nn.Module, names: Sequence[str], x: torch.Tensor) -> tup
         if isinstance(result, dict):
             result = next(iter(result.values()))
         counts[OUTPUT], shapes[OUTPUT] = 1, tuple(result.shape[1:])
-    return counts, shapes
+    return counts, shapes, max(act[0] // max(x.shape[0], 1), x[0].numel() * x.element_size())

@@ -33,10 +33,15 @@ from .models import LoadedModel, model_lock
 from .probes import ProbeSet
 from .sketch import count_sketch
 
-__all__ = ["GraphOptions", "Graph", "Cancelled", "Progress", "iter_graphs", "compute_graphs", "plan_layer_groups", "DEFAULT_MEMORY_BUDGET"]
+__all__ = [
+    "GraphOptions", "Graph", "Cancelled", "Progress", "Plan", "iter_graphs", "compute_graphs", "plan_computation",
+    "plan_layer_groups", "DEFAULT_MEMORY_BUDGET",
+]  # fmt: skip
 
-DEFAULT_MEMORY_BUDGET = 3 * 2**30
-"""Bytes of stored features and nodes the engine may hold at once (host or device)."""
+DEFAULT_MEMORY_BUDGET = 2 * 2**30
+"""Bytes the engine may hold at once for stored features and nodes (3/4) and one batch's autograd
+graph (1/4), on top of the model itself."""
+STORE_SHARE = 0.75
 
 Progress = Callable[[int, int, str], "bool | None"]
 """``progress(done, total, message)``; returning False stops the computation (:class:`Cancelled`)."""
@@ -155,7 +160,7 @@ def center_gram(gram: np.ndarray) -> np.ndarray:
 # ---- planning ------------------------------------------------------------------------------
 def _layer_bytes(n: int, feature_dim: int, node_dim: int, options: GraphOptions) -> int:
     node_bytes = n * (options.sketch_dim * 4 if options.stores_sketch(n, node_dim) else node_dim * 2)
-    return n * feature_dim * 4 + node_bytes + n * n * 8
+    return n * feature_dim * 2 + node_bytes + n * n * 8
 
 
 def plan_layer_groups(
@@ -182,13 +187,70 @@ def plan_layer_groups(
     return groups
 
 
-def default_memory_budget() -> int:
-    """The smaller of :data:`DEFAULT_MEMORY_BUDGET` and half the memory available now."""
+def default_memory_budget(device: torch.device | None = None) -> int:
+    """The smaller of :data:`DEFAULT_MEMORY_BUDGET` and half the memory available now.
+
+    On a GPU the budget is half its free memory: stores and activations live there.
+    """
+    if device is not None and device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free // 2)
     try:
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return DEFAULT_MEMORY_BUDGET
     return int(min(DEFAULT_MEMORY_BUDGET, avail // 2))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the engine will run: layer groups (one forward pass per batch each) and the batch size."""
+
+    groups: tuple[tuple[str, ...], ...]
+    batch_size: int
+    calls: dict[str, int]
+    feature_dims: dict[str, int]
+    node_shape: tuple[int, ...]
+    sketched: bool
+    activation_bytes_per_probe: int
+    budget: int
+
+    def group_bytes(self, n: int, options: GraphOptions) -> list[int]:
+        """Bytes of stored features, nodes and Gram matrices held while each group runs."""
+        dim = math.prod(self.node_shape)
+        return [sum(_layer_bytes(n, self.feature_dims[k], dim, options) for k in g) for g in self.groups]
+
+    def peak_bytes(self, n: int, options: GraphOptions) -> int:
+        """Planned peak of the engine's own memory: the largest group plus one batch's autograd graph."""
+        return max(self.group_bytes(n, options)) + 2 * self.activation_bytes_per_probe * self.batch_size
+
+
+def plan_computation(
+    model: LoadedModel,
+    probes: ProbeSet,
+    layers: Sequence[str],
+    options: GraphOptions = GraphOptions(),
+    *,
+    batch_size: int = 16,
+    memory_budget: int | None = None,
+) -> Plan:
+    """Measure the layers' sizes with one probe and plan groups and batch size within the budget."""
+    module = model.module
+    device = next(iter(module.parameters()), torch.empty(0)).device
+    first = model.spec.preprocess(probes.images[:1]).to(device)
+    calls, shapes, act_bytes = count_calls(module, list(layers), first)
+    budget = memory_budget or default_memory_budget(device)
+    # the retained autograd graph of a batch holds about twice the layers' outputs
+    batch = max(1, min(batch_size, int(budget * (1 - STORE_SHARE) // max(2 * act_bytes, 1))))
+    node_shape = tuple(first.shape[1:]) if options.node_reduce == "none" else tuple(first.shape[2:])
+    feature_dims = {k: math.prod(shapes[k]) for k in layers}
+    order = [k for k in dict.fromkeys(list(calls)) if k in feature_dims]  # forward order
+    order += [k for k in layers if k not in order]
+    groups = plan_layer_groups(order, feature_dims, math.prod(node_shape), len(probes), options, int(budget * STORE_SHARE))
+    return Plan(
+        tuple(tuple(g) for g in groups), batch, calls, feature_dims, node_shape,
+        options.stores_sketch(len(probes), math.prod(node_shape)), act_bytes, budget,
+    )  # fmt: skip
 
 
 # ---- the engine ----------------------------------------------------------------------------
@@ -239,20 +301,15 @@ def iter_graphs(
     fast = options.method == DEFAULT_METHOD
 
     with model_lock(module):
-        first = prep(probes.images[:1]).to(device)
-        calls, shapes = count_calls(module, layers, first)
-        node_shape = tuple(first.shape[1:]) if options.node_reduce == "none" else tuple(first.shape[2:])
+        plan = plan_computation(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget)
+        calls, node_shape, feature_dims, groups, sketched = plan.calls, plan.node_shape, plan.feature_dims, plan.groups, plan.sketched
         node_dim = math.prod(node_shape)
-        feature_dims = {k: math.prod(shapes[k]) for k in layers}
-        order = [k for k in dict.fromkeys(list(calls)) if k in feature_dims]  # forward order
-        order += [k for k in layers if k not in order]
-        groups = plan_layer_groups(order, feature_dims, node_dim, n, options, memory_budget or default_memory_budget())
-        sketched = options.stores_sketch(n, node_dim)
-        batches = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        batches = [(i, min(i + plan.batch_size, n)) for i in range(0, n, plan.batch_size)]
         total, done = len(groups) * len(batches), 0
 
         for group in groups:
-            feats = {k: torch.empty((n, feature_dims[k]), dtype=torch.float32, device=device) for k in group}
+            feats = {k: torch.empty((n, feature_dims[k]), dtype=torch.float16, device=device) for k in group}
+            feat_norms = {k: torch.empty(n, dtype=torch.float64, device=device) for k in group}
             sums = {k: np.empty(n, np.float64) for k in group}
             nodes = {k: np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16) for k in group}
             norms = {k: np.empty(n, np.float64) for k in group}
@@ -271,15 +328,17 @@ def iter_graphs(
                         else:
                             node = _captum_node(model, k, group_calls, x, options, method, params)
                         _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
-                        flat = f.detach().flatten(1).float()
-                        feats[k][lo:hi] = flat
-                        sums[k][lo:hi] = flat.double().sum(1).cpu().numpy()
+                        flat = f.detach().flatten(1).double()
+                        nrm = flat.norm(dim=1)
+                        feats[k][lo:hi] = (flat / nrm.clamp_min(1e-300)[:, None]).half()  # unit rows: no fp16 overflow
+                        feat_norms[k][lo:hi] = nrm
+                        sums[k][lo:hi] = flat.sum(1).cpu().numpy()
                     del captured
                 done += 1
                 if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
                     raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
             for k in group:
-                gram = _gram(feats.pop(k))
+                gram = _gram(feats.pop(k), feat_norms.pop(k))
                 yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched)
 
 
@@ -316,14 +375,14 @@ def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: G
     store[lo:hi] = count_sketch(unit, options.sketch_dim).cpu().numpy() if sketched else unit.cpu().numpy().astype(np.float16)
 
 
-def _gram(feats: torch.Tensor, chunk: int = 2**20) -> np.ndarray:
-    """X Xᵀ in float32 blocks of columns, accumulated in float64."""
-    n, d = feats.shape
-    out = torch.zeros((n, n), dtype=torch.float64, device=feats.device)
+def _gram(units: torch.Tensor, norms: torch.Tensor, chunk: int = 2**18) -> np.ndarray:
+    """X Xᵀ from unit rows (float16) and their norms: float32 blocks of columns, float64 sums."""
+    n, d = units.shape
+    out = torch.zeros((n, n), dtype=torch.float64, device=units.device)
     for c in range(0, d, chunk):
-        block = feats[:, c : c + chunk]
+        block = units[:, c : c + chunk].float()
         out += (block @ block.T).double()
-    return out.cpu().numpy()
+    return (out * norms[:, None] * norms[None, :]).cpu().numpy()
 
 
 def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched) -> Graph:

@@ -79,12 +79,12 @@ def test_edges_are_cosines_of_features(tiny, probes):
     x = tiny.spec.preprocess(probes.images)
     with torch.no_grad():
         feats = layer_output(tiny.module, "relu1", x).flatten(1).double().numpy()
-    np.testing.assert_allclose(g.edges, cosine_matrix(feats), atol=1e-5)
+    np.testing.assert_allclose(g.edges, cosine_matrix(feats), atol=1e-4)  # features are stored as float16 unit rows
     np.testing.assert_allclose(g.feature_sums, feats.sum(1), rtol=1e-5)
     assert g.feature_dim == feats.shape[1]
     centred = GraphOptions(center_edges=True)
     gc = compute_graphs(tiny, probes, ["relu1"], centred)["relu1"]
-    np.testing.assert_allclose(gc.edges, cosine_matrix(feats - feats.mean(0)), atol=1e-5)
+    np.testing.assert_allclose(gc.edges, cosine_matrix(feats - feats.mean(0)), atol=1e-3)
 
 
 def test_batch_size_and_memory_groups_do_not_change_results(tiny, probes):
@@ -113,7 +113,7 @@ def test_edges_invariant_to_feature_scale(probes):
     b = load_model(callable_spec("b", lambda: Scaled(37.0)))
     ga = compute_graphs(a, probes, ["output"])["output"]
     gb = compute_graphs(b, probes, ["output"])["output"]
-    np.testing.assert_allclose(ga.edges, gb.edges, atol=1e-5)
+    np.testing.assert_allclose(ga.edges, gb.edges, atol=1e-4)
     np.testing.assert_allclose(ga.nodes.astype(float), gb.nodes.astype(float), atol=1e-3)
     np.testing.assert_allclose(gb.node_norms / ga.node_norms, 37.0**2, rtol=1e-3)
 
@@ -137,7 +137,7 @@ def test_inplace_operations_after_a_hooked_layer_are_safe(probes):
     x = m.spec.preprocess(probes.images)
     with torch.no_grad():
         ref = plain(x).flatten(1).double().numpy()
-    np.testing.assert_allclose(g.edges, cosine_matrix(ref), atol=1e-5)
+    np.testing.assert_allclose(g.edges, cosine_matrix(ref), atol=1e-4)
 
 
 def test_inplace_relu_modules_are_switched_off(probes):
@@ -163,7 +163,7 @@ def test_module_called_twice_captures_its_last_call(probes):
     x = m.spec.preprocess(probes.images)
     with torch.no_grad():
         ref = m.module(x).flatten(1).double().numpy()
-    np.testing.assert_allclose(g.edges, cosine_matrix(ref), atol=1e-5)
+    np.testing.assert_allclose(g.edges, cosine_matrix(ref), atol=1e-4)
 
 
 def test_forward_stops_after_the_deepest_requested_layer(probes):
@@ -289,8 +289,10 @@ def test_progress_can_cancel_and_finished_layers_are_kept(tiny, probes, tmp_path
         seen.append((done, total))
         return done < total - 1
 
+    # 3/4 of the budget holds stored layers: conv1 alone (18.5 kB) fills it, so fc is a second group
     with pytest.raises(Cancelled):
-        compute_graphs(tiny, probes, ["conv1", "fc"], cache=cache, batch_size=4, memory_budget=32_000, progress=stop_in_second_group)
-    assert seen and seen[-1][1] == 4  # 2 groups x 2 batches
+        compute_graphs(tiny, probes, ["conv1", "fc"], cache=cache, batch_size=4, memory_budget=26_700, progress=stop_in_second_group)
+    done, total = seen[-1]
+    assert done == total - 1 and total % 2 == 0 and len(seen) == total - 1
     assert cache.load_graph(tiny, probes, "conv1", GraphOptions()) is not None
     assert cache.load_graph(tiny, probes, "fc", GraphOptions()) is None

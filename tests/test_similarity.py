@@ -99,7 +99,7 @@ def test_linear_cka_matches_feature_space_formula(zoo, probes):
     x, y = fa - fa.mean(0), fb - fb.mean(0)
     ref = np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
     g = {m.name: compute_graphs(m, probes, ["act2"])["act2"] for m in (zoo[0], zoo[2])}
-    assert cka_similarity(g["m0"], g["m2"]) == pytest.approx(ref, abs=1e-6)
+    assert cka_similarity(g["m0"], g["m2"]) == pytest.approx(ref, abs=1e-4)  # float16 feature storage
 
 
 def test_graphs_on_different_probes_do_not_compare(zoo, probes):
