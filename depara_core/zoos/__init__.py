@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Zoo", "register_zoo", "list_zoos", "load_zoo"]
 
-_BUILTIN_MODULES = ("efficientnet_lite",)
+_BUILTIN_MODULES = ("efficientnet_lite", "taskonomy")
 """Modules of this package that register a zoo when imported."""
 
 
@@ -56,6 +56,7 @@ class _Entry:
     factory: Callable[[], Iterable[ModelSpec]]
     description: str
     check: Callable[[], str] | None
+    ground_truth: Callable[[], GroundTruth] | None = None
 
 
 _ZOOS: dict[str, _Entry] = {}
@@ -66,13 +67,15 @@ def register_zoo(
     factory: Callable[[], Iterable[ModelSpec]],
     description: str,
     check: Callable[[], str] | None = None,
+    ground_truth: Callable[[], GroundTruth] | None = None,
 ) -> None:
     """Register a zoo: ``factory()`` returns its specs; ``check()`` returns "" or why it cannot be used.
 
     A factory that raises :class:`DeparaError` makes the zoo unavailable with that message.
+    ``ground_truth()`` returns the measured transfer between the zoo's models, if any.
     See :mod:`depara_core.zoos.efficientnet_lite` for a complete example.
     """
-    _ZOOS[name] = _Entry(factory, description, check)
+    _ZOOS[name] = _Entry(factory, description, check, ground_truth)
 
 
 def list_zoos() -> dict[str, str]:
@@ -92,7 +95,8 @@ def load_zoo(name: str) -> Zoo:
     except DeparaError as exc:
         return Zoo(name, entry.description, (), False, str(exc))
     reason = entry.check() if entry.check is not None else ""
-    return Zoo(name, entry.description, specs, not reason, reason)
+    gt = entry.ground_truth() if entry.ground_truth is not None else None
+    return Zoo(name, entry.description, specs, not reason, reason, gt)
 
 
 def _load_builtin_zoos() -> None:
