@@ -119,7 +119,10 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     layers = {m.name: args.layer or m.spec.encoder for m in models}
     bar = _Bar(not args.quiet)
     try:
-        terms = zoo_terms(models, probes, _options(args), layers=layers, cache=_cache(args), baselines=args.baselines, batch_size=args.batch_size, progress=bar)
+        terms = zoo_terms(
+            models, probes, _options(args), layers=layers, cache=_cache(args), baselines=args.baselines,
+            node_scale=args.node_scale, batch_size=args.batch_size, progress=bar,
+        )  # fmt: skip
     finally:
         bar.close()
     payload = {"models": list(terms.names), "s_V": terms.s_V.tolist(), "s_E": terms.s_E.tolist()}
@@ -172,7 +175,10 @@ def cmd_layers(args: argparse.Namespace) -> int:
     layers = None if args.layers in (None, ["all"]) else args.layers
     bar = _Bar(not args.quiet)
     try:
-        scores = select_layers(source, target, probes, layers, _options(args), cache=_cache(args), batch_size=args.batch_size, progress=bar)
+        scores = select_layers(
+            source, target, probes, layers, _options(args), cache=_cache(args), node_scale=args.node_scale,
+            batch_size=args.batch_size, progress=bar,
+        )  # fmt: skip
     finally:
         bar.close()
     s = scores.combined(args.lam)
@@ -229,6 +235,7 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lam", type=float, default=1.0, help="λ in s = s_V + λ·s_E")
+    p.add_argument("--node-scale", type=float, default=1.0, help="weight of s_V (the original code used 0.001)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--json", help="write results as JSON to this file")

@@ -43,6 +43,7 @@ __all__ = [
     "torchscript_spec",
     "parse_model_arg",
     "model_lock",
+    "default_device",
 ]
 
 OUTPUT = "output"
@@ -150,8 +151,14 @@ def weights_digest(module: nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_model(spec: ModelSpec) -> LoadedModel:
-    """Build ``spec`` in eval mode, parameters frozen, every ``inplace`` activation switched off."""
+def default_device() -> torch.device:
+    """CUDA when available, the CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(spec: ModelSpec, device: str | torch.device | None = None) -> LoadedModel:
+    """Build ``spec`` on ``device`` (CUDA when available) in eval mode, parameters frozen, every
+    ``inplace`` activation switched off."""
     try:
         module = spec.build()
     except (ModelError, LayerError):
@@ -169,6 +176,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             if getattr(m, "inplace", False) is True:
                 m.inplace = False
     digest = weights_digest(module)
+    module.to(torch.device(device) if device is not None else default_device())
     loaded = LoadedModel(spec, module, digest, scripted)
     loaded.check_layers([layer.name for layer in spec.layers] + ([spec.encoder] if spec.encoder else []))
     return loaded

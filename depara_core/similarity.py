@@ -44,18 +44,40 @@ def upper_triangle(m: np.ndarray) -> np.ndarray:
 
 
 def node_cosines(a: Graph, b: Graph) -> np.ndarray:
-    """Per-probe cosine between the two graphs' attribution maps."""
+    """Per-probe cosine between the two graphs' attribution maps.
+
+    Maps of different resolutions (models with different input sizes) are compared on the
+    coarser grid: each is area-averaged to it, on the assumption that both preprocessings see the
+    same field of view of each probe.
+    """
     check_comparable(a, b)
-    if a.nodes.shape != b.nodes.shape or a.sketched != b.sketched:
-        raise GraphError(
-            f"node maps of {a.model}/{a.layer} {a.nodes.shape} and {b.model}/{b.layer} {b.nodes.shape} differ in size",
-            "feed both models probes of the same size (same preprocessing size)",
-        )
-    va, vb = a.nodes.astype(np.float32), b.nodes.astype(np.float32)
+    va, vb = _comparable_nodes(a, b)
     na, nb = np.linalg.norm(va, axis=1), np.linalg.norm(vb, axis=1)
     if np.any(na == 0) or np.any(nb == 0):
         raise GraphError("an attribution map is all zero: node cosine is undefined", "choose another layer or probes")
     return np.einsum("ij,ij->i", va, vb) / (na * nb)
+
+
+def _comparable_nodes(a: Graph, b: Graph) -> tuple[np.ndarray, np.ndarray]:
+    if a.nodes.shape == b.nodes.shape and a.node_shape == b.node_shape and a.sketched == b.sketched:
+        return a.nodes.astype(np.float32), b.nodes.astype(np.float32)
+    if a.sketched or b.sketched or len(a.node_shape) != len(b.node_shape) or a.node_shape[:-2] != b.node_shape[:-2]:
+        raise GraphError(
+            f"node maps of {a.model}/{a.layer} {a.node_shape} and {b.model}/{b.layer} {b.node_shape} cannot be compared",
+            "compute both graphs with the same node options (channels, storage) and unsketched nodes",
+        )
+    grid = (min(a.node_shape[-2], b.node_shape[-2]), min(a.node_shape[-1], b.node_shape[-1]))
+    return _resample(a, grid), _resample(b, grid)
+
+
+def _resample(g: Graph, grid: tuple[int, int]) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    maps = torch.from_numpy(g.nodes.astype(np.float32)).reshape(len(g), -1, *g.node_shape[-2:])
+    if tuple(maps.shape[-2:]) != grid:
+        maps = F.adaptive_avg_pool2d(maps, grid)
+    return maps.flatten(1).numpy()
 
 
 def node_similarity(a: Graph, b: Graph) -> float:

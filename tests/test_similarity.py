@@ -107,3 +107,21 @@ def test_graphs_on_different_probes_do_not_compare(zoo, probes):
     b = compute_graphs(zoo[1], random_probes(seed=5), ["act2"])["act2"]
     with pytest.raises(GraphError, match="different probe sets"):
         node_similarity(a, b)
+
+
+def test_maps_of_different_sizes_compare_on_the_coarser_grid(probes):
+    import torch.nn.functional as F
+
+    from depara_core.models import load_model
+    from depara_core.preprocess import Preprocess
+    from conftest import TinyNet
+    from depara_core.models import callable_spec
+
+    small = load_model(callable_spec("small", lambda: TinyNet(1), preprocess=Preprocess(size=(6, 6))))
+    large = load_model(callable_spec("large", lambda: TinyNet(2), preprocess=Preprocess(size=(12, 12))))
+    a = compute_graphs(small, probes, ["act2"])["act2"]
+    b = compute_graphs(large, probes, ["act2"])["act2"]
+    pooled = F.adaptive_avg_pool2d(torch.from_numpy(b.nodes.astype(np.float32)).reshape(-1, 3, 12, 12), (6, 6)).flatten(1).numpy()
+    va = a.nodes.astype(np.float32)
+    ref = np.mean(np.einsum("ij,ij->i", va, pooled) / np.linalg.norm(va, axis=1) / np.linalg.norm(pooled, axis=1))
+    assert node_similarity(a, b) == pytest.approx(ref, abs=1e-5) == pytest.approx(node_similarity(b, a), abs=1e-5)
