@@ -17,35 +17,12 @@ import numpy as np
 import torch
 import torchvision
 
+from bench_engine import bare_autograd
 from common import device, interleaved, vgg19_layers
 from depara_core.models import callable_spec, load_model
 from depara_core.pipeline import select_layers
 from depara_core.preprocess import Preprocess
 from depara_core.probes import ProbeSet
-
-
-def prototype(module, probes, layers, batch, target_layer_feats=None):
-    """Bare batched computation of every layer's nodes and edges, kept on the device."""
-    mods = dict(module.named_modules())
-    dev = device()
-    n = len(probes)
-    x_all = torch.from_numpy(np.array(probes.images)).to(dev).permute(0, 3, 1, 2).float() / 255
-    feats = {k: [] for k in layers}
-    nodes = {k: [] for k in layers}
-    for lo in range(0, n, batch):
-        x = x_all[lo : lo + batch].clone().requires_grad_(True)
-        out = {}
-        hooks = [mods[k].register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o)) for k in layers]
-        module(x)
-        for h in hooks:
-            h.remove()
-        for j, k in enumerate(layers):
-            f = out[k].flatten(1)
-            (g,) = torch.autograd.grad((f * f).sum(), x, retain_graph=j < len(layers) - 1)
-            nodes[k].append((x * g).detach().flatten(1).half())
-            feats[k].append(torch.nn.functional.normalize(f.detach(), dim=1).half())
-    edges = {k: (torch.cat(v).float() @ torch.cat(v).float().T) for k, v in feats.items()}
-    return nodes, edges
 
 
 def main() -> None:
@@ -72,8 +49,8 @@ def main() -> None:
         return scores.best(1.0)
 
     def bare():
-        prototype(source.module, probes, layers, args.batch)
-        prototype(target.module, probes, ["features.51"], args.batch)
+        bare_autograd(source, probes, layers, args.batch)
+        bare_autograd(target, probes, ["features.51"], args.batch)
 
     engine()  # warm-up (cuDNN autotuning, allocator)
     t = interleaved({"engine": engine, "prototype": bare}, repeat=args.repeat)

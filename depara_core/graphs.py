@@ -328,11 +328,11 @@ def iter_graphs(
                         else:
                             node = _captum_node(model, k, group_calls, x, options, method, params)
                         _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
-                        flat = f.detach().flatten(1).double()
-                        nrm = flat.norm(dim=1)
-                        feats[k][lo:hi] = (flat / nrm.clamp_min(1e-300)[:, None]).half()  # unit rows: no fp16 overflow
+                        flat = f.detach().flatten(1).float()
+                        nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
+                        feats[k][lo:hi] = (flat / nrm.clamp_min(1e-30).float()[:, None]).half()  # unit rows: no fp16 overflow
                         feat_norms[k][lo:hi] = nrm
-                        sums[k][lo:hi] = flat.sum(1).cpu().numpy()
+                        sums[k][lo:hi] = flat.sum(1, dtype=torch.float64).cpu().numpy()
                     del captured
                 done += 1
                 if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
@@ -356,12 +356,12 @@ def _captum_node(model: LoadedModel, layer: str, calls: dict[str, int], x: torch
 
 
 def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: GraphOptions, probes: ProbeSet, layer: str) -> None:
-    flat = node.detach().flatten(1).double()
-    bad = ~torch.isfinite(flat).all(1)
+    flat = node.detach().flatten(1).float()
+    nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
+    bad = ~torch.isfinite(nrm)  # a NaN or Inf anywhere in a map makes its norm non-finite
     if bad.any():
         ids = [probes.ids[lo + int(i)] for i in torch.nonzero(bad).flatten()[:5]]
         raise GraphError(f"attributions at layer {layer!r} contain NaN or Inf for probe(s) {', '.join(ids)}", "check the model's numerics (use float32) or choose another layer")
-    nrm = flat.norm(dim=1)
     zero = nrm <= 0
     if zero.any():
         ids = [probes.ids[lo + int(i)] for i in torch.nonzero(zero).flatten()[:5]]
@@ -369,7 +369,7 @@ def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: G
             f"the attribution maps of probe(s) {', '.join(ids)} are all zero at layer {layer!r} (the layer's output does not depend on the input there): node cosine is undefined",
             "choose another layer, other probes, or another attribution method",
         )
-    unit = (flat / nrm[:, None]).float()
+    unit = flat / nrm.float()[:, None]
     hi = lo + unit.shape[0]
     norms[lo:hi] = nrm.cpu().numpy()
     store[lo:hi] = count_sketch(unit, options.sketch_dim).cpu().numpy() if sketched else unit.cpu().numpy().astype(np.float16)
