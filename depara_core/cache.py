@@ -109,6 +109,7 @@ class GraphCache:
             "options": {**asdict(graph.options), "method_params": [list(p) for p in graph.options.method_params]},
             "sketched": graph.sketched,
             "model_digest": graph.model_digest,
+            "notes": list(graph.notes),
         }
         arrays = {"nodes": graph.nodes, "node_norms": graph.node_norms, "gram": graph.gram, "feature_sums": graph.feature_sums}
         self._write(path, arrays, meta)
@@ -136,6 +137,7 @@ class GraphCache:
             options=options,
             sketched=bool(meta["sketched"]),
             model_digest=meta["model_digest"],
+            notes=tuple(meta.get("notes", ())),
         )
 
     # ---- similarity terms ------------------------------------------------------------------

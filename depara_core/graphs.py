@@ -17,8 +17,10 @@ layer of a group.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,7 +36,7 @@ from .probes import ProbeSet
 from .sketch import count_sketch
 
 __all__ = [
-    "GraphOptions", "Graph", "Cancelled", "Progress", "Plan", "iter_graphs", "compute_graphs", "plan_computation",
+    "GraphOptions", "Graph", "Cancelled", "DegenerateGraphWarning", "edges_from_gram", "Progress", "Plan", "iter_graphs", "compute_graphs", "plan_computation",
     "plan_layer_groups", "DEFAULT_MEMORY_BUDGET",
 ]  # fmt: skip
 
@@ -45,6 +47,10 @@ STORE_SHARE = 0.75
 
 Progress = Callable[[int, int, str], "bool | None"]
 """``progress(done, total, message)``; returning False stops the computation (:class:`Cancelled`)."""
+
+
+class DegenerateGraphWarning(UserWarning):
+    """Some probes have all-zero attribution maps or features at a layer (cosine taken as 0)."""
 
 
 class Cancelled(DeparaError):
@@ -122,10 +128,15 @@ class Graph:
     def __len__(self) -> int:
         return len(self.probe_ids)
 
-    @property
+    notes: tuple[str, ...] = ()
+
+    @functools.cached_property
     def edges(self) -> np.ndarray:
-        """(n, n) cosine similarities of the features (Eq. 4); centred over probes if so configured."""
-        return edges_from_gram(self.gram, self.feature_sums, self.options.center_edges, self.layer)
+        """(n, n) cosine similarities of the features (Eq. 4); centred over probes if so configured.
+
+        A probe whose features are all zero has no direction: its edges count as 0 (see ``notes``).
+        """
+        return edges_from_gram(self.gram, self.options.center_edges)
 
     def node_map(self, index: int) -> np.ndarray:
         """The unit-norm attribution map of probe ``index`` in its original shape (unsketched graphs)."""
@@ -134,19 +145,26 @@ class Graph:
         return self.nodes[index].astype(np.float32).reshape(self.node_shape)
 
 
-def edges_from_gram(gram: np.ndarray, sums: np.ndarray, center: bool, layer: str = "") -> np.ndarray:
-    """Cosine similarity matrix from a Gram matrix (optionally of probe-centred features)."""
-    k = center_gram(gram) if center else gram
+def degenerate_rows(gram: np.ndarray) -> np.ndarray:
+    """Indices of probes whose feature vector is (numerically) zero in this Gram matrix."""
+    diag = np.diag(gram)
+    return np.flatnonzero(diag <= 1e-12 * max(float(np.max(np.abs(diag))), 1e-300))
+
+
+def edges_from_gram(gram: np.ndarray, center: bool = False) -> np.ndarray:
+    """Cosine similarity matrix from a Gram matrix (optionally of probe-centred features).
+
+    Zero feature vectors have no direction: their cosines are set to 0 (1 on the diagonal).
+    """
+    k = center_gram(gram) if center else np.asarray(gram, np.float64)
+    zero = degenerate_rows(k)
     diag = np.diag(k).copy()
-    if np.any(diag <= 1e-12 * max(float(np.max(np.abs(diag))), 1e-300)):
-        what = "identical across probes" if center else "all zero"
-        raise GraphError(
-            f"features at layer {layer!r} are {what} for probe(s) {np.flatnonzero(diag <= 0)[:10].tolist()}: cosine edges are undefined",
-            "choose another layer or other probes",
-        )
+    diag[zero] = 1.0
     inv = 1.0 / np.sqrt(diag)
+    inv[zero] = 0.0
     e = k * inv[:, None] * inv[None, :]
     np.clip(e, -1.0, 1.0, out=e)
+    np.fill_diagonal(e, 1.0)
     return e.astype(np.float32)
 
 
@@ -362,14 +380,7 @@ def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: G
     if bad.any():
         ids = [probes.ids[lo + int(i)] for i in torch.nonzero(bad).flatten()[:5]]
         raise GraphError(f"attributions at layer {layer!r} contain NaN or Inf for probe(s) {', '.join(ids)}", "check the model's numerics (use float32) or choose another layer")
-    zero = nrm <= 0
-    if zero.any():
-        ids = [probes.ids[lo + int(i)] for i in torch.nonzero(zero).flatten()[:5]]
-        raise GraphError(
-            f"the attribution maps of probe(s) {', '.join(ids)} are all zero at layer {layer!r} (the layer's output does not depend on the input there): node cosine is undefined",
-            "choose another layer, other probes, or another attribution method",
-        )
-    unit = flat / nrm.float()[:, None]
+    unit = flat / nrm.clamp_min(1e-30).float()[:, None]  # an all-zero map stays all zero
     hi = lo + unit.shape[0]
     norms[lo:hi] = nrm.cpu().numpy()
     store[lo:hi] = count_sketch(unit, options.sketch_dim).cpu().numpy() if sketched else unit.cpu().numpy().astype(np.float16)
@@ -388,9 +399,23 @@ def _gram(units: torch.Tensor, norms: torch.Tensor, chunk: int = 2**18) -> np.nd
 def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched) -> Graph:
     if not np.isfinite(gram).all():
         raise GraphError(f"features at layer {layer!r} contain NaN or Inf", "check the model's numerics or choose another layer")
-    g = Graph(model.name, layer, probes.ids, probes.digest, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model.digest)
-    g.edges  # validates that cosine edges are defined (raises GraphError otherwise)
-    return g
+    n, notes = len(probes), []
+    where = f"{model.name}/{layer}"
+    zero_maps = np.flatnonzero(norms <= 0)
+    zero_feats = degenerate_rows(center_gram(gram) if options.center_edges else gram)
+    if len(zero_maps) == n or len(zero_feats) == n:
+        what = "attribution maps" if len(zero_maps) == n else ("features" if not options.center_edges else "centred features")
+        raise GraphError(
+            f"the {what} of every probe are all zero at {where}: cosine similarity is undefined",
+            "choose another layer, other probes, or another attribution method",
+        )
+    for idx, what in ((zero_maps, "attribution maps"), (zero_feats, "features")):
+        if len(idx):
+            ids = ", ".join(probes.ids[i] for i in idx[:5]) + (f" (+{len(idx) - 5} more)" if len(idx) > 5 else "")
+            notes.append(f"{where}: the {what} of {len(idx)} of {n} probes are all zero ({ids}); their cosines count as 0")
+    for note in notes:
+        warnings.warn(note, DegenerateGraphWarning, stacklevel=3)
+    return Graph(model.name, layer, probes.ids, probes.digest, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model.digest, tuple(notes))
 
 
 def compute_graphs(

@@ -52,10 +52,9 @@ def node_cosines(a: Graph, b: Graph) -> np.ndarray:
     """
     check_comparable(a, b)
     va, vb = _comparable_nodes(a, b)
-    na, nb = np.linalg.norm(va, axis=1), np.linalg.norm(vb, axis=1)
-    if np.any(na == 0) or np.any(nb == 0):
-        raise GraphError("an attribution map is all zero: node cosine is undefined", "choose another layer or probes")
-    return np.einsum("ij,ij->i", va, vb) / (na * nb)
+    den = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
+    dots = np.einsum("ij,ij->i", va, vb)
+    return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)  # an all-zero map: cosine 0 (see Graph.notes)
 
 
 def _comparable_nodes(a: Graph, b: Graph) -> tuple[np.ndarray, np.ndarray]:
@@ -93,9 +92,10 @@ def spearman_edges(ea: np.ndarray, eb: np.ndarray) -> float:
 
 
 def edge_similarity(a: Graph, b: Graph) -> float:
-    """s_E: Spearman correlation of the two graphs' edges over the upper triangle."""
+    """s_E: Spearman correlation of the two graphs' edges over the upper triangle (0 if a graph's
+    edges are all equal)."""
     check_comparable(a, b)
-    return spearman_edges(upper_triangle(a.edges), upper_triangle(b.edges))
+    return float(np.mean(edge_ranks(a) * edge_ranks(b)))
 
 
 def depara_similarity(a: Graph, b: Graph, lam: float = 1.0, node_scale: float = 1.0) -> float:
@@ -104,12 +104,15 @@ def depara_similarity(a: Graph, b: Graph, lam: float = 1.0, node_scale: float = 
 
 
 def edge_ranks(g: Graph) -> np.ndarray:
-    """Standardised average ranks of the upper-triangle edges: Spearman = mean of products."""
+    """Standardised average ranks of the upper-triangle edges: Spearman = mean of products.
+
+    Edges that are all equal have no ranking: their standardised ranks are all 0.
+    """
     r = rankdata(upper_triangle(g.edges)).astype(np.float64)
     r -= r.mean()
     sd = np.sqrt(np.mean(r * r))
-    if sd == 0:
-        raise GraphError(f"all edges of {g.model}/{g.layer} are equal: Spearman is undefined", "choose a layer whose features vary across probes")
+    if sd == 0:  # every edge equal: no ranking, no correlation with anything
+        return r
     return r / sd
 
 

@@ -296,3 +296,35 @@ def test_progress_can_cancel_and_finished_layers_are_kept(tiny, probes, tmp_path
     assert done == total - 1 and total % 2 == 0 and len(seen) == total - 1
     assert cache.load_graph(tiny, probes, "conv1", GraphOptions()) is not None
     assert cache.load_graph(tiny, probes, "fc", GraphOptions()) is None
+
+
+def test_some_zero_features_are_reported_and_count_as_zero_cosine():
+    import numpy as np
+
+    from depara_core.graphs import DegenerateGraphWarning
+    from depara_core.probes import ProbeSet
+    from depara_core.similarity import node_cosines
+
+    class Gate(nn.Module):
+        """Passes bright images, zeroes dark ones (like a dead ReLU code)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x) * (x.mean(dim=(1, 2, 3), keepdim=True) > 0.5)
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(150, 256, (6, 10, 10, 3), dtype=np.uint8)
+    imgs[[1, 4]] //= 4  # two dark probes
+    probes = ProbeSet(imgs, tuple(f"p{i}" for i in range(6)))
+    m = load_model(callable_spec("gate", Gate))
+    with pytest.warns(DegenerateGraphWarning, match=r"gate/output: the attribution maps of 2 of 6 probes are all zero \(p1, p4\)"):
+        g = compute_graphs(m, probes, ["output"])["output"]
+    assert len(g.notes) == 2 and "features of 2 of 6 probes" in g.notes[1]
+    e = g.edges
+    assert np.all(e[1, [0, 2, 3, 4, 5]] == 0) and e[1, 1] == 1 and np.all(np.abs(e[0, [2, 3, 5]]) > 0)
+    other = compute_graphs(load_model(tiny_spec()), probes, ["conv1"])["conv1"]
+    cos = node_cosines(g, other)
+    assert cos[1] == 0 and cos[4] == 0 and np.all(cos[[0, 2, 3, 5]] != 0)
