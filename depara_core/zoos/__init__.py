@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Zoo", "register_zoo", "list_zoos", "load_zoo"]
 
-_BUILTIN_MODULES = ("efficientnet_lite", "taskonomy")
+_BUILTIN_MODULES = ("efficientnet_lite", "taskonomy", "minitaskonomy")
 """Modules of this package that register a zoo when imported."""
 
 
