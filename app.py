@@ -1,0 +1,104 @@
+"""DEPARA Explorer: which pre-trained network, and which of its layers, will transfer best to a task,
+judged from unlabelled probe images (deep attribution graphs, CVPR 2020).
+
+Run with ``streamlit run app.py``. This file defines the navigation and the sidebar, whose choices
+(zoo and models, layers, probes, attribution method, λ) are shared by every page.
+
+Environment:
+  DEPARA_CACHE_DIR      where graphs and terms are cached (default ~/.cache/depara-explorer); a
+                        restarted app reads its results from there instead of recomputing
+  DEPARA_PROBE_COUNT    probes a new session starts with (default: the zoo's, e.g. 16 photos)
+  DEPARA_ALLOWED_ROOTS  folders (os.pathsep-separated) that typed server paths must lie under
+  DEPARA_ALLOW_CODE=0   hide "module:function" models (they import Python code on the server)
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from depara_core.attribution import get_method, method_names  # noqa: E402
+from depara_core.probes import builtin_probe_sets  # noqa: E402
+from depara_core.report import build_report
+from depara_core.report import static_export_available as report_png_available  # noqa: E402
+from pages import _ui as ui  # noqa: E402
+
+st.set_page_config(page_title="DEPARA Explorer", page_icon=":material/hub:", layout="wide")
+
+PAGES = [
+    st.Page("pages/1_setup.py", title="Setup", icon=":material/tune:", url_path="compute"),
+    st.Page("pages/2_attribution_maps.py", title="Attribution maps", icon=":material/image_search:", url_path="attributions"),
+    st.Page("pages/3_edges.py", title="Edges", icon=":material/grid_on:", url_path="graph-edges"),
+    st.Page("pages/4_task_transferability.py", title="Task transferability", icon=":material/account_tree:", url_path="transferability", default=True),
+    st.Page("pages/5_layer_selection.py", title="Layer selection", icon=":material/layers:", url_path="layers"),
+]
+
+
+def sidebar(current: st.Page) -> None:
+    """The shared choices. Each widget mirrors a plain session-state key (``ui.bind``), so choices
+    survive page switches and widget re-creation."""
+    ss = st.session_state
+    zoos = ui.zoos()
+    with st.sidebar:
+        st.selectbox(
+            "Zoo", list(zoos), **ui.bind("zoo", ui.on_zoo_change),
+            format_func=lambda n: n if zoos[n].available else f"{n} (not installed)",
+            help="A built-in set of pre-trained models; add your own on the Setup page.",
+        )  # fmt: skip
+        z = zoos.get(ss.zoo)
+        if z is not None and not z.available:
+            st.caption(f"Not available: {z.unavailable_reason[:300]}{'…' if len(z.unavailable_reason) > 300 else ''}")
+        zoo_names = list(z.names if z is not None and z.available else ())
+        options = zoo_names + [n for n in ss.custom_models if n not in zoo_names]
+        ss.models = [m for m in ss.models if m in options]
+        st.multiselect("Models", options, **ui.bind("models"), help="At least two; the task tree needs three or more.")
+        st.radio(
+            "Layers", ["encoder", "all"], horizontal=True, **ui.bind("layer_mode"),
+            format_func={"encoder": "encoder", "all": "all (layer selection)"}.get,
+            help="Encoder: one graph per model (model ranking). All: every selectable layer (browse layers, pick one).",
+        )  # fmt: skip
+        probe_options = [f"builtin:{n}" for n in builtin_probe_sets()] + [f"uploaded:{d}" for d in ss.uploaded_probes]
+        if ss.probe_set not in probe_options:
+            ss.probe_set = probe_options[0]
+        st.selectbox("Probe set", probe_options, **ui.bind("probe_set"), format_func=ui.probe_label, help="Upload images, a zip or a folder on the Setup page.")
+        st.number_input("Probes", min_value=3, max_value=5000, step=8, **ui.bind("probe_count"), help="About 200 give stable rankings; fewer compute faster.")
+        methods = method_names()
+        st.selectbox("Attribution method", methods, **ui.bind("method"), format_func=lambda n: get_method(n).description)
+        if current.title == "Task transferability":  # the page's own λ controls update live; no stale copy here
+            st.caption("λ (edge weight): set with the slider on this page.")
+        else:
+            st.number_input("λ (edge weight)", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_sidebar"), help="s = s_V + λ·s_E")
+        if ui.png_available():
+            st.toggle("PNG download buttons", **ui.bind("png_buttons"), help="Charts always save SVG from their toolbar camera; PNGs are drawn on the server.")
+
+
+def export() -> None:
+    """The 'Export report' button: one self-contained HTML file of the current results."""
+    ss = st.session_state
+    done = [w for w in ss.get("workspaces", {}).values() if w.complete]
+    if not done:
+        return
+    ws = done[-1]
+    png = report_png_available() and st.sidebar.checkbox("PNG copies in the report (slower)", key="report_png")
+    lam, target = float(ss.lam), ss.get("target")
+    gt = ui.ground_truth(ws)
+    truth = ui.layer_truth()
+    st.sidebar.download_button(
+        "Export report", data=lambda: build_report(ws, lam, target=target, ground_truth=gt, layer_truth=truth, png=png),
+        file_name=f"depara-report-{datetime.now():%Y%m%d-%H%M}.html", mime="text/html", icon=":material/download:",
+        on_click="ignore", help="One HTML file with every figure and table of the current results (opens offline).",
+    )  # fmt: skip
+
+
+ui.init_state()
+page = st.navigation(PAGES)
+sidebar(page)
+page.run()
+export()  # after the page, so that results computed in this run can be exported at once

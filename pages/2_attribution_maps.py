@@ -1,0 +1,84 @@
+"""Attribution maps: the nodes of each graph (Gradient*Input by default) over the probes, per model or
+per layer; one probe enlarged; two models compared probe by probe (the terms of s_V)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from depara_core.views import attribution_grid_view, node_agreement, probe_view
+from pages import _ui as ui
+
+ui.init_state()  # a no-op when app.py ran first
+
+st.title("Attribution maps")
+st.caption("Each node of a DEPARA graph is the attribution map of one probe: where the input drives the layer's features. Red: positive, blue: negative.")
+
+ws = ui.results()
+if ws is None:
+    st.stop()
+ss = st.session_state
+probes = ws.probes
+
+with ui.guard("controls"):
+    c1, c2, c3 = st.columns([2, 1, 1])
+    by = "models"
+    if ws.config.layer_mode == "all":
+        by = c1.radio("Columns", ["models", "layers"], horizontal=True, key="attr_by", format_func={"models": "models", "layers": "layers of one model"}.get)
+    signed = c2.radio("Values", ["signed", "absolute"], horizontal=True, key="attr_signed") == "signed"
+    clip = c3.slider("Clip at percentile of |a|", 90.0, 100.0, 99.0, 0.5, key="attr_clip", help="Outliers beyond this percentile saturate the colour scale.")
+    if by == "models":
+        models = st.multiselect("Models", ws.names, default=list(ws.names[:4]), key="attr_models")
+        columns = [(m, ws.graph(m), ws.model(m).spec.preprocess) for m in models]
+    else:
+        model = st.selectbox("Model", ws.names, key="attr_model")
+        layers = st.multiselect("Layers", ws.computed_layers(model), default=ws.computed_layers(model)[-4:], key="attr_layers", format_func=lambda layer: ws.layer_label(model, layer))
+        columns = [(ws.layer_label(model, layer).split(":")[0], ws.graph(model, layer), ws.model(model).spec.preprocess) for layer in layers]
+    chosen = st.multiselect("Probes", list(probes.ids), default=list(probes.ids[:6]), key="attr_probes", max_selections=24)
+    indices = [probes.ids.index(p) for p in chosen]
+
+with ui.guard("attribution grid"):
+    if columns and indices:
+        ui.chart(attribution_grid_view(columns, probes, indices, signed, clip), "attribution-grid", key="attr_grid")
+    else:
+        st.info("Choose at least one model (or layer) and one probe.")
+
+st.subheader("One probe, enlarged")
+with ui.guard("enlarged probe"):
+    if columns:
+        probe = st.selectbox("Probe", list(probes.ids), index=indices[0] if indices else 0, key="attr_big")
+        i = probes.ids.index(probe)
+        cols = st.columns(min(len(columns), 4))
+        for k, (label, graph, pre) in enumerate(columns):
+            with cols[k % len(cols)]:
+                ui.chart(probe_view(graph, pre, probes, i, signed, clip, label), f"attribution-{label}-{probe}", key=f"big_{k}")
+
+st.subheader("Two models side by side")
+with ui.guard("model comparison"):
+    if len(ws.names) >= 2:
+        a_col, b_col = st.columns(2)
+        a = a_col.selectbox("Model A", ws.names, index=0, key="node_a")
+        b = b_col.selectbox("Model B", ws.names, index=1, key="node_b")
+        ga, gb = ws.graph(a), ws.graph(b)
+        table = node_agreement(ga, gb, probes, thumbs=False)
+        table.insert(0, "image", [ui.thumb(probes.digest, int(i), probes) for i in table["index"]])
+        st.metric(f"s_V({a}, {b}) = mean node cosine", f"{table['node cosine'].mean():.4f}")
+        agree, disagree = st.columns(2)
+        with agree:
+            st.markdown("**Where they agree most**")
+            ui.table(table.head(5), f"nodes-agree-{a}-{b}", key="agree", images=("image",))
+        with disagree:
+            st.markdown("**Where they disagree most**")
+            ui.table(table.tail(5).iloc[::-1], f"nodes-disagree-{a}-{b}", key="disagree", images=("image",))
+        worst = int(table["index"].iloc[-1])
+        pick = st.selectbox("Compare on probe", list(table["probe"]), index=len(table) - 1, key="node_probe")
+        i = probes.ids.index(pick) if pick else worst
+        cos = float(table.loc[table["probe"] == probes.ids[i], "node cosine"].iloc[0])
+        left, right = st.columns(2)
+        with left:
+            ui.chart(probe_view(ga, ws.model(a).spec.preprocess, probes, i, signed, clip, a), f"attribution-{a}-{probes.ids[i]}", key="pair_a")
+        with right:
+            ui.chart(probe_view(gb, ws.model(b).spec.preprocess, probes, i, signed, clip, b), f"attribution-{b}-{probes.ids[i]}", key="pair_b")
+        st.caption(f"Node cosine on {probes.ids[i]}: {cos:.4f} (rank {int(np.flatnonzero(table['probe'] == probes.ids[i])[0]) + 1} of {len(table)}).")
+        with st.expander("All probes"):
+            ui.table(table.drop(columns=["index"]), f"node-cosines-{a}-{b}", key="all_nodes", images=("image",))

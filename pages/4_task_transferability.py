@@ -1,0 +1,111 @@
+"""Task transferability: model × model similarity, source ranking, task tree and, with measured
+transfer, P@K / R@K and a cross-validated λ. Moving λ only recombines precomputed terms."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from depara_core import plots
+from depara_core.comparison import evaluate_methods, ground_truth_for
+from depara_core.selection import METHODS
+from depara_core.views import ranking_view, task_view
+from depara_core.workspace import terms_digest
+from pages import _ui as ui
+
+ui.init_state()  # a no-op when app.py ran first
+
+st.title("Task transferability")
+st.caption("Which source model transfers best to a target: s = s_V + λ·s_E between their attribution graphs (higher = more similar).")
+
+ws = ui.results()
+if ws is None:
+    st.stop()
+for note in ws.notes:
+    st.caption(note)
+graph_notes = ws.graph_notes()
+if graph_notes:
+    with st.expander(f"Notes on the graphs ({len(graph_notes)})", icon=":material/info:"):
+        st.markdown("\n".join(f"- {n}" for n in graph_notes))
+terms = ws.terms
+digest = terms_digest(terms)
+
+
+@st.fragment
+def live() -> None:
+    """λ, method and target controls with everything that depends on them; reruns alone."""
+    ss = st.session_state
+    c1, c2, c3 = st.columns([4, 1.2, 1.6])
+    c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider"), help="Weight of the edge term s_E")
+    c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"))
+    method = c3.selectbox("Method", METHODS, key="method_view", help="DEPARA-V / -E: node or edge term alone; RSA and linear CKA are baselines.")
+    lam = float(ss.lam)
+    view = task_view(terms, lam, method)
+    left, right = st.columns([1, 2])
+    with left:
+        ui.chart(view.tree_fig, "task-tree", key="tree")
+    with right:
+        ui.chart(view.matrix_fig, "similarity-matrix", key="matrix")
+    if ss.get("target") not in terms.names:
+        ss.target = terms.names[0]
+    st.subheader("Ranking of sources")
+    target = st.selectbox("Target task", terms.names, **ui.bind("target"))
+    fig, table = ranking_view(terms, target, lam, method)
+    a, b = st.columns([3, 2])
+    with a:
+        ui.chart(fig, f"ranking-{target}", key="ranking")
+    with b:
+        ui.table(table, f"ranking-{target}", key="ranking_table")
+    evaluation(lam)
+
+
+def evaluation(lam: float) -> None:
+    gt = ui.ground_truth(ws)
+    st.subheader("Against measured transfer")
+    if gt is None:
+        st.caption("No measured transfer for this zoo. Upload a CSV (source,target,affinity; higher = better) below to score the rankings.")
+        return
+    with ui.guard("ground truth"):
+        gt_key = f"{gt.name}:{len(gt.affinity)}:{float(gt.affinity.sum().sum()):.9g}"
+        names = ground_truth_for(terms.names, gt).targets
+        st.caption(f"{gt.name or 'ground truth'}: {len(names)} target(s) among the chosen models.")
+        relevant = st.number_input("Relevant sources per target (top-r of the measured ranking)", 1, max(1, len(terms.names) - 2), min(5, len(terms.names) - 2), key="relevant")
+        ev = ui.evaluator(digest, gt_key, relevant, terms, gt)
+        static = ui.static_evaluation(digest, gt_key, relevant, terms, gt)
+        live_eval = evaluate_methods(terms, ev, lam, relevant, methods=("DEPARA",), baselines=False)
+        curves = _merge(live_eval.curves, static.curves)
+        summary = _merge(live_eval.summary, static.summary)
+        a, b = st.columns([3, 2])
+        with a:
+            ui.chart(plots.pr_curve({m: (g["recall"].to_numpy(), g["precision"].to_numpy()) for m, g in curves.groupby("method", sort=False)}, title="precision–recall"), "pr-curve", key="pr")
+        with b:
+            ui.table(summary, "methods-summary", key="summary")
+        with st.expander("P@K and R@K for every K"):
+            ui.table(curves, "precision-recall-at-k", key="pk_table")
+        metric = st.radio("Suggest λ by", ["spearman", "precision"], horizontal=True, key="cv_metric", format_func={"spearman": "Spearman ρ", "precision": f"P@{relevant}"}.get)
+        sug = ui.lambda_suggestion(digest, gt_key, relevant, metric, terms, gt)
+        st.info(sug.text, icon=":material/tips_and_updates:")
+        st.button(f"Use λ = {sug.lam:g}", on_click=_use_lambda, args=(sug.lam,), key="use_lambda")
+
+
+def _use_lambda(value: float) -> None:
+    st.session_state.lam = float(value)
+
+
+def _merge(live: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
+    """DEPARA at the current λ first, then the λ-independent methods (random and oracle last)."""
+    return pd.concat([live, static], ignore_index=True)
+
+
+top = st.container()
+with st.expander("Upload measured transfer (ground truth)"):
+    up = st.file_uploader("CSV with columns source,target,affinity (higher = better)", type=["csv"], key="gt_file")
+    with ui.guard("ground truth"):
+        if up is not None:
+            gt = ui.ground_truth_upload(up.name, up.getvalue())
+            ground = ground_truth_for(terms.names, gt)
+            st.session_state.gt_upload = gt
+            st.success(f"Using {up.name}: {len(ground.targets)} target(s) among the chosen models.")
+
+with top, ui.guard("transferability"):
+    live()

@@ -1,0 +1,434 @@
+"""Shared pieces of the DEPARA Explorer pages: sidebar state, caches, computing with progress, and
+chart/table output with downloads. Pages stay thin: they call these and the engine's views."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from depara_core import plots
+from depara_core.cache import GraphCache, default_cache_dir
+from depara_core.comparison import Evaluation, LambdaSuggestion, LayerTruth, RankingEvaluator, evaluate_methods, suggest_lambda
+from depara_core.errors import DeparaError
+from depara_core.evaluation import GroundTruth
+from depara_core.graphs import Cancelled
+from depara_core.models import LoadedModel, ModelSpec, load_model
+from depara_core.probes import ProbeSet, builtin_probe_sets, load_builtin
+from depara_core.selection import SimilarityTerms
+from depara_core.views import thumbnail_url
+from depara_core.workspace import (
+    Config,
+    CustomModel,
+    ProbeChoice,
+    ProgressReport,
+    Workspace,
+    available_zoos,
+    check_path,
+    default_zoo,
+    resolve_specs,
+    zoo_layer_truth,
+    zoo_probe_default,
+)
+from depara_core.zoos import Zoo
+
+__all__ = [
+    "init_state", "bind", "zoos", "zoo", "cache", "current_config", "workspace", "results",
+    "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
+    "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
+    "defer", "flash", "add_probes", "check_file", "DeparaError",
+]  # fmt: skip
+
+log = logging.getLogger("depara_explorer")
+MAX_WORKSPACES = 4
+
+
+# ---- caches --------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def zoos() -> dict[str, Zoo]:
+    """Registered zoos (specs only)."""
+    return available_zoos()
+
+
+def zoo(name: str) -> Zoo | None:
+    return zoos().get(name)
+
+
+@st.cache_resource(show_spinner=False)
+def _cache(root: str) -> GraphCache:
+    return GraphCache(root)
+
+
+def cache() -> GraphCache:
+    """The engine's disk cache (``$DEPARA_CACHE_DIR``, else ``~/.cache/depara-explorer``)."""
+    return _cache(str(default_cache_dir()))
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=64)
+def _zoo_model(zoo_name: str, model_name: str, _spec: ModelSpec) -> LoadedModel:
+    return load_model(_spec)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+def _custom_model(key: str, _custom: CustomModel) -> LoadedModel:
+    return load_model(_custom.spec())
+
+
+def load_custom(custom: CustomModel) -> LoadedModel:
+    return _custom_model(custom.key(), custom)
+
+
+@st.cache_data(show_spinner="Preparing probes…", max_entries=8)
+def _builtin_probes(name: str, count: int) -> ProbeSet:
+    return load_builtin(name, count)
+
+
+@st.cache_data(show_spinner=False, max_entries=20000)
+def thumb(probe_digest: str, index: int, _probes: ProbeSet, size: int = 48) -> str:
+    """A probe thumbnail as a PNG data URL."""
+    return thumbnail_url(_probes.images[index], size)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def evaluator(digest: str, gt_key: str, relevant: int, _terms: SimilarityTerms, _gt: GroundTruth) -> RankingEvaluator:
+    return RankingEvaluator(_terms.names, _gt, relevant)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def static_evaluation(digest: str, gt_key: str, relevant: int, _terms: SimilarityTerms, _gt: GroundTruth) -> Evaluation:
+    """The λ-independent methods (DEPARA-V, DEPARA-E, RSA, CKA, random, oracle)."""
+    ev = evaluator(digest, gt_key, relevant, _terms, _gt)
+    return evaluate_methods(_terms, ev, 1.0, relevant, methods=("DEPARA-V", "DEPARA-E", "RSA", "CKA"))
+
+
+@st.cache_data(show_spinner="Cross-validating λ…", max_entries=32)
+def lambda_suggestion(digest: str, gt_key: str, relevant: int, metric: str, _terms: SimilarityTerms, _gt: GroundTruth) -> LambdaSuggestion:
+    return suggest_lambda(_terms, evaluator(digest, gt_key, relevant, _terms, _gt), metric=metric, relevant=relevant)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _terms(keys: tuple[str, ...], names: tuple[str, ...], _ws: Workspace) -> SimilarityTerms:
+    return _ws.build_terms()
+
+
+# ---- session state -------------------------------------------------------------------------
+def on_zoo_change() -> None:
+    """A new zoo: choose all its models (and keep added ones) and its default probes."""
+    if not st.session_state.get("initialised"):
+        return
+    z = zoo(st.session_state.zoo)
+    st.session_state.pop("gt_upload", None)  # measured transfer belongs to the zoo it was uploaded for
+    custom = list(st.session_state.get("custom_models", {}))
+    st.session_state.models = list(z.names if z is not None and z.available else ()) + custom
+    probe_name, count = zoo_probe_default(z)
+    if probe_name in builtin_probe_sets():
+        st.session_state.probe_set = f"builtin:{probe_name}"
+        st.session_state.probe_count = count
+
+
+def init_state() -> None:
+    """Defaults of a new session (keys already set, e.g. by a test, are kept): the default zoo with all
+    its models, its probe set, the paper's attribution method, λ = 1."""
+    ss = st.session_state
+    if ss.get("initialised"):
+        return
+    for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
+                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False)):  # fmt: skip
+        if key not in ss:
+            ss[key] = value
+    if "zoo" not in ss:
+        ss.zoo = default_zoo(zoos())
+    z = zoo(ss.zoo)
+    if "models" not in ss:
+        ss.models = list(z.names if z is not None and z.available else ())
+    probe_name, count = zoo_probe_default(z)
+    if "probe_set" not in ss:
+        ss.probe_set = f"builtin:{probe_name}" if probe_name in builtin_probe_sets() else f"builtin:{next(iter(builtin_probe_sets()))}"
+    if "probe_count" not in ss:
+        ss.probe_count = int(os.environ.get("DEPARA_PROBE_COUNT") or count)
+    ss.initialised = True
+    with contextlib.suppress(DeparaError):
+        ss.initial_config = current_config()
+
+
+def bind(name: str, on_change=None, widget: str | None = None) -> dict:
+    """Keyword arguments that tie a widget to the plain session-state key ``name``.
+
+    The widget gets its own key (``w_<name>``), seeded from ``name`` before it is drawn and copied
+    back on change, so the choice survives page switches and widgets that are re-created.
+    """
+    ss = st.session_state
+    key = widget or f"w_{name}"
+    value = ss[name]
+    ss[key] = min(value, 10.0) if key == "lam_slider" else (list(value) if isinstance(value, (list, tuple)) else value)
+
+    def copy_back() -> None:
+        v = ss[key]
+        ss[name] = float(v) if name == "lam" else v
+        if on_change is not None:
+            on_change()
+
+    return {"key": key, "on_change": copy_back}
+
+
+_UPLOAD_LABELS: dict[str, str] = {}
+"""Labels of uploaded probe sets by digest (format functions must not depend on session state)."""
+
+
+def probe_label(option: str) -> str:
+    kind, _, rest = option.partition(":")
+    return _UPLOAD_LABELS.get(rest, "uploaded set") if kind == "uploaded" else rest
+
+
+def current_config() -> Config:
+    """The sidebar's choices as a :class:`Config`."""
+    ss = st.session_state
+    kind, _, rest = ss.probe_set.partition(":")
+    count = int(ss.probe_count)
+    if kind == "uploaded":
+        ps = ss.uploaded_probes.get(rest)
+        choice = ProbeChoice("uploaded", ps.name if ps is not None else "?", min(count, len(ps)) if ps is not None else count, rest)
+    else:
+        choice = ProbeChoice("builtin", rest, count)
+    custom = tuple(c for n, c in ss.custom_models.items() if n in ss.models)
+    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method)
+
+
+def workspace(config: Config) -> Workspace:
+    """The session's workspace for ``config`` (kept across reruns and page switches; a few recent ones
+    are kept so that switching back loses nothing)."""
+    spaces: dict = st.session_state.workspaces
+    if config in spaces:
+        spaces[config] = spaces.pop(config)  # most recent last
+        return spaces[config]
+    z = zoo(config.zoo)
+    if z is not None and not z.available and not config.custom:
+        raise DeparaError(f"zoo {config.zoo!r} cannot be used here: {z.unavailable_reason}", "choose another zoo in the sidebar")
+    specs = resolve_specs(config, z)
+    custom = {c.name: c for c in config.custom}
+    models = [load_custom(custom[s.name]) if s.name in custom else _zoo_model(config.zoo, s.name, s) for s in specs]
+    if config.probes.source == "builtin":
+        probes = _builtin_probes(config.probes.name, int(config.probes.count or 0))
+    else:
+        found = st.session_state.uploaded_probes.get(config.probes.digest)
+        if found is None:
+            raise DeparaError("the uploaded probe set is no longer in this session", "upload it again on the Setup page")
+        probes = found.subset(config.probes.count) if config.probes.count and config.probes.count < len(found) else found
+    gt = st.session_state.get("gt_upload") or (z.ground_truth if z is not None else None)
+    sizes = sorted({m.spec.preprocess.size or probes.size for m in models})
+    note = f"Input sizes differ ({', '.join(f'{h}x{w}' for h, w in sizes)}): attribution maps are compared on the coarsest grid." if len(sizes) > 1 else ""
+    ws = Workspace(config, models, probes, cache(), gt, (note,) if note else ())
+    spaces[config] = ws
+    while len(spaces) > MAX_WORKSPACES:
+        spaces.pop(next(iter(spaces)))
+    return ws
+
+
+def ground_truth(ws: Workspace) -> GroundTruth | None:
+    return st.session_state.get("gt_upload") or ws.ground_truth
+
+
+def layer_truth() -> LayerTruth | None:
+    """Uploaded per-layer transfer, else the zoo's own (see :func:`zoo_layer_truth`), else None."""
+    uploaded = st.session_state.get("layer_truth_upload")
+    return uploaded if uploaded is not None else _zoo_layer_truth(st.session_state.zoo)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _zoo_layer_truth(zoo_name: str) -> LayerTruth | None:
+    return zoo_layer_truth(zoo(zoo_name))
+
+
+# ---- errors --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def guard(what: str = "") -> Iterator[None]:
+    """Show any failure as a readable message; the rest of the page and the session keep working."""
+    try:
+        yield
+    except DeparaError as exc:
+        st.error(f"{what + ': ' if what else ''}{exc.problem}.", icon=":material/error:")
+        if exc.hint:
+            st.caption(f"What to do: {exc.hint}.")
+    except (ValueError, OSError, RuntimeError, KeyError, TypeError) as exc:  # library errors on odd input
+        log.exception("failure in %s", what or "page")
+        st.error(f"{what + ': ' if what else ''}{type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
+        st.caption("What to do: check the inputs above; results computed so far are kept.")
+
+
+# ---- computing -----------------------------------------------------------------------------
+def _request_stop() -> None:
+    st.session_state.stopped = True
+
+
+def _compute(ws: Workspace, job: str, run) -> bool:
+    """Run ``run(progress)`` with an overall and a per-model progress bar and a Stop button."""
+    box = st.status(f"Computing {job}…", expanded=True)
+    st.session_state.stopped = False
+    with box:
+        st.button("Stop", key="stop_compute", on_click=_request_stop, icon=":material/stop_circle:", help="Finished layers are kept in the cache; Compute resumes from there.")
+        overall = st.progress(0.0, text="starting…")
+        per_model = st.progress(0.0, text=" ")
+
+    last = [0.0]
+
+    def sink(r: ProgressReport) -> bool:
+        now = time.monotonic()
+        if now - last[0] < 0.3 and r.fraction < 1.0:
+            return True  # a few updates a second: each one costs the browser a redraw
+        last[0] = now
+        overall.progress(min(r.fraction, 1.0), text=f"overall {r.fraction:.0%}" + ("" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}"))
+        per_model.progress(min(r.model_fraction, 1.0), text=r.text)
+        return True
+
+    try:
+        run(sink)
+    except Cancelled as exc:
+        box.update(label=f"Stopped: {exc.problem}", state="error")
+        return False
+    except DeparaError as exc:
+        box.update(label=f"Failed: {exc.problem}", state="error")
+        st.error(f"{exc.problem}.", icon=":material/error:")
+        if exc.hint:
+            st.caption(f"What to do: {exc.hint}.")
+        return False
+    except Exception as exc:  # a user's model can fail in any way (shapes, dtypes, memory)
+        log.exception("computation failed")
+        box.update(label=f"Failed: {type(exc).__name__}", state="error")
+        st.error(f"Computing {job} failed: {type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
+        st.caption("What to do: check that every model accepts the probe images (size, channels) and fits in memory; finished layers are kept.")
+        return False
+    box.update(label=f"Computed {job}", state="complete", expanded=False)
+    return True
+
+
+def compute_encoders(ws: Workspace) -> bool:
+    """Compute the workspace's graphs and terms with progress; True when complete."""
+    ok = _compute(ws, "attribution graphs", lambda sink: ws.compute(sink, build_terms=False))
+    if ok:
+        ws.terms = _terms(tuple(ws.graph_key(n) for n in ws.names), ws.names, ws)
+    return ok
+
+
+def compute_layers(ws: Workspace, source: str, target: str) -> bool:
+    return _compute(ws, f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
+
+
+def results(show_prompt: bool = True) -> Workspace | None:
+    """The workspace for the sidebar's choices once its graphs and terms are ready.
+
+    Computes at once when everything is cached or on a new session's default choices; otherwise
+    offers a Compute button (showing the last complete results meanwhile).
+    """
+    ss = st.session_state
+    try:
+        config = current_config()
+        ws = workspace(config)
+    except DeparaError as exc:
+        st.error(f"{exc.problem}.", icon=":material/error:")
+        if exc.hint:
+            st.caption(f"What to do: {exc.hint}.")
+        return _previous(None)
+    except Exception as exc:  # e.g. a user's model that fails while being built or fingerprinted
+        log.exception("preparing the workspace failed")
+        st.error(f"Preparing the models and probes failed: {type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
+        st.caption("What to do: check the chosen models and probes in the sidebar and on the Setup page.")
+        return _previous(None)
+    if ws.complete:
+        return ws
+    missing = ws.missing()
+    first_run = config == ss.get("initial_config") and not ss.get("stopped")
+    if not missing or first_run:
+        return ws if compute_encoders(ws) else _previous(ws)
+    if not show_prompt:
+        return _previous(ws)
+    n_missing = sum(len(v) for v in missing.values())
+    n_total = sum(len(ws.layers_of(n)) for n in ws.names)
+    with st.container(border=True):
+        stop_note = "Stopped. " if ss.get("stopped") else ""
+        st.info(f"{stop_note}{n_missing} of {n_total} attribution graphs ({len(ws.names)} models, {len(ws.probes)} probes) still need computing; finished ones are cached.", icon=":material/pending:")
+        if st.button("Compute", type="primary", key="compute_inline", icon=":material/play_arrow:"):
+            if compute_encoders(ws):
+                st.rerun()  # draw the results without this prompt
+            return _previous(ws)
+    return _previous(ws)
+
+
+def _previous(current: Workspace | None) -> Workspace | None:
+    done = [w for w in st.session_state.get("workspaces", {}).values() if w.complete and w is not current]
+    if done:
+        st.warning(f"Showing the last complete results ({done[-1].config.probes.label}, {len(done[-1].names)} models) until the current choices are computed.", icon=":material/history:")
+        return done[-1]
+    return None
+
+
+# ---- output --------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def png_available() -> bool:
+    """Whether PNGs can be drawn on the server (kaleido with Chromium)."""
+    from depara_core.report import static_export_available
+
+    return static_export_available()
+
+
+def chart(fig, name: str, key: str | None = None) -> None:
+    """A plotly chart whose toolbar camera saves an SVG, with a PNG download (drawn on click) where
+    the server can export images."""
+    st.plotly_chart(fig, config=plots.figure_config(f"{name}.svg"), key=key, width="stretch")
+    if st.session_state.get("png_buttons") and png_available():
+        st.download_button("PNG", data=lambda f=fig: f.to_image(format="png", scale=2), file_name=f"{name}.png", mime="image/png",
+                           key=f"png_{key or name}", type="tertiary", icon=":material/image:", on_click="ignore")  # fmt: skip
+
+
+def table(df: pd.DataFrame, name: str, key: str | None = None, images: tuple[str, ...] = (), **kwargs) -> None:
+    """A table with a CSV download (image columns are left out of the CSV)."""
+    config = {c: st.column_config.ImageColumn(c, width="small") for c in images}
+    st.dataframe(df, hide_index=True, column_config=config, key=key, **kwargs)
+    csv = df.drop(columns=[c for c in images if c in df.columns]).to_csv(index=False)
+    st.download_button("CSV", data=csv, file_name=f"{name}.csv", mime="text/csv", key=f"csv_{key or name}", type="tertiary", icon=":material/download:", on_click="ignore")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def ground_truth_upload(file_name: str, data: bytes) -> GroundTruth:
+    """A measured-transfer CSV (source,target,affinity) from an upload."""
+    import tempfile
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(file_name).name)[:80] or "ground-truth.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(data)
+        return GroundTruth.from_csv(path, name=path.stem)
+
+
+# ---- deferred changes of sidebar choices ---------------------------------------------------
+def defer(message: str = "", **changes: object) -> None:
+    """Change shared choices from a page (the sidebar is already drawn in this run): set them and
+    start a new run at once; ``message`` is shown once there (:func:`flash`)."""
+    for key, value in changes.items():
+        st.session_state[key] = value
+    if message:
+        st.session_state.flash = message
+    st.rerun()
+
+
+def flash() -> None:
+    """Show (once) the message left by :func:`defer`."""
+    message = st.session_state.pop("flash", "")
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+def add_probes(ps: ProbeSet) -> None:
+    """Keep an uploaded probe set in this session and choose it in the sidebar."""
+    st.session_state.uploaded_probes[ps.digest] = ps
+    _UPLOAD_LABELS[ps.digest] = f"uploaded: {ps.name} ({len(ps)})"
+    defer(f"Using {len(ps)} probe images from {ps.name!r}.", probe_set=f"uploaded:{ps.digest}", probe_count=len(ps))
+
+
+def check_file(path: str) -> Path:
+    return check_path(path, "file")

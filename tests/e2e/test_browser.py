@@ -1,0 +1,184 @@
+"""The app in a real browser: start the server, open every page, move λ, check that charts render and
+no exception box appears, and save screenshots (``out/screenshots/``, or ``$DEPARA_SCREENSHOTS``).
+
+Needs the ``playwright`` package and Debian's Chromium (``apt-get install -y chromium``); skipped
+with the reason otherwise. Run: ``pytest -m slow tests/e2e``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("DEPARA_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(os.environ.get("DEPARA_SCREENSHOTS", ROOT / "out" / "screenshots"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+PAGES = [("Setup", False), ("Attribution maps", True), ("Edges", True), ("Layer selection", False), ("Task transferability", True)]
+
+pytestmark = pytest.mark.slow
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium, or set DEPARA_CHROMIUM)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free localhost port with an empty cache and 8 probes."""
+    port = _free_port()
+    cache = tmp_path_factory.mktemp("cache")
+    env = {**os.environ, "DEPARA_CACHE_DIR": str(cache), "DEPARA_PROBE_COUNT": "8", "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path_factory.mktemp("log") / "server.log").open("w")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}; see {log.name}")
+        else:
+            pytest.fail("the server did not answer within 90 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 2000})
+    pg = context.new_page()
+    pg.set_default_timeout(240_000)
+    yield pg
+    context.close()
+
+
+def _settle(pg, timeout: float = 240_000) -> None:
+    """Wait until the script has finished (a rerun may start a moment after an action)."""
+    pg.wait_for_timeout(700)
+    pg.wait_for_selector(IDLE, timeout=timeout)
+    pg.wait_for_timeout(500)
+
+
+def _shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _no_exception(pg, where: str) -> None:
+    boxes = pg.locator("[data-testid='stException']")
+    assert boxes.count() == 0, f"exception box on {where}: {boxes.first.inner_text()[:500]}"
+
+
+def test_first_run_shows_matrix_and_tree(page, server, browser):
+    """Two sessions open the app at once on an empty cache: both compute and draw, neither breaks."""
+    other = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    page.goto(server)
+    other.goto(server)
+    for pg in (page, other):
+        pg.wait_for_selector(".js-plotly-plot", timeout=300_000)  # computed with progress, then drawn
+        _settle(pg)
+        _no_exception(pg, "first run")
+    other.context.close()
+    assert page.locator(".js-plotly-plot").count() >= 3  # tree, matrix, ranking
+    assert page.get_by_text("Task transferability").first.is_visible()
+    _shot(page, "01-first-run")
+
+
+def _slider_value(pg) -> float:
+    return float(pg.locator("[data-testid='stSlider'] [data-testid='stSliderThumbValue']").first.inner_text())
+
+
+def test_lambda_slider_updates_live(page):
+    before = _slider_value(page)
+    page.locator("[data-testid='stSlider'] input[type='range']").first.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    _settle(page)
+    after = _slider_value(page)
+    assert after > before
+    page.wait_for_selector(f".js-plotly-plot:has-text('s = s_V + {after:g}·s_E')", timeout=30_000)  # the matrix followed
+    _no_exception(page, "λ change")
+    assert page.locator(".js-plotly-plot").count() >= 3
+    _shot(page, "02-lambda-moved")
+
+
+@pytest.mark.parametrize("title,charts", PAGES)
+def test_every_page(page, title, charts):
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    _settle(page)
+    page.wait_for_selector(f"h1:has-text('{title}')")
+    _no_exception(page, title)
+    if charts:
+        page.wait_for_selector(".js-plotly-plot")
+        assert page.locator(".js-plotly-plot").count() >= 1
+    if title == "Layer selection":
+        page.get_by_role("button", name="Score the").click()
+        _settle(page)
+        page.wait_for_selector(".js-plotly-plot")
+        _no_exception(page, "layer scoring")
+    _shot(page, f"page-{title.lower().replace(' ', '-')}")
+
+
+def test_stop_then_resume_from_cache(page):
+    """New choices (more probes) wait for Compute; Stop keeps what is done; Compute again finishes."""
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Task transferability", exact=True).click()
+    _settle(page)
+    tiny_models = "autoencoding" in page.locator("[data-testid='stSidebar']").inner_text()  # the mini-taskonomy zoo
+    count = "400" if tiny_models else "12"  # long enough to press Stop while it runs
+    probes = page.locator("[data-testid='stSidebar'] [data-testid='stNumberInput'] input").first
+    probes.fill(count)
+    probes.press("Enter")
+    _settle(page)
+    page.get_by_text("still need computing").first.wait_for()
+    page.get_by_role("button", name="Compute").first.click()
+    stop = page.locator(".st-key-stop_compute button").first
+    stop.wait_for()
+    stop.click()
+    _settle(page)
+    page.get_by_text("Stopped.").first.wait_for()
+    _shot(page, "03-stopped")
+    page.get_by_role("button", name="Compute").first.click()
+    page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=300_000)
+    _settle(page)
+    _no_exception(page, "resumed computation")
+    _shot(page, "04-resumed")
+
+
+def test_screenshots_written():
+    assert SHOTS.is_dir() and len(list(SHOTS.glob("*.png"))) >= 6

@@ -1,0 +1,240 @@
+"""The Streamlit app through ``app.py`` (AppTest): first run on the embedded default zoo, every page,
+λ changes, uploads that fail (and the session going on), ground truth, and added models.
+
+Runs with 8 probes (set through session state) and a temporary ``DEPARA_CACHE_DIR`` shared by the
+module, so the default zoo is computed once and later runs read the disk cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["pages/1_setup.py", "pages/2_attribution_maps.py", "pages/3_edges.py", "pages/4_task_transferability.py", "pages/5_layer_selection.py"]
+PROBES = 8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_dir(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("depara-cache")
+    mp.setenv("DEPARA_CACHE_DIR", str(root))
+    mp.delenv("DEPARA_PROBE_COUNT", raising=False)
+    yield root
+    mp.undo()
+
+
+def new_app(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.session_state["probe_count"] = PROBES
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def chart_text(at: AppTest) -> str:
+    """Every chart's spec as one string (JSON escapes undone)."""
+    return " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in charts(at))
+
+
+@pytest.fixture(scope="module")
+def app() -> AppTest:
+    """A session past its first run (default zoo computed)."""
+    return new_app()
+
+
+def test_first_run_computes_default_zoo_and_shows_matrix_and_tree(app, cache_dir):
+    ok(app)
+    ss = app.session_state
+    assert app.title[0].value == "Task transferability"  # the landing page
+    assert len(ss["models"]) >= 2 and ss["probe_count"] == PROBES
+    assert [s.label for s in app.status if s.label.startswith("Computed")]  # the progress box
+    text = chart_text(app)
+    assert "task tree" in text and "rows: source, columns: target" in text and "best sources for" in text
+    assert list(cache_dir.glob("graphs/*/*.npz")) and list(cache_dir.glob("terms/*/*.npz"))
+    assert any(d.label == "Export report" for d in app.get("download_button"))
+
+
+def test_every_page_renders(app):
+    for page in PAGES:
+        app.switch_page(page).run()
+        ok(app)
+        assert not app.error, (page, [e.value for e in app.error])
+        if page.endswith(("2_attribution_maps.py", "3_edges.py", "4_task_transferability.py")):
+            assert charts(app), page
+    app.switch_page("pages/5_layer_selection.py").run()
+    button = [b for b in app.button if b.label.startswith("Score the")]
+    if button:
+        button[0].click().run()
+        ok(app)
+    assert app.metric[0].label == "Recommended layer" and "layers of" in chart_text(app)
+    assert any(d.label == "CSV" for d in app.get("download_button"))
+
+
+def test_lambda_moves_matrix_ranking_and_sidebar(app):
+    app.switch_page("pages/4_task_transferability.py").run()
+    app.slider(key="lam_slider").set_value(2.5).run()
+    ok(app)
+    assert app.session_state["lam"] == 2.5 and "2.5" in chart_text(app)
+    app.number_input(key="lam_number").set_value(0.25).run()
+    assert app.session_state["lam"] == 0.25 and app.slider(key="lam_slider").value == 0.25
+    app.switch_page("pages/1_setup.py").run()
+    assert app.number_input(key="lam_sidebar").value == 0.25  # shared across pages
+    app.number_input(key="lam_sidebar").set_value(4.0).run()
+    app.switch_page("pages/4_task_transferability.py").run()
+    ok(app)
+    assert app.slider(key="lam_slider").value == 4.0 and "4" in chart_text(app)
+
+
+def _png(color: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (color, 120, 255 - color)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_failing_uploads_show_a_message_and_keep_the_session(app):
+    app.switch_page("pages/1_setup.py").run()
+    before = app.session_state["probe_set"]
+    app.file_uploader(key="probe_files").set_value([("a.png", _png(10), "image/png"), ("b.png", b"not an image", "image/png")]).run()
+    app.button(key="use_uploads").click().run()
+    ok(app)
+    assert any("not a readable image" in e.value for e in app.error)
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape.png", _png(0))
+    app.file_uploader(key="probe_files").set_value([("evil.zip", evil.getvalue(), "application/zip")]).run()
+    app.button(key="use_uploads").click().run()
+    assert any("outside the archive" in e.value for e in app.error)
+    app.text_input(key="probe_path").set_value("/no/such/folder").run()
+    app.button(key="use_folder").click().run()
+    assert any("does not exist" in e.value for e in app.error)
+    assert app.session_state["probe_set"] == before
+    app.switch_page("pages/4_task_transferability.py").run()  # nothing computed is lost
+    ok(app)
+    assert charts(app) and not app.error
+
+
+def test_good_upload_is_used_after_compute():
+    at = new_app()
+    at.switch_page("pages/1_setup.py").run()
+    at.file_uploader(key="probe_files").set_value([(f"p{i}.png", _png(i * 50), "image/png") for i in range(4)]).run()
+    at.number_input(key="probe_size").set_value(64).run()
+    at.button(key="use_uploads").click().run()
+    ok(at)
+    assert at.session_state["probe_set"].startswith("uploaded:") and at.session_state["probe_count"] == 4
+    assert any("Using 4 probe images" in s.value for s in at.success)
+    at.button(key="compute_setup").click().run()
+    ok(at)
+    assert any("Done" in s.value for s in at.success)
+    at.switch_page("pages/2_attribution_maps.py").run()
+    ok(at)
+    assert "p0.png" in chart_text(at)
+
+
+def test_bad_model_is_reported_and_models_unchanged(app):
+    app.switch_page("pages/1_setup.py").run()
+    models = list(app.session_state["models"])
+    app.radio(key="add_kind").set_value("torchvision").run()
+    app.text_input(key="add_name").set_value("mine")
+    app.text_input(key="add_arch").set_value("resnet18")
+    app.text_input(key="add_ckpt_path").set_value("/no/such/weights.pth")
+    app.button[[b.label for b in app.button].index("Add model")].click().run()
+    ok(app)
+    assert any("does not exist" in e.value for e in app.error)
+    assert list(app.session_state["models"]) == models
+
+
+def test_added_callable_model_joins_the_sidebar(app):
+    app.switch_page("pages/1_setup.py").run()
+    app.radio(key="add_kind").set_value("callable").run()
+    app.text_input(key="add_name").set_value("identity")
+    app.text_input(key="add_callable").set_value("torch.nn:Identity")
+    app.button[[b.label for b in app.button].index("Add model")].click().run()
+    ok(app)
+    assert "identity" in app.session_state["models"] and any("Added 'identity'" in s.value for s in app.success)
+    app.button(key="remove_identity").click().run()
+    assert "identity" not in app.session_state["models"]
+
+
+def test_ground_truth_upload_scores_methods(app):
+    app.switch_page("pages/4_task_transferability.py").run()
+    names = list(app.session_state["models"])
+    rows = ["source,target,affinity"] + [f"{s},{t},{np.cos(i + 3 * j):.4f}" for i, s in enumerate(names) for j, t in enumerate(names) if s != t]
+    app.file_uploader(key="gt_file").set_value(("gt.csv", "\n".join(rows).encode(), "text/csv")).run()
+    app.run()
+    ok(app)
+    frames = [d.value for d in app.dataframe]
+    methods = [f for f in frames if "method" in f.columns]
+    assert methods and {"DEPARA-V", "DEPARA-E", "RSA", "CKA", "random", "oracle"} <= set(methods[0]["method"])
+    assert methods[0]["method"].is_unique and methods[0]["method"].iloc[0].startswith("DEPARA (λ=")
+    assert any("leave-one-target-out" in i.value for i in app.info)
+    use = [b for b in app.button if b.label.startswith("Use λ")]
+    use[0].click().run()
+    ok(app)
+    app.file_uploader(key="gt_file").set_value(("bad.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert any("lacks column" in e.value for e in app.error)
+    app.file_uploader(key="gt_file").set_value(None).run()
+
+
+def test_changed_choices_offer_compute_and_keep_last_results(app):
+    app.switch_page("pages/3_edges.py").run()
+    app.radio(key="w_layer_mode").set_value("all").run()
+    ok(app)
+    assert any("still need computing" in i.value for i in app.info)
+    assert any("last complete results" in w.value for w in app.warning) and charts(app)
+    assert any(b.label == "Compute" for b in app.button)
+    app.radio(key="w_layer_mode").set_value("encoder").run()
+    ok(app)
+    assert not app.warning and charts(app)
+
+
+def test_all_layers_of_a_small_zoo():
+    """A registered zoo of tiny networks in 'all layers' mode: layer columns, edges per layer, layer scores."""
+    import streamlit as st
+    from conftest import tiny_spec
+
+    from depara_core import zoos
+    from depara_core.zoos import register_zoo
+
+    register_zoo("tiny-test", lambda: [tiny_spec(f"tiny{i}", seed=i) for i in range(4)], "four tiny random networks (tests)")
+    st.cache_resource.clear()  # the zoo list is cached per process
+    try:
+        _small_zoo_pages()
+    finally:
+        zoos._ZOOS.pop("tiny-test", None)  # leave the registry as other tests expect it
+        st.cache_resource.clear()
+
+
+def _small_zoo_pages() -> None:
+    names = [f"tiny{i}" for i in range(4)]
+    at = new_app(zoo="tiny-test", models=names, layer_mode="all", probe_set="builtin:noise", probe_count=6)
+    ok(at)
+    assert "task tree" in chart_text(at)
+    at.switch_page("pages/2_attribution_maps.py").run()
+    at.radio(key="attr_by").set_value("layers").run()
+    ok(at)
+    assert "CONV1" in chart_text(at) or "ACT2" in chart_text(at)
+    at.switch_page("pages/3_edges.py").run()
+    at.selectbox(key="edge_layer_a").set_value("conv2").run()
+    ok(at)
+    assert "tiny0 / conv2" in chart_text(at)
+    at.switch_page("pages/5_layer_selection.py").run()  # every layer is cached: scored at once
+    ok(at)
+    assert at.metric[0].label == "Recommended layer" and not [b for b in at.button if b.label.startswith("Score the")]
