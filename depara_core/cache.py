@@ -115,6 +115,10 @@ class GraphCache:
         self._write(path, arrays, meta)
         return path
 
+    def has_graph(self, model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions) -> bool:
+        """Whether an entry for this graph is on disk (without reading it)."""
+        return self._path("graphs", self.graph_key(model, probes, layer, options)).is_file()
+
     def load_graph(self, model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions) -> Graph | None:
         """The cached graph, renamed to ``model.name``; None on a miss."""
         hit = self._read(self._path("graphs", self.graph_key(model, probes, layer, options)))

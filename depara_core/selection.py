@@ -21,7 +21,18 @@ from scipy.spatial.distance import squareform
 
 from .errors import DeparaError
 from .graphs import Graph
-from .similarity import check_comparable, cka_similarity, edge_ranks, edge_similarity, node_similarity, rsa_similarity
+from .errors import GraphError
+from .graphs import center_gram
+from .similarity import (
+    check_comparable,
+    edge_ranks,
+    edge_similarity,
+    node_similarity,
+    rsa_dissimilarity,
+    standardised_ranks,
+    unit_nodes,
+    upper_triangle,
+)
 
 __all__ = ["SimilarityTerms", "pairwise_terms", "LayerScores", "layer_scores", "TaskTree", "task_tree", "METHODS"]
 
@@ -84,21 +95,46 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
     for g in gs[1:]:
         check_comparable(gs[0], g)
     m = len(gs)
-    s_v = np.eye(m)
-    for i in range(m):
-        for j in range(i + 1, m):
-            s_v[i, j] = s_v[j, i] = node_similarity(gs[i], gs[j])
+    s_v = _node_matrix(gs)
     ranks = np.stack([edge_ranks(g) for g in gs])
     s_e = ranks @ ranks.T / ranks.shape[1]
     np.fill_diagonal(s_e, 1.0)
     rsa = cka = None
     if baselines:
-        rsa, cka = np.eye(m), np.eye(m)
+        rdm = np.stack([standardised_ranks(upper_triangle(rsa_dissimilarity(g))) for g in gs])
+        rsa = rdm @ rdm.T / rdm.shape[1]
+        grams = np.stack([center_gram(g.gram).ravel() for g in gs])
+        norms = np.linalg.norm(grams, axis=1)
+        if np.any(norms == 0):
+            bad = [names[i] for i in np.flatnonzero(norms == 0)]
+            raise GraphError(f"features of {', '.join(bad)} are constant across probes: CKA is undefined", "choose another layer")
+        grams /= norms[:, None]
+        cka = grams @ grams.T
+        np.fill_diagonal(rsa, 1.0)
+        np.fill_diagonal(cka, 1.0)
+    return SimilarityTerms(names, s_v, s_e, rsa, cka, node_scale)
+
+
+def _node_matrix(gs: Sequence[Graph], chunk_bytes: int = 2**28) -> np.ndarray:
+    """s_V for every pair: per-probe cosines summed over probe chunks, one product per chunk.
+
+    Graphs whose maps differ in size go pair by pair through :func:`node_similarity` (resampling).
+    """
+    m, n = len(gs), len(gs[0])
+    if len({(g.nodes.shape, g.node_shape, g.sketched) for g in gs}) > 1:
+        s_v = np.eye(m)
         for i in range(m):
             for j in range(i + 1, m):
-                rsa[i, j] = rsa[j, i] = rsa_similarity(gs[i], gs[j])
-                cka[i, j] = cka[j, i] = cka_similarity(gs[i], gs[j])
-    return SimilarityTerms(names, s_v, s_e, rsa, cka, node_scale)
+                s_v[i, j] = s_v[j, i] = node_similarity(gs[i], gs[j])
+        return s_v
+    step = max(1, chunk_bytes // max(m * gs[0].nodes.shape[1] * 4, 1))
+    total = np.zeros((m, m))
+    for lo in range(0, n, step):
+        u = np.stack([unit_nodes(g, slice(lo, lo + step)) for g in gs])  # (models, probes, P)
+        total += np.einsum("icp,jcp->ij", u, u, optimize=True)
+    s_v = total / n
+    np.fill_diagonal(s_v, 1.0)
+    return s_v
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ __all__ = [
     "cka_similarity",
     "upper_triangle",
     "edge_ranks",
+    "standardised_ranks",
+    "unit_nodes",
     "rsa_dissimilarity",
     "check_comparable",
 ]
@@ -103,17 +105,25 @@ def depara_similarity(a: Graph, b: Graph, lam: float = 1.0, node_scale: float = 
     return node_scale * node_similarity(a, b) + lam * edge_similarity(a, b)
 
 
-def edge_ranks(g: Graph) -> np.ndarray:
-    """Standardised average ranks of the upper-triangle edges: Spearman = mean of products.
-
-    Edges that are all equal have no ranking: their standardised ranks are all 0.
-    """
-    r = rankdata(upper_triangle(g.edges)).astype(np.float64)
+def standardised_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks scaled to mean 0 and mean square 1 (all 0 when every value is equal), so that
+    the Spearman correlation of two vectors is the mean of the products of their standardised ranks."""
+    r = rankdata(values).astype(np.float64)
     r -= r.mean()
     sd = np.sqrt(np.mean(r * r))
-    if sd == 0:  # every edge equal: no ranking, no correlation with anything
-        return r
-    return r / sd
+    return r / sd if sd > 0 else r
+
+
+def edge_ranks(g: Graph) -> np.ndarray:
+    """Standardised ranks of the upper-triangle edges (all 0 when the edges are all equal)."""
+    return standardised_ranks(upper_triangle(g.edges))
+
+
+def unit_nodes(g: Graph, rows: slice = slice(None)) -> np.ndarray:
+    """The graph's attribution maps for ``rows`` as float32 unit vectors (all-zero maps stay 0)."""
+    v = g.nodes[rows].astype(np.float32)
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
 
 
 def rsa_dissimilarity(g: Graph) -> np.ndarray:

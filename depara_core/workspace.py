@@ -453,8 +453,7 @@ class Workspace:
     def _on_disk(self, m: LoadedModel, layer: str) -> bool:
         if self.cache is None:
             return False
-        key = self.cache.graph_key(m, self.probes, layer, self.config.options())
-        return self.cache._path("graphs", key).is_file()
+        return self.cache.has_graph(m, self.probes, layer, self.config.options())
 
     def missing(self, mode: str | None = None) -> dict[str, list[str]]:
         """Per model, the layers neither in memory nor in the disk cache (what a compute will run)."""

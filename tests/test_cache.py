@@ -18,7 +18,9 @@ from depara_core.models import load_model
 
 def test_round_trip_is_exact(tiny, probes, tmp_path):
     cache = GraphCache(tmp_path)
+    assert not cache.has_graph(tiny, probes, "conv2", GraphOptions())
     g = compute_graphs(tiny, probes, ["conv2"], cache=cache)["conv2"]
+    assert cache.has_graph(tiny, probes, "conv2", GraphOptions())
     h = cache.load_graph(tiny, probes, "conv2", GraphOptions())
     for field in ("nodes", "node_norms", "gram", "feature_sums"):
         np.testing.assert_array_equal(getattr(g, field), getattr(h, field))
