@@ -24,13 +24,12 @@ import copy
 import time
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from .nets import LAYER_NAMES, Encoder, TaskNet, init_seed, make_head
 from .tasks import TASKS, Task
-from .transfer import TransferData, encode, evaluate_head
+from .transfer import TransferData, encode, evaluate_head, fit_on_features
 
 __all__ = ["LayerTransferConfig", "Suffix", "finetune_suffix", "measure_layers", "measure_scratch", "layer_seed", "SCRATCH"]
 
@@ -77,21 +76,10 @@ def _suffix(encoder: Encoder, k: int, task: Task) -> Suffix:
 
 def finetune_suffix(task: Task, suffix: Suffix, feats: torch.Tensor, target: torch.Tensor, seed: int, config: LayerTransferConfig) -> Suffix:
     """Train ``suffix`` (its blocks and head) on cached block-k outputs; returns it in eval mode."""
-    rng = np.random.default_rng(seed)
     params = [p for p in suffix.parameters()]
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    n = len(feats)
-    bs = min(config.batch_size, n)
-    suffix.train()
-    for _ in range(config.steps):
-        idx = torch.from_numpy(rng.integers(0, n, bs))
-        loss = task.compute_loss(suffix(feats[idx]), target[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return suffix.eval()
+    return fit_on_features(task, suffix, params, feats, target, seed, config)
 
 
 def _targets(task: Task, data: TransferData) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ from ..scenes import SceneConfig, render_scenes
 from .nets import TaskNet, init_seed, make_head
 from .tasks import TASKS, InputKind, Scenes, Task, make_input, scene_tensors
 
-__all__ = ["TransferConfig", "TransferData", "encode", "train_head", "evaluate_head", "measure_source", "head_seed", "INPUT_SEEDS"]
+__all__ = ["TransferConfig", "TransferData", "encode", "train_head", "fit_on_features", "evaluate_head", "measure_source", "head_seed", "INPUT_SEEDS"]
 
 INPUT_SEEDS = {"train": 101, "test": 202}
 """Seeds of the input noise (denoising) on the labelled training and test scenes, shared by all sources."""
@@ -84,18 +84,26 @@ def train_head(task: Task, feats: torch.Tensor, target: torch.Tensor, seed: int,
     """Train a fresh head of ``task`` (or ``head``) on cached features; returns it in eval mode."""
     torch.manual_seed(seed)
     head = make_head(task) if head is None else head
+    return fit_on_features(task, head, list(head.parameters()), feats, target, seed, config)
+
+
+def fit_on_features(task: Task, module: torch.nn.Module, params: list, feats: torch.Tensor, target: torch.Tensor, seed: int, config) -> torch.nn.Module:
+    """Adam on ``params`` of ``module`` over seeded minibatches of cached features; returns it in eval mode.
+
+    ``config`` needs ``lr``, ``weight_decay``, ``batch_size`` and ``steps``.
+    """
     rng = np.random.default_rng(seed)
-    opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     n = len(feats)
     bs = min(config.batch_size, n)
-    head.train()
+    module.train()
     for _ in range(config.steps):
         idx = torch.from_numpy(rng.integers(0, n, bs))
-        loss = task.compute_loss(head(feats[idx]), target[idx])
+        loss = task.compute_loss(module(feats[idx]), target[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return head.eval()
+    return module.eval()
 
 
 @torch.no_grad()
