@@ -9,14 +9,10 @@ import streamlit as st
 from depara_core.views import attribution_grid_view, node_agreement, probe_view
 from pages import _ui as ui
 
-ui.init_state()  # a no-op when app.py ran first
-
-st.title("Attribution maps")
-st.caption("Each node of a DEPARA graph is the attribution map of one probe: where the input drives the layer's features. Red: positive, blue: negative.")
-
-ws = ui.results()
-if ws is None:
-    st.stop()
+ws = ui.results_page(
+    "Attribution maps",
+    "Each node of a DEPARA graph is the attribution map of one probe: where the input drives the layer's features. Red: positive, blue: negative.",
+)
 ss = st.session_state
 probes = ws.probes
 

@@ -8,14 +8,10 @@ import streamlit as st
 from depara_core.views import edge_disagreement, edge_pair_view, edge_view
 from pages import _ui as ui
 
-ui.init_state()  # a no-op when app.py ran first
-
-st.title("Edges")
-st.caption("Edge (i, j) is the cosine similarity of the layer's features on probes i and j. s_E is the Spearman correlation of two graphs' edges.")
-
-ws = ui.results()
-if ws is None:
-    st.stop()
+ws = ui.results_page(
+    "Edges",
+    "Edge (i, j) is the cosine similarity of the layer's features on probes i and j. s_E is the Spearman correlation of two graphs' edges.",
+)
 probes = ws.probes
 
 

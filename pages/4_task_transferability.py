@@ -13,14 +13,10 @@ from depara_core.views import ranking_view, task_view
 from depara_core.workspace import terms_digest
 from pages import _ui as ui
 
-ui.init_state()  # a no-op when app.py ran first
-
-st.title("Task transferability")
-st.caption("Which source model transfers best to a target: s = s_V + λ·s_E between their attribution graphs (higher = more similar).")
-
-ws = ui.results()
-if ws is None:
-    st.stop()
+ws = ui.results_page(
+    "Task transferability",
+    "Which source model transfers best to a target: s = s_V + λ·s_E between their attribution graphs (higher = more similar).",
+)
 for note in ws.notes:
     st.caption(note)
 graph_notes = ws.graph_notes()

@@ -11,15 +11,11 @@ from depara_core.comparison import LayerTruth, layer_agreement
 from depara_core.views import layer_view
 from pages import _ui as ui
 
-ui.init_state()  # a no-op when app.py ran first
-
-st.title("Layer selection")
-st.caption("Which layer of a source model to transfer from: s(λ) between each source layer's graph and the target's encoder graph.")
-
+ws = ui.results_page(
+    "Layer selection",
+    "Which layer of a source model to transfer from: s(λ) between each source layer's graph and the target's encoder graph.",
+)
 ss = st.session_state
-ws = ui.results()
-if ws is None:
-    st.stop()
 
 main = st.container()
 with st.expander("Upload measured per-layer transfer"):

@@ -319,6 +319,18 @@ def compute_layers(ws: Workspace, source: str, target: str) -> bool:
     return _compute(ws, f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
 
 
+def results_page(title: str, caption: str) -> Workspace:
+    """Open a page that shows results: shared state, title and caption; the page stops here until
+    the sidebar's workspace has results."""
+    init_state()  # a no-op when app.py ran first
+    st.title(title)
+    st.caption(caption)
+    ws = results()
+    if ws is None:
+        st.stop()
+    return ws
+
+
 def results(show_prompt: bool = True) -> Workspace | None:
     """The workspace for the sidebar's choices once its graphs and terms are ready.
 
