@@ -21,7 +21,6 @@ hour for one target, far beyond this build's budget.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import platform
 import shutil
@@ -36,13 +35,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from depara_core.minitaskonomy.build import fresh_dir, log, render_data, run_units  # noqa: E402
 from depara_core.minitaskonomy.assets import MANIFEST, build_model, code_version, read_manifest, save_weights, write_json  # noqa: E402
 from depara_core.minitaskonomy.layer_transfer import SCRATCH, LayerTransferConfig, measure_layers, measure_scratch  # noqa: E402
 from depara_core.minitaskonomy.nets import RESOLUTION, init_seed  # noqa: E402
-from depara_core.minitaskonomy.tasks import TASKS, scene_tensors  # noqa: E402
+from depara_core.minitaskonomy.tasks import TASKS  # noqa: E402
 from depara_core.minitaskonomy.train import TrainConfig, evaluate_net, round_to_half, train_task  # noqa: E402
-from depara_core.minitaskonomy.transfer import TransferData  # noqa: E402
-from depara_core.scenes import SHIFTED, render_scenes  # noqa: E402
+from depara_core.scenes import SHIFTED  # noqa: E402
 
 FORMAT = 1
 POOL_SEED, TRAIN_SEED, TEST_SEED = 11, 12, 13
@@ -51,17 +50,9 @@ CSV = "layer_transfer.csv"
 _STATE: dict = {}
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def target_name(task: str) -> str:
     """The shifted-domain model of ``task``: ``<task>@shifted``."""
     return task + SUFFIX
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
 
 
 def _unit(unit: tuple[str, str, str]) -> dict:
@@ -145,27 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         budgets=budgets, seeds=tuple(range(args.seeds)), steps=args.finetune_steps if args.finetune_steps is not None else (2 if args.tiny else 150)
     )
     scene_cfg = replace(SHIFTED, resolution=RESOLUTION)
-    stage = out / "shifted.partial"
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+    stage = fresh_dir(out / "shifted.partial")
 
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    pool = scene_tensors(render_scenes(pool_n, scene_cfg, POOL_SEED))
-    data = TransferData.render(scene_cfg, max(budgets), test_n, TRAIN_SEED, TEST_SEED)
-    timings["render_s"] = round(time.perf_counter() - t0, 2)
+    pool, data, timings["render_s"] = render_data(scene_cfg, pool_n, max(budgets), test_n, (POOL_SEED, TRAIN_SEED, TEST_SEED))
     log(f"rendered {pool_n} + {max(budgets)} + {test_n} shifted scenes in {timings['render_s']} s")
     _STATE.update(pool=pool, data=data, train_config=train_cfg, config=config, stage=stage, zoo=zoo, sources=by_name)
 
     units = [("target", t, "") for t in targets] + [("layers", s, t) for t in targets for s in sources] + [("scratch", t, "") for t in targets]
     units.sort(key=_cost, reverse=True)
     t0 = time.perf_counter()
-    if args.jobs <= 1:
-        results = [_unit(u) for u in units]
-    else:
-        with mp.get_context("fork").Pool(args.jobs, initializer=_init_worker, initargs=(args.threads,)) as workers:
-            results = workers.map(_unit, units, chunksize=1)
+    results = run_units(_unit, units, args.jobs, args.threads)
     timings["runs_s"] = round(time.perf_counter() - t0, 2)
     models = sorted((r["model"] for r in results if "model" in r), key=lambda m: targets.index(m["task"]))
     rows = [row for r in results for row in r.get("rows", [])]

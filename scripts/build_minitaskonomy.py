@@ -18,10 +18,8 @@ several single-threaded processes beat one multi-threaded one by far.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import asdict, replace
@@ -33,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from depara_core.minitaskonomy.build import fresh_dir, log, render_data, run_units  # noqa: E402
 from depara_core.minitaskonomy.analysis import FLAT_SNR, FLAT_SPEARMAN, affinity_table, flatness, seed_agreement  # noqa: E402
 from depara_core.minitaskonomy.assets import (  # noqa: E402
     MANIFEST,
@@ -46,10 +45,10 @@ from depara_core.minitaskonomy.assets import (  # noqa: E402
     write_json,
 )
 from depara_core.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, RESOLUTION, WIDTHS, encoder_params, init_seed  # noqa: E402
-from depara_core.minitaskonomy.tasks import TASK_NAMES, TASKS, scene_tensors  # noqa: E402
+from depara_core.minitaskonomy.tasks import TASK_NAMES, TASKS  # noqa: E402
 from depara_core.minitaskonomy.train import TrainConfig, evaluate_net, random_encoder, round_to_half, train_task  # noqa: E402
-from depara_core.minitaskonomy.transfer import TransferConfig, TransferData, measure_source  # noqa: E402
-from depara_core.scenes import DEFAULT, render_scenes  # noqa: E402
+from depara_core.minitaskonomy.transfer import TransferConfig, measure_source  # noqa: E402
+from depara_core.scenes import DEFAULT  # noqa: E402
 
 FORMAT = 1
 POOL_SEED, TRANSFER_TRAIN_SEED, TEST_SEED = 1, 2, 3
@@ -57,14 +56,6 @@ OWNED = ("manifest.json", "agreement.json", "transfer_long.csv")  # plus affinit
 
 # Shared with forked workers (set in main before the pool starts).
 _STATE: dict = {}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
 
 
 def _train_unit(unit: tuple[str, int]) -> dict:
@@ -101,13 +92,6 @@ def _transfer_unit(name: str) -> list[dict]:
     rows = measure_source(name, net, _STATE["targets"], _STATE["data"], _STATE["transfer_config"])
     log(f"transfer from {name:24s} {time.perf_counter() - t0:7.1f} s")
     return rows
-
-
-def _run(fn, units, jobs: int, threads: int):
-    if jobs <= 1:
-        return [fn(u) for u in units]
-    with mp.get_context("fork").Pool(jobs, initializer=_init_worker, initargs=(threads,)) as pool:
-        return pool.map(fn, units, chunksize=1)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,23 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     scene_cfg = replace(DEFAULT, resolution=RESOLUTION)
     out = Path(args.out)
-    stage = out.with_name(out.name + ".partial")
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+    stage = fresh_dir(out.with_name(out.name + ".partial"))
     timings: dict[str, float] = {}
 
-    t0 = time.perf_counter()
-    pool = scene_tensors(render_scenes(pool_n, scene_cfg, POOL_SEED))
-    data = TransferData.render(scene_cfg, max(budgets), test_n, TRANSFER_TRAIN_SEED, TEST_SEED)
-    timings["render_s"] = round(time.perf_counter() - t0, 2)
+    pool, data, timings["render_s"] = render_data(scene_cfg, pool_n, max(budgets), test_n, (POOL_SEED, TRANSFER_TRAIN_SEED, TEST_SEED))
     log(f"rendered {pool_n} pool + {max(budgets)} labelled + {test_n} test scenes in {timings['render_s']} s")
     _STATE.update(stage=stage, pool=pool, data=data, train_config=train_cfg, transfer_config=transfer_cfg, targets=tasks)
 
     units = [(t, s) for s in range(1, args.seeds + 1) for t in tasks] + [(RANDOM, 1)]
     units.sort(key=lambda u: (u[0] == RANDOM, not TASKS[u[0]].dense if u[0] in TASKS else True))  # long units first
     t0 = time.perf_counter()
-    entries = _run(_train_unit, units, args.jobs, args.threads)
+    entries = run_units(_train_unit, units, args.jobs, args.threads)
     timings["train_s"] = round(time.perf_counter() - t0, 2)
     order = {name: i for i, name in enumerate([model_name(t, s) for s in range(1, args.seeds + 1) for t in tasks] + [RANDOM])}
     entries.sort(key=lambda e: order[e["name"]])
@@ -177,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"trained {len(entries)} networks in {timings['train_s']} s")
 
     t0 = time.perf_counter()
-    rows = [r for chunk in _run(_transfer_unit, list(models), args.jobs, args.threads) for r in chunk]
+    rows = [r for chunk in run_units(_transfer_unit, list(models), args.jobs, args.threads) for r in chunk]
     timings["transfer_s"] = round(time.perf_counter() - t0, 2)
     log(f"measured {len(rows)} transfers in {timings['transfer_s']} s")
 
