@@ -55,11 +55,7 @@ def probes_from_arg(arg: str, size: Sequence[int] | None = None, count: int | No
     if arg.startswith("builtin:"):
         probes = load_builtin(arg[len("builtin:") :], count)
         return probes
-    path = Path(arg).expanduser()
-    if path.is_file() and path.suffix.lower() == ".zip":
-        probes = ProbeSet.from_zip(path, size=sz)
-    else:
-        probes = ProbeSet.from_folder(path, size=sz)
+    probes = ProbeSet.from_path(arg, size=sz)
     return probes.subset(count) if count else probes
 
 

@@ -172,6 +172,14 @@ class ProbeSet:
         return cls.from_bytes(items, size, root.name or "folder")
 
     @classmethod
+    def from_path(cls, path: str | os.PathLike, size: tuple[int, int] | None = None) -> ProbeSet:
+        """A ``.zip`` file or a folder of images, by what ``path`` is."""
+        path = Path(path).expanduser()
+        if path.suffix.lower() == ".zip":
+            return cls.from_zip(path, size=size, name=path.stem)
+        return cls.from_folder(path, size=size)
+
+    @classmethod
     def from_zip(
         cls,
         source: str | os.PathLike | bytes,

@@ -285,9 +285,7 @@ def probes_from_path(path: str, size: int | None = 224) -> ProbeSet:
     """Probes from a folder (recursively) or a .zip file on the server, after :func:`check_path`."""
     p = Path(path.strip()).expanduser() if path else Path()
     hw = (size, size) if size else None
-    if p.suffix.lower() == ".zip":
-        return ProbeSet.from_zip(check_path(path, "file"), size=hw, name=p.stem)
-    return ProbeSet.from_folder(check_path(path, "folder"), size=hw)
+    return ProbeSet.from_path(check_path(path, "file" if p.suffix.lower() == ".zip" else "folder"), size=hw)
 
 
 def save_upload(data: bytes, suffix: str, root: str | os.PathLike) -> Path:

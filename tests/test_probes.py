@@ -139,3 +139,14 @@ def test_builtin_noise_is_deterministic():
     assert a.digest == b.digest and a.images.std() > 10
     with pytest.raises(ProbeError, match="no built-in probe set 'nope'.*noise"):
         load_builtin("nope")
+
+
+def test_from_path_dispatches_on_zip_or_folder(tmp_path):
+    imgs = {f"p{i}.png": png(np.full((6, 6, 3), i * 40, np.uint8)) for i in range(3)}
+    (tmp_path / "set.zip").write_bytes(zip_bytes(imgs))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, data in imgs.items():
+        (folder / name).write_bytes(data)
+    z, f = ProbeSet.from_path(tmp_path / "set.zip"), ProbeSet.from_path(folder)
+    assert z.name == "set" and z.ids == f.ids and z.digest == f.digest
