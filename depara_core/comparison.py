@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 
 from .errors import DeparaError
 from .evaluation import GroundTruth, random_baseline
 from .selection import LayerScores, SimilarityTerms
+from .similarity import standardised_ranks
 
 __all__ = [
     "LAMBDA_GRID",
@@ -124,10 +125,9 @@ class RankingEvaluator:
 
 
 def _std_ranks(values: np.ndarray) -> np.ndarray | None:
-    r = rankdata(values).astype(np.float64)
-    r -= r.mean()
-    sd = np.sqrt(np.mean(r * r))
-    return None if sd == 0 else r / sd
+    """Standardised ranks, or None when the values are all equal (Spearman undefined: NaN)."""
+    r = standardised_ranks(values)
+    return r if r.any() else None
 
 
 @dataclass(frozen=True)

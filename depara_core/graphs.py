@@ -232,6 +232,7 @@ class Plan:
     sketched: bool
     activation_bytes_per_probe: int
     budget: int
+    device: torch.device
 
     def group_bytes(self, n: int, options: GraphOptions) -> list[int]:
         """Bytes of stored features, nodes and Gram matrices held while each group runs."""
@@ -267,7 +268,7 @@ def plan_computation(
     groups = plan_layer_groups(order, feature_dims, math.prod(node_shape), len(probes), options, int(budget * STORE_SHARE))
     return Plan(
         tuple(tuple(g) for g in groups), batch, calls, feature_dims, node_shape,
-        options.stores_sketch(len(probes), math.prod(node_shape)), act_bytes, budget,
+        options.stores_sketch(len(probes), math.prod(node_shape)), act_bytes, budget, device,
     )  # fmt: skip
 
 
@@ -311,7 +312,6 @@ def iter_graphs(
     if batch_size < 1:
         raise DeparaError(f"batch size {batch_size} is not positive", "use a batch size of 1 or more")
     module = model.module
-    device = next(iter(module.parameters()), torch.empty(0)).device
     prep = model.spec.preprocess
     n = len(probes)
     method = get_method(options.method)
@@ -321,6 +321,7 @@ def iter_graphs(
     with model_lock(module):
         plan = plan_computation(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget)
         calls, node_shape, feature_dims, groups, sketched = plan.calls, plan.node_shape, plan.feature_dims, plan.groups, plan.sketched
+        device = plan.device
         node_dim = math.prod(node_shape)
         batches = [(i, min(i + plan.batch_size, n)) for i in range(0, n, plan.batch_size)]
         total, done = len(groups) * len(batches), 0

@@ -99,7 +99,7 @@ def hit_box(
     """
     lox, loz = _to_local(o[0] - cx, o[2] - cz, cos, sin)
     ldx, ldz = _to_local(d[0], d[2], cos, sin)
-    near, far, axis, sign = None, None, None, None
+    near, far, axis = None, None, None
     with np.errstate(divide="ignore", invalid="ignore"):
         for k, (oo, dd, lo, hi) in enumerate(((lox, ldx, -ax, ax), (o[1], d[1], 0 * h, h), (loz, ldz, -az, az))):
             inv = np.float32(1) / dd

@@ -94,7 +94,6 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
         raise DeparaError("a zoo needs at least two models to compare", "add another model")
     for g in gs[1:]:
         check_comparable(gs[0], g)
-    m = len(gs)
     s_v = _node_matrix(gs)
     ranks = np.stack([edge_ranks(g) for g in gs])
     s_e = ranks @ ranks.T / ranks.shape[1]
