@@ -14,21 +14,15 @@ Environment:
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
-from pathlib import Path
 
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from depara_core.attribution import get_method, method_names  # noqa: E402
-from depara_core.probes import builtin_probe_sets  # noqa: E402
-from depara_core.report import build_report
-from depara_core.report import static_export_available as report_png_available  # noqa: E402
-from pages import _ui as ui  # noqa: E402
+from depara_core.engine.attribution import get_method, method_names
+from depara_core.probes.registry import builtin_probe_sets
+from depara_core.session.report import build_report
+from depara_core.session.report import static_export_available as report_png_available
+from pages import _ui as ui
 
 st.set_page_config(page_title="DEPARA Explorer", page_icon=":material/hub:", layout="wide")
 

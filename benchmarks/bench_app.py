@@ -27,13 +27,13 @@ import numpy as np
 import plotly.io as pio
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from depara_core import plots  # noqa: E402
-from depara_core.comparison import RankingEvaluator, evaluate_methods  # noqa: E402
-from depara_core.evaluation import GroundTruth  # noqa: E402
-from depara_core.selection import SimilarityTerms  # noqa: E402
-from depara_core.views import ranking_view, task_view  # noqa: E402
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.methods import evaluate_methods
+from depara_core.evaluation.ranking import RankingEvaluator
+from depara_core.viz import plots
+from depara_core.viz.views import ranking_view, task_view
 
 
 def _ms(samples: list[float]) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import tempfile
 
 from common import best_of, resnet_setup
+
 from depara_core.cache import GraphCache
-from depara_core.graphs import GraphOptions, compute_graphs
+from depara_core.engine.graph import GraphOptions
+from depara_core.engine.run import compute_graphs
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ import argparse
 
 import numpy as np
 import torch
+from common import best_of, device, interleaved, resnet_setup
 from scipy.spatial.distance import pdist, squareform
 
-from common import best_of, device, interleaved, resnet_setup
-from depara_core.graphs import iter_graphs
+from depara_core.engine.run import iter_graphs
 
 
 def bare_autograd(model, probes, layers, batch_size):

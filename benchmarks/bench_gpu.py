@@ -16,13 +16,14 @@ import argparse
 import numpy as np
 import torch
 import torchvision
-
 from bench_engine import bare_autograd
 from common import device, interleaved, vgg19_layers
-from depara_core.models import callable_spec, load_model
-from depara_core.pipeline import select_layers
-from depara_core.preprocess import Preprocess
-from depara_core.probes import ProbeSet
+
+from depara_core.compare.workflows import select_layers
+from depara_core.models.preprocess import Preprocess
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import load_model
+from depara_core.probes.probeset import ProbeSet
 
 
 def main() -> None:

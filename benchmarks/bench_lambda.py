@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-from depara_core.selection import SimilarityTerms, task_tree
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.tree import task_tree
 
 
 def main(models: int = 50, repeats: int = 200) -> None:

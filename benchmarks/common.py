@@ -13,9 +13,10 @@ import numpy as np
 import torch
 import torchvision
 
-from depara_core.models import LoadedModel, callable_spec, load_model
-from depara_core.preprocess import Preprocess
-from depara_core.probes import ProbeSet
+from depara_core.models.preprocess import Preprocess
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import LoadedModel, load_model
+from depara_core.probes.probeset import ProbeSet
 
 __all__ = ["resnet_setup", "vgg19_layers", "best_of", "interleaved", "device"]
 

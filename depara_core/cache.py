@@ -22,16 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CacheError
-from .graphs import Graph, GraphOptions
-from .models import LoadedModel
-from .probes import ProbeSet
-from .selection import SimilarityTerms
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.engine.graph import Graph, GraphOptions
+from depara_core.errors import CacheError
+from depara_core.models.spec import LoadedModel
+from depara_core.probes.probeset import ProbeSet
 
 __all__ = ["GraphCache", "ENGINE_VERSION", "default_cache_dir"]
 
-ENGINE_VERSION = "1"
-"""Bumped whenever stored graphs would change for the same inputs."""
+ENGINE_VERSION = "2"
+"""Bumped whenever stored graphs or terms would change for the same inputs (2: preprocessing from
+the architectures' metadata, torchvision's crop rounding, model code in the keys)."""
 
 
 def default_cache_dir() -> Path:
@@ -55,11 +56,15 @@ class GraphCache:
         blob = json.dumps({"engine": ENGINE_VERSION, **parts}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def graph_key(self, model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions) -> str:
-        return self.key(
+    @staticmethod
+    def graph_key(model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions) -> str:
+        """The key of one graph: weights, architecture and source, layer, probes, preprocessing, options."""
+        return GraphCache.key(
             {
                 "kind": "graph",
                 "weights": model.digest,
+                "architecture": model.architecture,
+                "source": model.spec.source,
                 "layer": layer,
                 "probes": probes.digest,
                 "preprocess": model.spec.preprocess.describe(),
@@ -145,8 +150,13 @@ class GraphCache:
         )
 
     # ---- similarity terms ------------------------------------------------------------------
-    def terms_key(self, graph_keys: list[str], baselines: bool, node_scale: float) -> str:
-        return self.key({"kind": "terms", "graphs": graph_keys, "baselines": baselines, "node_scale": node_scale})
+    @staticmethod
+    def terms_key(graph_keys: list[str], names: list[str], options: GraphOptions, baselines: bool, node_scale: float) -> str:
+        """The key of a zoo's terms: its graphs' keys and names, and every option that changes the
+        terms but not the stored graphs (edge centring, baselines, node scale)."""
+        return GraphCache.key(
+            {"kind": "terms", "graphs": graph_keys, "names": names, "terms_options": options.terms_key(), "baselines": baselines, "node_scale": node_scale}
+        )
 
     def store_terms(self, key: str, terms: SimilarityTerms) -> Path:
         path = self._path("terms", key)

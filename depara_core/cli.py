@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -16,37 +17,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import GraphCache
-from .errors import DeparaError
-from .evaluation import GroundTruth, evaluate, random_baseline, taskonomy_ground_truth
-from .graphs import GraphOptions, compute_graphs
-from .models import LoadedModel, ModelSpec, load_model, parse_model_arg, timm_spec, torchscript_spec, torchvision_spec
-from .pipeline import select_layers, zoo_terms
-from .probes import ProbeSet, load_builtin
+from depara_core.cache import GraphCache
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.workflows import select_layers, zoo_terms
+from depara_core.engine.graph import GraphOptions
+from depara_core.engine.run import compute_graphs
+from depara_core.errors import DeparaError
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.ranking import evaluate, random_baseline
+from depara_core.evaluation.taskonomy import taskonomy_ground_truth
+from depara_core.models.sources import parse_source
+from depara_core.models.spec import LoadedModel, ModelSpec, load_model
+from depara_core.probes.probeset import ProbeSet
+from depara_core.probes.registry import load_builtin
 
 __all__ = ["main", "build_parser", "model_from_arg", "probes_from_arg"]
 
 
 # ---- argument helpers ----------------------------------------------------------------------
-def model_from_arg(arg: str) -> ModelSpec:
-    """``NAME=package.module:function``, ``NAME=torchvision:ARCH[@CKPT]``, ``NAME=timm:ARCH@CKPT``,
-    ``NAME=torchscript:PATH`` or ``zoo:ZOO/MODEL``."""
-    if arg.startswith("zoo:"):
-        from .zoos import load_zoo
+def model_from_arg(arg: str, args: argparse.Namespace | None = None) -> ModelSpec:
+    """A model source (see :mod:`depara_core.models.sources`), with the preprocessing overrides of ``args``."""
+    spec = parse_source(arg)
+    overrides = _preprocess_overrides(args) if args is not None else {}
+    return dataclasses.replace(spec, preprocess=spec.preprocess.replace(**overrides)) if overrides else spec
 
-        zoo_name, _, model_name = arg[4:].partition("/")
-        specs = {s.name: s for s in load_zoo(zoo_name).specs}
-        if model_name not in specs:
-            raise DeparaError(f"zoo {zoo_name!r} has no model {model_name!r}", f"choose one of: {', '.join(specs)}")
-        return specs[model_name]
-    name, _, target = arg.partition("=")
-    for prefix, make in (("torchvision:", torchvision_spec), ("timm:", timm_spec)):
-        if target.startswith(prefix):
-            arch, _, ckpt = target[len(prefix) :].partition("@")
-            return make(arch, ckpt or None, name=name)
-    if target.startswith("torchscript:"):
-        return torchscript_spec(target[len("torchscript:") :], name=name)
-    return parse_model_arg(arg)
+
+def _preprocess_overrides(args: argparse.Namespace) -> dict:
+    given = {
+        "size": tuple(args.input_size) if getattr(args, "input_size", None) else None,
+        "resize": getattr(args, "resize", None),
+        "mean": tuple(args.mean) if getattr(args, "mean", None) else None,
+        "std": tuple(args.std) if getattr(args, "std", None) else None,
+        "interpolation": getattr(args, "interpolation", None),
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def probes_from_arg(arg: str, size: Sequence[int] | None = None, count: int | None = None) -> ProbeSet:
@@ -109,7 +113,7 @@ def _write_json(path: str | None, payload: dict) -> None:
 
 # ---- commands ------------------------------------------------------------------------------
 def cmd_similarity(args: argparse.Namespace) -> int:
-    specs = [model_from_arg(m) for m in args.model]
+    specs = [model_from_arg(m, args) for m in args.model]
     models = _load_all(specs)
     probes = probes_from_arg(args.probes, args.size, args.count)
     layers = {m.name: args.layer or m.spec.encoder for m in models}
@@ -122,6 +126,8 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     payload = {"models": list(terms.names), "s_V": terms.s_V.tolist(), "s_E": terms.s_E.tolist()}
+    if terms.node_scale != 1.0:
+        payload["node_scale"] = terms.node_scale  # read back by the evaluate command
     if args.baselines:
         payload.update(RSA=terms.rsa.tolist(), CKA=terms.cka.tolist())
     if args.json:
@@ -141,7 +147,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
 
 def cmd_graphs(args: argparse.Namespace) -> int:
-    models = _load_all([model_from_arg(m) for m in args.model])
+    models = _load_all([model_from_arg(m, args) for m in args.model])
     probes = probes_from_arg(args.probes, args.size, args.count)
     cache = _cache(args) or GraphCache()
     rows = []
@@ -166,7 +172,7 @@ def cmd_graphs(args: argparse.Namespace) -> int:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    source, target = _load_all([model_from_arg(args.source), model_from_arg(args.target)])
+    source, target = _load_all([model_from_arg(args.source, args), model_from_arg(args.target, args)])
     probes = probes_from_arg(args.probes, args.size, args.count)
     layers = None if args.layers in (None, ["all"]) else args.layers
     bar = _Bar(not args.quiet)
@@ -195,9 +201,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         gt = GroundTruth.from_csv(args.ground_truth, value=args.gt_column, higher_is_better=not args.lower_is_better)
     if args.scores.endswith(".json"):
         data = json.loads(Path(args.scores).read_text())
-        names = data["models"]
-        mat = np.asarray(data["s_V"]) + args.lam * np.asarray(data["s_E"])
-        scores = {t: {s: float(mat[i, j]) for i, s in enumerate(names) if i != j} for j, t in enumerate(names)}
+        terms = SimilarityTerms(tuple(data["models"]), np.asarray(data["s_V"]), np.asarray(data["s_E"]), node_scale=float(data.get("node_scale", 1.0)))
+        scores = terms.score_table(args.lam)
     else:
         df = pd.read_csv(args.scores)
         scores = {}
@@ -212,7 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
-    from .probes import builtin_probe_sets
+    from depara_core.probes.registry import builtin_probe_sets
 
     for name, desc in builtin_probe_sets().items():
         print(f"{name:16s} {desc}")
@@ -230,6 +235,11 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--node-reduce", default="none", choices=["none", "channel_mean", "channel_abs_mean"])
     p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="override every model's input size (default: the architecture's own)")
+    p.add_argument("--resize", type=int, help="override the shorter side images are resized to before the centre crop")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalisation mean")
+    p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalisation std")
+    p.add_argument("--interpolation", choices=["bilinear", "bicubic"], help="override the resize interpolation")
     p.add_argument("--lam", type=float, default=1.0, help="λ in s = s_V + λ·s_E")
     p.add_argument("--node-scale", type=float, default=1.0, help="weight of s_V (the original code used 0.001)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")

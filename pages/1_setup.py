@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from depara_core.probes import IMAGE_SUFFIXES, ProbeSet
-from depara_core.workspace import CustomModel, probes_from_path, probes_from_upload, save_upload
+from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
+from depara_core.session.config import CustomModel
+from depara_core.session.uploads import probes_from_path, probes_from_upload, save_upload
 from pages import _ui as ui
 
 ui.init_state()  # a no-op when app.py ran first

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from depara_core.views import attribution_grid_view, node_agreement, probe_view
+from depara_core.viz.views import attribution_grid_view, node_agreement, probe_view
 from pages import _ui as ui
 
 ws = ui.results_page(

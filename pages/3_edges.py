@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from depara_core.views import edge_disagreement, edge_pair_view, edge_view
+from depara_core.viz.views import edge_disagreement, edge_pair_view, edge_view
 from pages import _ui as ui
 
 ws = ui.results_page(

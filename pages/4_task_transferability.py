@@ -6,11 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from depara_core import plots
-from depara_core.comparison import evaluate_methods, ground_truth_for
-from depara_core.selection import METHODS
-from depara_core.views import ranking_view, task_view
-from depara_core.workspace import terms_digest
+from depara_core.compare.terms import METHODS
+from depara_core.evaluation.methods import evaluate_methods
+from depara_core.evaluation.ranking import ground_truth_for
+from depara_core.session.workspace import terms_digest
+from depara_core.viz import plots
+from depara_core.viz.views import ranking_view, task_view
 from pages import _ui as ui
 
 ws = ui.results_page(

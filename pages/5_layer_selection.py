@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from depara_core.comparison import LayerTruth, layer_agreement
-from depara_core.views import layer_view
+from depara_core.evaluation.layers import LayerTruth, layer_agreement
+from depara_core.viz.views import layer_view
 from pages import _ui as ui
 
 ws = ui.results_page(
@@ -33,7 +33,7 @@ with main, ui.guard("layer selection"):
     lam = float(ss.lam)
     scores = ws.layer_results.get((source, target))
     if scores is None:
-        missing = [layer.name for layer in ws.model(source).selectable_layers() if layer.name not in ws.graphs.get(source, {})]
+        missing = [layer.name for layer in ws.model(source).selectable_layers() if not ws.has(source, layer.name)]
         uncached = ws.missing("all").get(source, [])
         if not uncached or st.button(f"Score the {len(missing)} layers of {source}", type="primary", key="score_layers", icon=":material/play_arrow:"):
             if ui.compute_layers(ws, source, target):

@@ -13,29 +13,25 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from depara_core import plots
 from depara_core.cache import GraphCache, default_cache_dir
-from depara_core.comparison import Evaluation, LambdaSuggestion, LayerTruth, RankingEvaluator, evaluate_methods, suggest_lambda
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.engine.graph import Cancelled
 from depara_core.errors import DeparaError
-from depara_core.evaluation import GroundTruth
-from depara_core.graphs import Cancelled
-from depara_core.models import LoadedModel, ModelSpec, load_model
-from depara_core.probes import ProbeSet, builtin_probe_sets, load_builtin
-from depara_core.selection import SimilarityTerms
-from depara_core.views import thumbnail_url
-from depara_core.workspace import (
-    Config,
-    CustomModel,
-    ProbeChoice,
-    ProgressReport,
-    Workspace,
-    available_zoos,
-    check_path,
-    default_zoo,
-    resolve_specs,
-    zoo_layer_truth,
-    zoo_probe_default,
-)
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.lambda_cv import LambdaSuggestion, suggest_lambda
+from depara_core.evaluation.layers import LayerTruth
+from depara_core.evaluation.methods import Evaluation, evaluate_methods
+from depara_core.evaluation.ranking import RankingEvaluator
+from depara_core.models.spec import LoadedModel, ModelSpec, load_model
+from depara_core.probes.probeset import ProbeSet
+from depara_core.probes.registry import builtin_probe_sets, load_builtin
+from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
+from depara_core.session.progress import ProgressReport
+from depara_core.session.uploads import check_path
+from depara_core.session.workspace import Workspace
+from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
+from depara_core.viz import plots
+from depara_core.viz.views import thumbnail_url
 from depara_core.zoos import Zoo
 
 __all__ = [
@@ -235,14 +231,12 @@ def ground_truth(ws: Workspace) -> GroundTruth | None:
 
 
 def layer_truth() -> LayerTruth | None:
-    """Uploaded per-layer transfer, else the zoo's own (see :func:`zoo_layer_truth`), else None."""
+    """Uploaded per-layer transfer, else the zoo's own (``Zoo.layer_truth``), else None."""
     uploaded = st.session_state.get("layer_truth_upload")
-    return uploaded if uploaded is not None else _zoo_layer_truth(st.session_state.zoo)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _zoo_layer_truth(zoo_name: str) -> LayerTruth | None:
-    return zoo_layer_truth(zoo(zoo_name))
+    if uploaded is not None:
+        return uploaded
+    z = zoo(st.session_state.zoo)
+    return z.layer_truth if z is not None else None
 
 
 # ---- errors --------------------------------------------------------------------------------
@@ -383,7 +377,7 @@ def _previous(current: Workspace | None) -> Workspace | None:
 @st.cache_resource(show_spinner=False)
 def png_available() -> bool:
     """Whether PNGs can be drawn on the server (kaleido with Chromium)."""
-    from depara_core.report import static_export_available
+    from depara_core.session.report import static_export_available
 
     return static_export_available()
 

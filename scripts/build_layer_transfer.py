@@ -32,16 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from minitaskonomy.build import fresh_dir, log, render_data, run_units
+from minitaskonomy.layer_transfer import SCRATCH, LayerTransferConfig, measure_layers, measure_scratch
+from minitaskonomy.train import TrainConfig, evaluate_net, round_to_half, train_task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from depara_core.minitaskonomy.build import fresh_dir, log, render_data, run_units  # noqa: E402
-from depara_core.minitaskonomy.assets import MANIFEST, build_model, code_version, read_manifest, save_weights, write_json  # noqa: E402
-from depara_core.minitaskonomy.layer_transfer import SCRATCH, LayerTransferConfig, measure_layers, measure_scratch  # noqa: E402
-from depara_core.minitaskonomy.nets import RESOLUTION, init_seed  # noqa: E402
-from depara_core.minitaskonomy.tasks import TASKS  # noqa: E402
-from depara_core.minitaskonomy.train import TrainConfig, evaluate_net, round_to_half, train_task  # noqa: E402
-from depara_core.scenes import SHIFTED  # noqa: E402
+from depara_core.probes.scenes import SHIFTED
+from depara_core.zoos.minitaskonomy.assets import MANIFEST, build_model, code_version, read_manifest, save_weights, write_json
+from depara_core.zoos.minitaskonomy.nets import RESOLUTION, init_seed
+from depara_core.zoos.minitaskonomy.tasks import TASKS
 
 FORMAT = 1
 POOL_SEED, TRAIN_SEED, TEST_SEED = 11, 12, 13

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from minitaskonomy.analysis import FLAT_SNR, FLAT_SPEARMAN, affinity_table, flatness, seed_agreement
+from minitaskonomy.build import fresh_dir, log, render_data, run_units
+from minitaskonomy.train import TrainConfig, evaluate_net, random_encoder, round_to_half, train_task
+from minitaskonomy.transfer import TransferConfig, measure_source
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from depara_core.minitaskonomy.build import fresh_dir, log, render_data, run_units  # noqa: E402
-from depara_core.minitaskonomy.analysis import FLAT_SNR, FLAT_SPEARMAN, affinity_table, flatness, seed_agreement  # noqa: E402
-from depara_core.minitaskonomy.assets import (  # noqa: E402
+from depara_core.probes.scenes import DEFAULT
+from depara_core.zoos.minitaskonomy.assets import (
     MANIFEST,
     RANDOM,
     build_model,
@@ -44,11 +45,8 @@ from depara_core.minitaskonomy.assets import (  # noqa: E402
     save_weights,
     write_json,
 )
-from depara_core.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, RESOLUTION, WIDTHS, encoder_params, init_seed  # noqa: E402
-from depara_core.minitaskonomy.tasks import TASK_NAMES, TASKS  # noqa: E402
-from depara_core.minitaskonomy.train import TrainConfig, evaluate_net, random_encoder, round_to_half, train_task  # noqa: E402
-from depara_core.minitaskonomy.transfer import TransferConfig, measure_source  # noqa: E402
-from depara_core.scenes import DEFAULT  # noqa: E402
+from depara_core.zoos.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, RESOLUTION, WIDTHS, encoder_params, init_seed
+from depara_core.zoos.minitaskonomy.tasks import TASK_NAMES, TASKS
 
 FORMAT = 1
 POOL_SEED, TRANSFER_TRAIN_SEED, TEST_SEED = 1, 2, 3

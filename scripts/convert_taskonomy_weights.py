@@ -52,7 +52,7 @@ def read_state(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
 def convert(path: Path, out_dir: Path | None, allow_pickle: bool) -> Path:
     from safetensors.torch import save_file
 
-    from depara_core.models import apply_checkpoint
+    from depara_core.models.checkpoints import apply_checkpoint
     from depara_core.zoos.taskonomy import new_encoder, prepare_state
 
     state = prepare_state(read_state(path, allow_pickle))

@@ -19,21 +19,20 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from depara_core.cache import GraphCache  # noqa: E402
-from depara_core.evaluation import GroundTruth, evaluate, oracle_scores, random_baseline  # noqa: E402
-from depara_core.graphs import compute_graphs  # noqa: E402
-from depara_core.models import load_model  # noqa: E402
-from depara_core.pipeline import zoo_terms  # noqa: E402
-from depara_core.probes import load_builtin  # noqa: E402
-from depara_core.similarity import cka_similarity, edge_similarity, node_similarity, rsa_similarity  # noqa: E402
-from depara_core.zoos import load_zoo  # noqa: E402
+from depara_core.cache import GraphCache
+from depara_core.compare.pairwise import cka_similarity, edge_similarity, node_similarity, rsa_similarity
+from depara_core.compare.workflows import zoo_terms
+from depara_core.engine.run import compute_graphs
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.ranking import evaluate, oracle_scores, random_baseline
+from depara_core.models.spec import load_model
+from depara_core.probes.probeset import load_builtin
+from depara_core.zoos import load_zoo
 
 LAMBDAS = (0.25, 1.0, 4.0)
 PROBE_SETS = ("scenes", "scenes-shifted", "noise", "photos")
@@ -126,7 +125,7 @@ def findings(summary: pd.DataFrame, layer_rows: pd.DataFrame | None) -> list[str
     """Plain statements of where DEPARA wins and where it loses, read off the tables."""
     import json
 
-    from depara_core.minitaskonomy.assets import ASSET_DIR
+    from depara_core.zoos.minitaskonomy.assets import ASSET_DIR
 
     methods = [c for c in summary.columns if c not in ("probes", "budget", "oracle", "random (expected)")]
     out = ["## Findings", ""]

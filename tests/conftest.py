@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from depara_core.models import LayerSpec, callable_spec, load_model
-from depara_core.probes import ProbeSet
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import LayerSpec, load_model
+from depara_core.probes.probeset import ProbeSet
 
 torch.set_num_threads(1)
 
@@ -64,3 +65,10 @@ def random_probes(n: int = 7, size: int = 12, seed: int = 0, name: str = "rand")
 @pytest.fixture
 def probes():
     return random_probes()
+
+
+def tiny_zoo():
+    """A zoo of four tiny random networks (registered by tests as ``conftest:tiny_zoo``)."""
+    from depara_core.zoos import make_zoo
+
+    return make_zoo("tiny-test", lambda: [tiny_spec(f"tiny{i}", seed=i) for i in range(4)], default_probes=("noise", 6))

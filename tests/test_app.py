@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -208,17 +207,15 @@ def test_changed_choices_offer_compute_and_keep_last_results(app):
 def test_all_layers_of_a_small_zoo():
     """A registered zoo of tiny networks in 'all layers' mode: layer columns, edges per layer, layer scores."""
     import streamlit as st
-    from conftest import tiny_spec
-
     from depara_core import zoos
     from depara_core.zoos import register_zoo
 
-    register_zoo("tiny-test", lambda: [tiny_spec(f"tiny{i}", seed=i) for i in range(4)], "four tiny random networks (tests)")
+    register_zoo("tiny-test", "conftest:tiny_zoo", "four tiny random networks (tests)")
     st.cache_resource.clear()  # the zoo list is cached per process
     try:
         _small_zoo_pages()
     finally:
-        zoos._ZOOS.pop("tiny-test", None)  # leave the registry as other tests expect it
+        zoos.ZOOS.unregister("tiny-test")  # leave the registry as other tests expect it
         st.cache_resource.clear()
 
 

@@ -8,12 +8,12 @@ import textwrap
 import time
 
 import numpy as np
+from conftest import random_probes, tiny_spec
 
 from depara_core.cache import GraphCache
-from depara_core.graphs import GraphOptions, compute_graphs
-
-from conftest import random_probes, tiny_spec
-from depara_core.models import load_model
+from depara_core.engine.graph import GraphOptions
+from depara_core.engine.run import compute_graphs
+from depara_core.models.spec import load_model
 
 
 def test_round_trip_is_exact(tiny, probes, tmp_path):
@@ -61,8 +61,8 @@ def test_writer_killed_mid_write_leaves_no_readable_entry(tmp_path):
         sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
         from conftest import random_probes, tiny_spec
         from depara_core.cache import GraphCache
-        from depara_core.graphs import compute_graphs
-        from depara_core.models import load_model
+        from depara_core.engine.run import compute_graphs
+        from depara_core.models.spec import load_model
         m, p = load_model(tiny_spec()), random_probes()
         g = compute_graphs(m, p, ["conv2"])["conv2"]
         def hang(fd):

@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from depara_core.cli import main
-from depara_core.models import callable_spec, load_model
-from depara_core.pipeline import zoo_terms
-from depara_core.probes import ProbeSet
+from depara_core.compare.workflows import zoo_terms
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import load_model
+from depara_core.probes.probeset import ProbeSet
 
 MODELS = textwrap.dedent(
     """

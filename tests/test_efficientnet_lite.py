@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from depara_core.errors import DeparaError, ModelError
-from depara_core.models import load_checkpoint, load_model
-from depara_core.photo_probes import available_photos
+from depara_core.models.checkpoints import load_checkpoint
+from depara_core.models.spec import load_model
+from depara_core.probes.photos import available_photos
 from depara_core.zoos import efficientnet_lite as lite
 from depara_core.zoos import list_zoos, load_zoo
 

@@ -8,20 +8,14 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 
 from depara_core.errors import DeparaError
-from depara_core.evaluation import (
-    ASSETS,
-    GroundTruth,
-    TASKONOMY_TARGETS,
-    evaluate,
-    oracle_scores,
-    random_baseline,
-    taskonomy_ground_truth,
-    taskonomy_sort_gt,
-)
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.ranking import evaluate, oracle_scores, random_baseline
+from depara_core.evaluation.taskonomy import TASKONOMY_TARGETS, taskonomy_ground_truth, taskonomy_sort_gt
+from depara_core.resources import asset_dir
 
 
 def test_sort_gt_is_rebuilt_exactly_from_the_committed_csv():
-    published = np.load(ASSETS / "depara" / "sort_gt.npy", allow_pickle=False)
+    published = np.load(asset_dir("depara") / "sort_gt.npy", allow_pickle=False)
     assert published.shape == (18, 20)
     np.testing.assert_array_equal(taskonomy_sort_gt("16k"), published)
 

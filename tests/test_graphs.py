@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import InputXGradient
+from conftest import TINY_LAYERS, TinyNet, random_probes, tiny_spec
 from torch import nn
 
-from depara_core.capture import capture_layers
+from depara_core.engine.capture import capture_layers
+from depara_core.engine.graph import Cancelled, GraphOptions
+from depara_core.engine.run import compute_graphs, iter_graphs
+from depara_core.engine.sketch import count_sketch
 from depara_core.errors import GraphError, LayerError, ProbeError
-from depara_core.graphs import Cancelled, GraphOptions, compute_graphs, iter_graphs
-from depara_core.models import callable_spec, load_model
-from depara_core.sketch import count_sketch
-
-from conftest import TINY_LAYERS, TinyNet, random_probes, tiny_spec
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import load_model
 
 
 def layer_output(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -90,7 +91,7 @@ def test_edges_are_cosines_of_features(tiny, probes):
 def test_batch_size_and_memory_groups_do_not_change_results(tiny, probes):
     one = compute_graphs(tiny, probes, list(TINY_LAYERS), batch_size=16)
     # a budget that fits about one large layer at a time forces several groups (forward passes)
-    from depara_core.graphs import plan_layer_groups
+    from depara_core.engine.plan import plan_layer_groups
 
     dims = {"conv1": 864, "relu1": 864, "conv2": 216, "act2": 216, "fc": 5}
     assert len(plan_layer_groups(list(TINY_LAYERS), dims, 432, len(probes), GraphOptions(), 35_000)) == 3
@@ -225,7 +226,7 @@ def test_sketched_nodes_keep_node_similarity():
     b = load_model(tiny_spec("b", seed=2))
     exact = [compute_graphs(m, probes, ["conv2"])["conv2"] for m in (a, b)]
     sk = [compute_graphs(m, probes, ["conv2"], GraphOptions(node_storage="sketch", sketch_dim=2048))["conv2"] for m in (a, b)]
-    from depara_core.similarity import node_cosines
+    from depara_core.compare.pairwise import node_cosines
 
     assert sk[0].sketched and sk[0].nodes.shape == (24, 2048)
     err = node_cosines(*sk) - node_cosines(*exact)
@@ -301,9 +302,9 @@ def test_progress_can_cancel_and_finished_layers_are_kept(tiny, probes, tmp_path
 def test_some_zero_features_are_reported_and_count_as_zero_cosine():
     import numpy as np
 
-    from depara_core.graphs import DegenerateGraphWarning
-    from depara_core.probes import ProbeSet
-    from depara_core.similarity import node_cosines
+    from depara_core.compare.pairwise import node_cosines
+    from depara_core.engine.graph import DegenerateGraphWarning
+    from depara_core.probes.probeset import ProbeSet
 
     class Gate(nn.Module):
         """Passes bright images, zeroes dark ones (like a dead ReLU code)."""

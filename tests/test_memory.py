@@ -11,10 +11,12 @@ import pytest
 import torch
 import torchvision
 
-from depara_core.graphs import GraphOptions, plan_computation
-from depara_core.models import callable_spec, load_model
-from depara_core.preprocess import Preprocess
-from depara_core.probes import ProbeSet
+from depara_core.engine.graph import GraphOptions
+from depara_core.engine.plan import plan_computation
+from depara_core.models.preprocess import Preprocess
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import load_model
+from depara_core.probes.probeset import ProbeSet
 
 GIB = 2**30
 
@@ -53,10 +55,13 @@ def test_vgg19_layer_selection_plan_stays_under_4_gb():
 MEASURE = textwrap.dedent(
     """
     import gc, json, sys, numpy as np, torch, torchvision
-    from depara_core.graphs import GraphOptions, iter_graphs, plan_computation
-    from depara_core.models import callable_spec, load_model
-    from depara_core.preprocess import Preprocess
-    from depara_core.probes import ProbeSet
+    from depara_core.engine.graph import GraphOptions
+    from depara_core.engine.plan import plan_computation
+    from depara_core.engine.run import iter_graphs
+    from depara_core.models.sources import callable_spec
+    from depara_core.models.spec import load_model
+    from depara_core.models.preprocess import Preprocess
+    from depara_core.probes.probeset import ProbeSet
     torch.set_num_threads(1)
     budget = int(sys.argv[1])
     m = load_model(callable_spec("vgg", lambda: torchvision.models.vgg11_bn(weights=None), preprocess=Preprocess()))

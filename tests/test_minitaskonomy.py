@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from depara_core.errors import DeparaError, ModelError
-from depara_core.minitaskonomy.assets import ASSET_DIR, RANDOM, build_model, model_name, parse_model_name, read_manifest
-from depara_core.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, encoder_net, encoder_params, task_net
-from depara_core.minitaskonomy.tasks import MASK, TASK_NAMES, TASKS, make_input, scene_tensors
-from depara_core.models import apply_checkpoint, load_model
-from depara_core.scenes import SceneConfig, render_scenes
+from depara_core.models.checkpoints import apply_checkpoint
+from depara_core.models.spec import load_model
+from depara_core.probes.scenes import SceneConfig, render_scenes
 from depara_core.zoos import load_zoo
 from depara_core.zoos import minitaskonomy as zoo_module
+from depara_core.zoos.minitaskonomy.assets import ASSET_DIR, RANDOM, build_model, model_name, parse_model_name, read_manifest
+from depara_core.zoos.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, encoder_net, encoder_params, task_net
+from depara_core.zoos.minitaskonomy.tasks import MASK, TASK_NAMES, TASKS, make_input, scene_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -179,7 +180,7 @@ def test_tiny_build_weights_are_float16_and_strict(tiny_build):
 
 
 def test_tiny_build_serves_a_zoo_with_ground_truth(tiny_build):
-    zoo = zoo_module.minitaskonomy_zoo(48, tiny_build)
+    zoo = zoo_module.zoo(48, tiny_build)
     assert zoo.available, zoo.unavailable_reason
     assert [s.name for s in zoo.specs][-1] == RANDOM and len(zoo.specs) == 2 * len(TINY_TASKS) + 1
     model = load_model(zoo.specs[0])
@@ -199,7 +200,7 @@ def test_tiny_build_serves_a_zoo_with_ground_truth(tiny_build):
 
 
 def test_missing_zoo_is_unavailable(tmp_path):
-    zoo = zoo_module.minitaskonomy_zoo(1000, tmp_path)
+    zoo = zoo_module.zoo(1000, tmp_path)
     assert not zoo.available and "not built" in zoo.unavailable_reason and zoo.specs == ()
 
 
@@ -241,7 +242,7 @@ def test_committed_zoo_loads_strictly_with_ground_truth():
 # ---- layer transfer into the shifted domain ------------------------------------------------------
 def check_layer_build(out: Path, zoo: Path) -> dict:
     """The shifted manifest, its weights and layer_transfer.csv agree with each other and with the zoo."""
-    from depara_core.minitaskonomy.layer_transfer import SCRATCH
+    from minitaskonomy.layer_transfer import SCRATCH
 
     manifest = read_manifest(out / "shifted")
     table = pd.read_csv(out / "layer_transfer.csv")

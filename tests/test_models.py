@@ -7,21 +7,13 @@ import pickle
 import pytest
 import torch
 import torchvision
+from conftest import TinyNet, tiny_spec
 from safetensors.torch import save_file
 
 from depara_core.errors import LayerError, ModelError
-from depara_core.models import (
-    OUTPUT,
-    apply_checkpoint,
-    callable_spec,
-    load_checkpoint,
-    load_model,
-    parse_model_arg,
-    torchscript_spec,
-    torchvision_spec,
-)
-
-from conftest import TinyNet, tiny_spec
+from depara_core.models.checkpoints import apply_checkpoint, load_checkpoint
+from depara_core.models.sources import callable_spec, parse_source, torchscript_spec, torchvision_spec
+from depara_core.models.spec import OUTPUT, load_model
 
 
 def test_loaded_model_is_frozen_in_eval_mode(tiny):
@@ -95,14 +87,15 @@ def test_torchscript_models_expose_only_their_output(tmp_path):
 
 
 def test_callable_specs_and_their_errors():
-    spec = parse_model_arg("tv=torchvision.models:resnet18")
-    assert spec.name == "tv" and spec.source == "torchvision.models:resnet18"
+    spec = parse_source("tv=torchvision.models:resnet18")
+    assert spec.name == "tv" and spec.source == "callable:torchvision.models:resnet18"
     for arg, pattern in (
-        ("noequals", "NAME=package.module:function"),
+        ("noequals", "not understood"),
         ("=mod:fn", "empty name"),
+        ("", "empty"),
     ):
         with pytest.raises(ModelError, match=pattern):
-            parse_model_arg(arg)
+            parse_source(arg)
     for target, pattern in (("nomodule_xyz:f", "cannot import"), ("torch:not_there", "no attribute"), ("json:__doc__", "not callable")):
         with pytest.raises(ModelError, match=pattern):
             load_model(callable_spec("x", target))

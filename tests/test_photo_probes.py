@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from depara_core.errors import ProbeError
-from depara_core.photo_probes import ATTRIBUTIONS, SOURCES, available_photos, natural_photos
-from depara_core.probes import builtin_probe_sets, load_builtin
+from depara_core.probes.photos import ATTRIBUTIONS, SOURCES, available_photos, natural_photos
+from depara_core.probes.registry import builtin_probe_sets, load_builtin
 
 
 def test_photos_are_found_and_attributed():
@@ -73,7 +73,7 @@ def test_too_few_probes_refused():
 
 def test_import_decodes_nothing():
     code = (
-        "import sys, depara_core.photo_probes as pp; "
+        "import sys, depara_core.probes.photos as pp; "
         "print(pp._decoded.cache_info().currsize, 'skimage' in sys.modules, 'sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from scipy.cluster.hierarchy import leaves_list, linkage
 
-from depara_core import plot_utils, plots
-from depara_core.plots import (
+from depara_core.viz import plots
+from depara_core.viz import validate as plot_utils
+from depara_core.viz.plots import (
     HIGHLIGHT_COLOR,
     attribution_grid,
     attribution_overlay,

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from depara_core.errors import ProbeError
-from depara_core.preprocess import IMAGENET, Preprocess
-from depara_core.probes import ProbeSet, ZipLimits, load_builtin
+from depara_core.models.preprocess import IMAGENET, Preprocess
+from depara_core.probes.probeset import ProbeSet, ZipLimits
+from depara_core.probes.registry import load_builtin
 
 
 def png(arr: np.ndarray, mode: str | None = None) -> bytes:

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from conftest import random_probes, tiny_spec
 
-from depara_core.comparison import LayerTruth
 from depara_core.errors import DeparaError
-from depara_core.evaluation import GroundTruth
-from depara_core.models import load_model
-from depara_core.report import assemble, build_report, static_export_available, write_report
-from depara_core.workspace import Config, ProbeChoice, Workspace
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.layers import LayerTruth
+from depara_core.models.spec import load_model
+from depara_core.session.config import Config, ProbeChoice
+from depara_core.session.report import assemble, build_report, static_export_available, write_report
+from depara_core.session.workspace import Workspace
 
 NAMES = ("m0", "m1", "m2", "m3")
 

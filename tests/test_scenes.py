@@ -7,17 +7,8 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-from depara_core.probes import builtin_probe_sets, load_builtin
-from depara_core.scenes import (
-    CLASS_NAMES,
-    DEFAULT,
-    SHIFTED,
-    SceneBatch,
-    SceneConfig,
-    render_plans,
-    render_scenes,
-    sample_scene,
-)
+from depara_core.probes.registry import builtin_probe_sets, load_builtin
+from depara_core.probes.scenes import CLASS_NAMES, DEFAULT, SHIFTED, SceneBatch, SceneConfig, render_plans, render_scenes, sample_scene
 
 SMALL = replace(DEFAULT, resolution=32)
 SMALL_SHIFTED = replace(SHIFTED, resolution=32)

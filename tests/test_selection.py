@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY_LAYERS
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
+from depara_core.compare.layers import layer_scores
+from depara_core.compare.pairwise import edge_similarity, node_similarity
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.tree import task_tree
+from depara_core.compare.workflows import select_layers, zoo_terms
+from depara_core.engine.run import compute_graphs
 from depara_core.errors import DeparaError
-from depara_core.graphs import compute_graphs
-from depara_core.pipeline import select_layers, zoo_terms
-from depara_core.selection import SimilarityTerms, layer_scores, task_tree
-from depara_core.similarity import edge_similarity, node_similarity
-
-from conftest import TINY_LAYERS
 
 
 def toy_terms() -> SimilarityTerms:

@@ -5,22 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import random_probes
 from scipy.stats import spearmanr
 
+from depara_core.compare.pairwise import cka_similarity, depara_similarity, edge_similarity, node_similarity, rsa_similarity, upper_triangle
+from depara_core.compare.ranks import spearman_edges
+from depara_core.compare.terms import pairwise_terms
+from depara_core.engine.run import compute_graphs
 from depara_core.errors import GraphError
-from depara_core.graphs import compute_graphs
-from depara_core.selection import pairwise_terms
-from depara_core.similarity import (
-    cka_similarity,
-    depara_similarity,
-    edge_similarity,
-    node_similarity,
-    rsa_similarity,
-    spearman_edges,
-    upper_triangle,
-)
-
-from conftest import random_probes
 
 
 def encoder_graphs(models, probes):
@@ -112,11 +104,11 @@ def test_graphs_on_different_probes_do_not_compare(zoo, probes):
 
 def test_maps_of_different_sizes_compare_on_the_coarser_grid(probes):
     import torch.nn.functional as F
-
-    from depara_core.models import load_model
-    from depara_core.preprocess import Preprocess
     from conftest import TinyNet
-    from depara_core.models import callable_spec
+
+    from depara_core.models.preprocess import Preprocess
+    from depara_core.models.sources import callable_spec
+    from depara_core.models.spec import load_model
 
     small = load_model(callable_spec("small", lambda: TinyNet(1), preprocess=Preprocess(size=(6, 6))))
     large = load_model(callable_spec("large", lambda: TinyNet(2), preprocess=Preprocess(size=(12, 12))))

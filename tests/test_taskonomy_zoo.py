@@ -17,11 +17,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from depara_core.compare.workflows import zoo_terms
 from depara_core.errors import ModelError
-from depara_core.evaluation import TASKONOMY_TARGETS, TASKONOMY_TASKS
-from depara_core.models import load_model
-from depara_core.pipeline import zoo_terms
-from depara_core.probes import load_builtin
+from depara_core.evaluation.taskonomy import TASKONOMY_TARGETS, TASKONOMY_TASKS
+from depara_core.models.spec import load_model
+from depara_core.probes.registry import load_builtin
 from depara_core.zoos import load_zoo
 from depara_core.zoos import taskonomy as tk
 

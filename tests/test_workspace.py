@@ -14,28 +14,22 @@ import pytest
 from conftest import random_probes, tiny_spec
 from PIL import Image
 
-from depara_core import comparison, views
 from depara_core.cache import GraphCache
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.engine.graph import Cancelled
 from depara_core.errors import DeparaError, ModelError, ProbeError
-from depara_core.evaluation import GroundTruth, evaluate
-from depara_core.graphs import Cancelled
-from depara_core.models import load_model
-from depara_core.preprocess import Preprocess
-from depara_core.selection import SimilarityTerms
-from depara_core.workspace import (
-    Config,
-    CustomModel,
-    ProbeChoice,
-    Workspace,
-    check_path,
-    default_zoo,
-    probes_from_path,
-    probes_from_upload,
-    resolve_specs,
-    save_upload,
-    terms_digest,
-    zoo_probe_default,
-)
+from depara_core.evaluation.lambda_cv import suggest_lambda
+from depara_core.evaluation.layers import LayerTruth, layer_agreement
+from depara_core.evaluation.methods import evaluate_methods
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.ranking import RankingEvaluator, evaluate, ground_truth_for
+from depara_core.models.preprocess import Preprocess
+from depara_core.models.spec import load_model
+from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
+from depara_core.session.uploads import check_path, probes_from_path, probes_from_upload, save_upload
+from depara_core.session.workspace import Workspace, terms_digest
+from depara_core.session.zoos import default_zoo, zoo_probe_default
+from depara_core.viz import views
 from depara_core.zoos import Zoo
 
 NAMES = ("m0", "m1", "m2", "m3")
@@ -63,7 +57,7 @@ def test_default_zoo_prefers_mini_taskonomy_and_falls_back():
     assert default_zoo({"efficientnet-lite": a, "mini-taskonomy": off}) == "efficientnet-lite"
     assert default_zoo({"efficientnet-lite": a, "mini-taskonomy": dataclasses.replace(off, available=True)}) == "mini-taskonomy"
     assert default_zoo({"x": off}) == ""
-    assert zoo_probe_default(a) == ("photos", 16)
+    assert zoo_probe_default(dataclasses.replace(a, default_probes=("photos", 16))) == ("photos", 16)
     assert zoo_probe_default(None)[0] == "photos"
 
 
@@ -159,12 +153,17 @@ def test_two_sessions_computing_at_once_agree(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_layer_scores_and_all_layers(models):
+def test_layer_scores_and_all_layers(models, tmp_path):
     ws = Workspace(_config("all"), models, random_probes())
     assert ws.layers_of("m0") == ["conv1", "relu1", "conv2", "act2", "fc"]
     scores = ws.compute_layer_scores("m0", "m1")
     assert scores.layers == tuple(ws.layers_of("m0")) and ws.layer_results[("m0", "m1")] is scores
-    assert ws.computed_layers("m0") == list(scores.layers)
+    assert ws.computed_layers("m0") == [] and "m0" not in ws.graphs  # streamed, nothing held without a cache
+    cached = Workspace(_config("all"), models, random_probes(), cache=GraphCache(tmp_path))
+    again = cached.compute_layer_scores("m0", "m1")
+    np.testing.assert_allclose(again.s_E, scores.s_E, atol=1e-6)
+    assert cached.computed_layers("m0") == list(scores.layers) and "m0" not in cached.graphs  # on disk, read back on demand
+    assert cached.graph("m0", "conv2").layer == "conv2" and len(cached._held) == 1
     with pytest.raises(DeparaError, match="same model"):
         ws.compute_layer_scores("m0", "m0")
     with pytest.raises(DeparaError, match="not been computed"):
@@ -233,7 +232,7 @@ def test_fast_metrics_match_the_reference():
     aff[2, 5] = np.nan
     gt = GroundTruth.from_matrix(terms.names, aff)
     ref = evaluate(terms.score_table(0.7), gt, relevant=3)
-    fast = comparison.RankingEvaluator(terms.names, gt, 3).metrics(terms.combined(0.7), "DEPARA")
+    fast = RankingEvaluator(terms.names, gt, 3).metrics(terms.combined(0.7), "DEPARA")
     np.testing.assert_allclose(fast.precision, ref.precision)
     np.testing.assert_allclose(fast.recall, ref.recall)
     assert fast.spearman == pytest.approx(ref.spearman)
@@ -243,38 +242,38 @@ def test_evaluate_methods_and_suggested_lambda():
     terms = _terms()
     truth = terms.s_V + 2.0 * terms.s_E  # transfer that DEPARA reproduces exactly at λ = 2
     gt = GroundTruth.from_matrix(terms.names, truth)
-    ev = comparison.evaluate_methods(terms, gt, 2.0, relevant=3)
+    ev = evaluate_methods(terms, gt, 2.0, relevant=3)
     assert list(ev.summary["method"]) == ["DEPARA (λ=2)", "DEPARA-V", "DEPARA-E", "RSA", "CKA", "random", "oracle"]
     assert ev.summary.iloc[0]["spearman"] == pytest.approx(1.0) and ev.summary.iloc[-1]["P@3"] == 1.0
     assert set(ev.pr_points()) == set(ev.summary["method"])
-    live = comparison.evaluate_methods(terms, gt, 1.0, relevant=3, methods=("DEPARA",), baselines=False)
+    live = evaluate_methods(terms, gt, 1.0, relevant=3, methods=("DEPARA",), baselines=False)
     assert list(live.summary["method"]) == ["DEPARA (λ=1)"] and set(live.curves["method"]) == {"DEPARA (λ=1)"}
-    sug = comparison.suggest_lambda(terms, gt, relevant=3)
+    sug = suggest_lambda(terms, gt, relevant=3)
     assert sug.lam == 2.0 and sug.cv_score == pytest.approx(1.0) and len(sug.folds) == 8 and "λ = 2" in sug.text
     with pytest.raises(DeparaError, match="covers none"):
-        comparison.ground_truth_for(("x", "y"), gt)
+        ground_truth_for(("x", "y"), gt)
     with pytest.raises(DeparaError, match="relevant"):
-        comparison.RankingEvaluator(terms.names, gt, 99)
+        RankingEvaluator(terms.names, gt, 99)
 
 
 def test_layer_truth_csv_and_agreement(models):
     csv = b"source,target,layer,accuracy\nm0,m1,conv1,0.1\nm0,m1,relu1,0.2\nm0,m1,conv2,0.5\nm0,m1,act2,0.6\n"
-    truth = comparison.LayerTruth.from_csv(csv)
+    truth = LayerTruth.from_csv(csv)
     assert truth.name == "accuracy"
     ws = Workspace(_config(), models, random_probes())
     scores = ws.compute_layer_scores("m0", "m1")
     measured = truth.series("m0", "m1", scores.layers)
     assert np.isnan(measured[-1]) and measured[0] == 0.1 and truth.series("m1", "m0", scores.layers) is None
-    rho = comparison.layer_agreement(scores, 1.0, measured)
+    rho = layer_agreement(scores, 1.0, measured)
     assert -1.0 <= rho <= 1.0
     fig, table = views.layer_view(scores, 1.0, measured=measured)
     assert "accuracy" not in table.columns and "measured transfer" in table.columns and table["recommended"].sum() == 1
-    loss = comparison.LayerTruth.from_frame(pd.DataFrame({"source": ["a", "a"], "target": ["b", "b"], "layer": ["x", "x"], "seed": [0, 1], "loss": [1.0, 3.0]}))
+    loss = LayerTruth.from_frame(pd.DataFrame({"source": ["a", "a"], "target": ["b", "b"], "layer": ["x", "x"], "seed": [0, 1], "loss": [1.0, 3.0]}))
     assert loss.series("a", "b", ["x"])[0] == -2.0 and loss.name == "−loss"
     with pytest.raises(DeparaError, match="columns"):
-        comparison.LayerTruth.from_csv(b"a,b\n1,2\n")
+        LayerTruth.from_csv(b"a,b\n1,2\n")
     with pytest.raises(DeparaError, match="holds no numbers"):
-        comparison.LayerTruth.from_csv(b"source,target,layer,value\na,b,c,x\n")
+        LayerTruth.from_csv(b"source,target,layer,value\na,b,c,x\n")
 
 
 # ---- views ---------------------------------------------------------------------------------

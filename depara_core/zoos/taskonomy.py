@@ -39,13 +39,16 @@ from types import ModuleType
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from ..evaluation import TASKONOMY_ALIASES, TASKONOMY_TASKS, GroundTruth, taskonomy_ground_truth
-from ..models import LayerSpec, ModelSpec, apply_checkpoint, load_checkpoint
-from ..preprocess import Preprocess
-from . import register_zoo
+from depara_core.errors import ModelError
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.taskonomy import TASKONOMY_ALIASES, TASKONOMY_TASKS, taskonomy_ground_truth
+from depara_core.models.checkpoints import apply_checkpoint, load_checkpoint
+from depara_core.models.preprocess import Preprocess
+from depara_core.models.spec import LayerSpec, ModelSpec
+from depara_core.zoos import Zoo, make_zoo
 
 __all__ = [
+    "zoo",
     "TASKS",
     "ENV_VAR",
     "REQUIREMENT",
@@ -388,11 +391,6 @@ def ground_truth() -> GroundTruth:
     return taskonomy_ground_truth("16k")
 
 
-# The ground truth travels with the zoo where the registry accepts a ground-truth factory.
-register_zoo(
-    "taskonomy",
-    taskonomy_specs,
-    "Taskonomy's 20 task encoders (ResNet-50, 256 px), the DEPARA paper's benchmark; local weights only",
-    unavailable_reason,
-    ground_truth,
-)
+def zoo() -> Zoo:
+    """The registry's ``taskonomy`` zoo, with taskonomy's measured affinities as ground truth."""
+    return make_zoo("taskonomy", taskonomy_specs, unavailable_reason, ground_truth, default_probes=("photos", 64))

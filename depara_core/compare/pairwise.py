@@ -1,0 +1,124 @@
+"""Comparing two DEPARA graphs: s_V, s_E and s = s_V + λ·s_E, plus the RSA and linear CKA baselines.
+
+>>> import numpy as np
+>>> a = np.array([0.9, 0.1, 0.5]); spearman_edges(a, 2 * a)
+1.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depara_core.compare.ranks import spearman_edges, standardised_ranks
+from depara_core.engine.gram import center_gram
+from depara_core.engine.graph import Graph
+from depara_core.errors import GraphError
+
+__all__ = ['check_comparable', 'upper_triangle', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'edge_ranks', 'unit_nodes', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
+
+
+def check_comparable(a: Graph, b: Graph) -> None:
+    """Graphs compare only on the same probes in the same order."""
+    if a.probe_digest != b.probe_digest or a.probe_ids != b.probe_ids:
+        raise GraphError(
+            f"graphs {a.model}/{a.layer} and {b.model}/{b.layer} were built on different probe sets",
+            "compute both on the same probes",
+        )
+
+
+def upper_triangle(m: np.ndarray) -> np.ndarray:
+    """The n(n-1)/2 entries above the diagonal, row by row."""
+    i, j = np.triu_indices(m.shape[0], k=1)
+    return np.asarray(m)[i, j]
+
+
+def node_cosines(a: Graph, b: Graph) -> np.ndarray:
+    """Per-probe cosine between the two graphs' attribution maps.
+
+    Maps of different resolutions (models with different input sizes) are compared on the
+    coarser grid: each is area-averaged to it, on the assumption that both preprocessings see the
+    same field of view of each probe.
+    """
+    check_comparable(a, b)
+    va, vb = _comparable_nodes(a, b)
+    den = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
+    dots = np.einsum("ij,ij->i", va, vb)
+    return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)  # an all-zero map: cosine 0 (see Graph.notes)
+
+
+def _comparable_nodes(a: Graph, b: Graph) -> tuple[np.ndarray, np.ndarray]:
+    if a.nodes.shape == b.nodes.shape and a.node_shape == b.node_shape and a.sketched == b.sketched:
+        return a.nodes.astype(np.float32), b.nodes.astype(np.float32)
+    if a.sketched or b.sketched or len(a.node_shape) != len(b.node_shape) or a.node_shape[:-2] != b.node_shape[:-2]:
+        raise GraphError(
+            f"node maps of {a.model}/{a.layer} {a.node_shape} and {b.model}/{b.layer} {b.node_shape} cannot be compared",
+            "compute both graphs with the same node options (channels, storage) and unsketched nodes",
+        )
+    grid = (min(a.node_shape[-2], b.node_shape[-2]), min(a.node_shape[-1], b.node_shape[-1]))
+    return _resample(a, grid), _resample(b, grid)
+
+
+def _resample(g: Graph, grid: tuple[int, int]) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    maps = torch.from_numpy(g.nodes.astype(np.float32)).reshape(len(g), -1, *g.node_shape[-2:])
+    if tuple(maps.shape[-2:]) != grid:
+        maps = F.adaptive_avg_pool2d(maps, grid)
+    return maps.flatten(1).numpy()
+
+
+def node_similarity(a: Graph, b: Graph) -> float:
+    """s_V: the mean over probes of the cosine between the two attribution maps."""
+    return float(np.mean(node_cosines(a, b)))
+
+
+def edge_similarity(a: Graph, b: Graph) -> float:
+    """s_E: Spearman correlation of the two graphs' edges over the upper triangle (0 if a graph's
+    edges are all equal)."""
+    check_comparable(a, b)
+    return float(np.mean(edge_ranks(a) * edge_ranks(b)))
+
+
+def depara_similarity(a: Graph, b: Graph, lam: float = 1.0, node_scale: float = 1.0) -> float:
+    """s = node_scale·s_V + λ·s_E (``node_scale=1e-3`` reproduces the original code's s_V / 1000)."""
+    return node_scale * node_similarity(a, b) + lam * edge_similarity(a, b)
+
+
+def edge_ranks(g: Graph) -> np.ndarray:
+    """Standardised ranks of the upper-triangle edges (all 0 when the edges are all equal)."""
+    return standardised_ranks(upper_triangle(g.edges))
+
+
+def unit_nodes(g: Graph, rows: slice = slice(None)) -> np.ndarray:
+    """The graph's attribution maps for ``rows`` as float32 unit vectors (all-zero maps stay 0)."""
+    v = g.nodes[rows].astype(np.float32)
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+
+
+def rsa_dissimilarity(g: Graph) -> np.ndarray:
+    """1 − Pearson correlation between probes' features, after centring features over probes."""
+    k = center_gram(g.gram)
+    s = g.feature_sums - g.feature_sums.mean()
+    cov = k - np.outer(s, s) / g.feature_dim
+    var = np.diag(cov).copy()
+    if np.any(var <= 0):
+        raise GraphError(f"features of {g.model}/{g.layer} are constant for some probe: Pearson is undefined", "choose another layer")
+    return 1.0 - cov / np.sqrt(np.outer(var, var))
+
+
+def rsa_similarity(a: Graph, b: Graph) -> float:
+    """RSA: Spearman between the two 1−Pearson dissimilarity matrices (upper triangles)."""
+    check_comparable(a, b)
+    return spearman_edges(upper_triangle(rsa_dissimilarity(a)), upper_triangle(rsa_dissimilarity(b)))
+
+
+def cka_similarity(a: Graph, b: Graph) -> float:
+    """Linear CKA from the two feature Gram matrices: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))."""
+    check_comparable(a, b)
+    ka, kb = center_gram(a.gram), center_gram(b.gram)
+    den = np.sqrt(np.sum(ka * ka) * np.sum(kb * kb))
+    if den == 0:
+        raise GraphError("features are constant across probes: CKA is undefined", "choose another layer")
+    return float(np.sum(ka * kb) / den)

@@ -1,0 +1,132 @@
+"""Model selection (Eq. 5), layer selection (Eq. 6) and the task similarity tree.
+
+The λ-independent terms of a zoo (s_V, s_E, RSA, CKA for every pair) are computed once; any λ is
+then a cheap linear combination.
+
+>>> import numpy as np
+>>> t = SimilarityTerms(("a", "b", "c"), np.eye(3), np.eye(3) * 0 + 0.5)
+>>> float(t.combined(2.0)[0, 1]), [name for name, _ in t.rank_sources("a", 2.0)]
+(1.0, ['b', 'c'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from depara_core.compare.pairwise import (
+    check_comparable,
+    edge_ranks,
+    node_similarity,
+    rsa_dissimilarity,
+    unit_nodes,
+    upper_triangle,
+)
+from depara_core.compare.ranks import standardised_ranks
+from depara_core.engine.gram import center_gram
+from depara_core.engine.graph import Graph
+from depara_core.errors import DeparaError, GraphError
+
+__all__ = ['METHODS', 'SimilarityTerms', 'pairwise_terms']
+
+
+METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
+
+
+@dataclass(frozen=True)
+class SimilarityTerms:
+    """Pairwise λ-independent similarity matrices of a zoo (rows: source i, columns: target j)."""
+
+    names: tuple[str, ...]
+    s_V: np.ndarray = field(repr=False)
+    s_E: np.ndarray = field(repr=False)
+    rsa: np.ndarray | None = field(default=None, repr=False)
+    cka: np.ndarray | None = field(default=None, repr=False)
+    node_scale: float = 1.0
+
+    def index(self, name: str) -> int:
+        if name not in self.names:
+            raise DeparaError(f"no model named {name!r} in this zoo", f"choose one of: {', '.join(self.names)}")
+        return self.names.index(name)
+
+    def combined(self, lam: float) -> np.ndarray:
+        """s(λ) = node_scale·s_V + λ·s_E for every pair."""
+        return self.node_scale * self.s_V + lam * self.s_E
+
+    def matrix(self, method: str = "DEPARA", lam: float = 1.0) -> np.ndarray:
+        """The score matrix of a method: DEPARA (s(λ)), DEPARA-V, DEPARA-E, RSA or CKA."""
+        table = {"DEPARA": None, "DEPARA-V": self.s_V, "DEPARA-E": self.s_E, "RSA": self.rsa, "CKA": self.cka}
+        if method not in table:
+            raise DeparaError(f"unknown method {method!r}", f"choose one of: {', '.join(table)}")
+        m = self.combined(lam) if method == "DEPARA" else table[method]
+        if m is None:
+            raise DeparaError(f"{method} was not computed for this zoo", "compute the terms with baselines=True")
+        return m
+
+    def rank_sources(self, target: str, lam: float = 1.0, method: str = "DEPARA") -> list[tuple[str, float]]:
+        """Sources for ``target``, best first, by descending score (Eq. 5); the target is left out."""
+        j = self.index(target)
+        col = self.matrix(method, lam)[:, j]
+        order = [i for i in np.argsort(-col, kind="stable") if i != j]
+        return [(self.names[i], float(col[i])) for i in order]
+
+    def score_table(self, lam: float = 1.0, method: str = "DEPARA") -> dict[str, dict[str, float]]:
+        """{target: {source: score}} for every target, without the diagonal."""
+        m = self.matrix(method, lam)
+        return {t: {s: float(m[i, j]) for i, s in enumerate(self.names) if i != j} for j, t in enumerate(self.names)}
+
+
+def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_scale: float = 1.0) -> SimilarityTerms:
+    """s_V and s_E (and RSA, CKA) for every pair of graphs, keyed by model name.
+
+    s_E goes through standardised edge ranks, so the M(M-1)/2 Spearman correlations are one
+    matrix product; tests check it against ``scipy.stats.spearmanr``.
+    """
+    names = tuple(graphs)
+    gs = [graphs[k] for k in names]
+    if len(gs) < 2:
+        raise DeparaError("a zoo needs at least two models to compare", "add another model")
+    for g in gs[1:]:
+        check_comparable(gs[0], g)
+    s_v = _node_matrix(gs)
+    ranks = np.stack([edge_ranks(g) for g in gs])
+    s_e = ranks @ ranks.T / ranks.shape[1]
+    np.fill_diagonal(s_e, 1.0)
+    rsa = cka = None
+    if baselines:
+        rdm = np.stack([standardised_ranks(upper_triangle(rsa_dissimilarity(g))) for g in gs])
+        rsa = rdm @ rdm.T / rdm.shape[1]
+        grams = np.stack([center_gram(g.gram).ravel() for g in gs])
+        norms = np.linalg.norm(grams, axis=1)
+        if np.any(norms == 0):
+            bad = [names[i] for i in np.flatnonzero(norms == 0)]
+            raise GraphError(f"features of {', '.join(bad)} are constant across probes: CKA is undefined", "choose another layer")
+        grams /= norms[:, None]
+        cka = grams @ grams.T
+        np.fill_diagonal(rsa, 1.0)
+        np.fill_diagonal(cka, 1.0)
+    return SimilarityTerms(names, s_v, s_e, rsa, cka, node_scale)
+
+
+def _node_matrix(gs: Sequence[Graph], chunk_bytes: int = 2**28) -> np.ndarray:
+    """s_V for every pair: per-probe cosines summed over probe chunks, one product per chunk.
+
+    Graphs whose maps differ in size go pair by pair through :func:`node_similarity` (resampling).
+    """
+    m, n = len(gs), len(gs[0])
+    if len({(g.nodes.shape, g.node_shape, g.sketched) for g in gs}) > 1:
+        s_v = np.eye(m)
+        for i in range(m):
+            for j in range(i + 1, m):
+                s_v[i, j] = s_v[j, i] = node_similarity(gs[i], gs[j])
+        return s_v
+    step = max(1, chunk_bytes // max(m * gs[0].nodes.shape[1] * 4, 1))
+    total = np.zeros((m, m))
+    for lo in range(0, n, step):
+        u = np.stack([unit_nodes(g, slice(lo, lo + step)) for g in gs])  # (models, probes, P)
+        total += np.einsum("icp,jcp->ij", u, u, optimize=True)
+    s_v = total / n
+    np.fill_diagonal(s_v, 1.0)
+    return s_v

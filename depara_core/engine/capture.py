@@ -1,0 +1,126 @@
+"""Capturing layer outputs in one forward pass, with hooks that live only inside a context manager.
+
+>>> import torch
+>>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+>>> with capture_layers(net, ["0"]) as run:
+...     feats = run(torch.rand(5, 4))
+>>> tuple(feats["0"].shape), len(net[0]._forward_hooks)
+((5, 3), 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from depara_core.errors import GraphError
+from depara_core.models.spec import OUTPUT
+
+__all__ = ["capture_layers", "count_calls"]
+
+
+class _StopForward(Exception):
+    """Raised by a hook once every wanted layer has been seen, to skip the rest of the network."""
+
+
+@contextmanager
+def capture_layers(
+    module: nn.Module, names: Sequence[str], calls: dict[str, int] | None = None
+) -> Iterator[Callable[[torch.Tensor], dict[str, torch.Tensor]]]:
+    """Yield ``run(x) -> {name: output}`` capturing the outputs of the named modules.
+
+    ``calls`` (from :func:`count_calls`) says how often each module runs per forward; with it, the
+    forward stops right after the last call of the deepest wanted module. A module called several
+    times yields its last output. Each hooked output is replaced downstream by a clone, so that
+    in-place operations later in the network cannot overwrite what was captured.
+    """
+    wanted = [n for n in names if n != OUTPUT]
+    modules = dict(module.named_modules())
+    seen: dict[str, int] = {}
+    out: dict[str, torch.Tensor] = {}
+    stop_early = calls is not None and OUTPUT not in names
+
+    def make_hook(name: str):
+        def hook(_mod: nn.Module, _inp, output):
+            if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+                output = output[0]
+            if not isinstance(output, torch.Tensor):
+                raise GraphError(f"layer {name!r} returns {type(output).__name__}, not a tensor", "choose a layer whose output is a tensor")
+            out[name] = output
+            seen[name] = seen.get(name, 0) + 1
+            if stop_early and all(seen.get(n, 0) >= calls.get(n, 1) for n in wanted):
+                raise _StopForward
+            return output.clone()
+
+        return hook
+
+    handles = [modules[n].register_forward_hook(make_hook(n)) for n in dict.fromkeys(wanted)]
+
+    def run(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out.clear()
+        seen.clear()
+        try:
+            result = module(x)
+            if OUTPUT in names:
+                if isinstance(result, (tuple, list)):
+                    result = result[0]
+                if isinstance(result, dict):
+                    result = next(iter(result.values()))
+                out[OUTPUT] = result
+        except _StopForward:
+            pass
+        missing = [n for n in names if n not in out]
+        if missing:
+            raise GraphError(f"layer(s) {', '.join(missing)} did not run in the forward pass", "choose layers the model's forward uses")
+        return dict(out)
+
+    try:
+        yield run
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def count_calls(
+    module: nn.Module, names: Sequence[str], x: torch.Tensor
+) -> tuple[dict[str, int], dict[str, tuple[int, ...]], int]:
+    """Run one forward on ``x`` (one probe) and return, per named module, its call count and output
+    shape, and the bytes that all leaf modules' outputs take (an estimate of activation memory)."""
+    modules = dict(module.named_modules())
+    counts: dict[str, int] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    act = [0]
+
+    def leaf_hook(_mod, _inp, output):
+        if isinstance(output, torch.Tensor):
+            act[0] += output.numel() * output.element_size()
+
+    def make_hook(name: str):
+        def hook(_mod, _inp, output):
+            if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+                output = output[0]
+            counts[name] = counts.get(name, 0) + 1
+            if isinstance(output, torch.Tensor):
+                shapes[name] = tuple(output.shape[1:])
+
+        return hook
+
+    wanted = [n for n in dict.fromkeys(names) if n != OUTPUT]
+    handles = [modules[n].register_forward_hook(make_hook(n)) for n in wanted]
+    handles += [m.register_forward_hook(leaf_hook) for m in modules.values() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            result = module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if OUTPUT in names:
+        if isinstance(result, (tuple, list)):
+            result = result[0]
+        if isinstance(result, dict):
+            result = next(iter(result.values()))
+        counts[OUTPUT], shapes[OUTPUT] = 1, tuple(result.shape[1:])
+    return counts, shapes, max(act[0] // max(x.shape[0], 1), x[0].numel() * x.element_size())

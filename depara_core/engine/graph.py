@@ -1,0 +1,120 @@
+"""What the engine makes: graph options, the Graph of one layer, progress and cancellation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from depara_core.engine.attribution import DEFAULT_METHOD, get_method
+from depara_core.engine.gram import edges_from_gram
+from depara_core.errors import DeparaError, GraphError
+
+__all__ = ['Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
+
+
+Progress = Callable[[int, int, str], "bool | None"]
+"""``progress(done, total, message)``; returning False stops the computation (:class:`Cancelled`)."""
+
+
+class DegenerateGraphWarning(UserWarning):
+    """Some probes have all-zero attribution maps or features at a layer (cosine taken as 0)."""
+
+
+class Cancelled(DeparaError):
+    """The progress callback asked to stop; layers finished before are kept (and cached)."""
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """How graphs are computed. The defaults are the paper's definitions.
+
+    Reference-compatible choices (the original code's): ``objective="mean"`` (gradient of
+    mean(F)) or ``"sum"``; ``node_reduce="channel_mean"`` or ``"channel_abs_mean"``;
+    ``center_edges=True`` (features centred over probes before cosine edges).
+    """
+
+    method: str = DEFAULT_METHOD
+    method_params: tuple[tuple[str, object], ...] = ()
+    objective: Literal["sqnorm", "mean", "sum"] = "sqnorm"
+    node_reduce: Literal["none", "channel_mean", "channel_abs_mean"] = "none"
+    center_edges: bool = False
+    node_storage: Literal["auto", "float16", "sketch"] = "auto"
+    sketch_dim: int = 16384
+    sketch_above: int = 2**27
+
+    def __post_init__(self) -> None:
+        get_method(self.method).params(**dict(self.method_params))
+        for name, value, allowed in (
+            ("objective", self.objective, ("sqnorm", "mean", "sum")),
+            ("node_reduce", self.node_reduce, ("none", "channel_mean", "channel_abs_mean")),
+            ("node_storage", self.node_storage, ("auto", "float16", "sketch")),
+        ):
+            if value not in allowed:
+                raise DeparaError(f"{name}={value!r} is not supported", f"use one of {', '.join(allowed)}")
+
+    def key(self) -> dict:
+        """Everything that changes the stored graph (the cache key part)."""
+        return {
+            "method": self.method,
+            "method_params": sorted((k, repr(v)) for k, v in get_method(self.method).params(**dict(self.method_params)).items()),
+            "objective": self.objective,
+            "node_reduce": self.node_reduce,
+            "node_storage": self.node_storage,
+            "sketch_dim": self.sketch_dim,
+            "sketch_above": self.sketch_above,
+        }
+
+    def terms_key(self) -> dict:
+        """The options that change similarity terms computed from stored graphs (not the graphs)."""
+        return {"center_edges": self.center_edges}
+
+    def stores_sketch(self, n: int, node_dim: int) -> bool:
+        return self.node_storage == "sketch" or (self.node_storage == "auto" and n * node_dim > self.sketch_above)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One layer's DEPARA over a probe set.
+
+    ``nodes`` are the attribution maps, each scaled to unit norm (float16), or their count sketch
+    (float32, ``sketched``); ``node_norms`` the norms before scaling. ``gram`` is the raw feature
+    Gram matrix and ``feature_sums`` the per-probe sums of features (float64): the edges, RSA and
+    CKA all derive from these two.
+    """
+
+    model: str
+    layer: str
+    probe_ids: tuple[str, ...]
+    probe_digest: str
+    nodes: np.ndarray = field(repr=False)
+    node_norms: np.ndarray = field(repr=False)
+    node_shape: tuple[int, ...]
+    gram: np.ndarray = field(repr=False)
+    feature_sums: np.ndarray = field(repr=False)
+    feature_dim: int
+    options: GraphOptions = GraphOptions()
+    sketched: bool = False
+    model_digest: str = ""
+
+    def __len__(self) -> int:
+        return len(self.probe_ids)
+
+    notes: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def edges(self) -> np.ndarray:
+        """(n, n) cosine similarities of the features (Eq. 4); centred over probes if so configured.
+
+        A probe whose features are all zero has no direction: its edges count as 0 (see ``notes``).
+        """
+        return edges_from_gram(self.gram, self.options.center_edges)
+
+    def node_map(self, index: int) -> np.ndarray:
+        """The unit-norm attribution map of probe ``index`` in its original shape (unsketched graphs)."""
+        if self.sketched:
+            raise GraphError(f"graph of layer {self.layer!r} stores sketched nodes", "recompute with node_storage='float16' to view maps")
+        return self.nodes[index].astype(np.float32).reshape(self.node_shape)

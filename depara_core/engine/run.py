@@ -1,0 +1,213 @@
+"""DEPARA graphs: attribution nodes (Eq. 3) and cosine edges (Eq. 4) of one layer over a probe set.
+
+The engine runs ONE forward pass per batch for a group of layers, with hooks capturing each
+layer's output, then one vector-Jacobian product per layer (graph retained) for the nodes. Layers
+are grouped so that their stored features fit a memory budget; the forward stops at the deepest
+layer of a group.
+
+>>> import torch
+>>> from depara_core.models.sources import callable_spec
+>>> from depara_core.models.spec import load_model
+>>> from depara_core.probes.registry import load_builtin
+>>> net = load_model(callable_spec("net", lambda: torch.nn.Sequential(
+...     torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3))))
+>>> g = compute_graphs(net, load_builtin("noise", 6), ["2"])["2"]
+>>> g.nodes.shape, g.edges.shape
+((6, 12288), (6, 6))
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from depara_core.engine.attribution import DEFAULT_METHOD, get_method
+from depara_core.engine.capture import capture_layers
+from depara_core.engine.gram import center_gram, degenerate_rows
+from depara_core.engine.graph import Cancelled, DegenerateGraphWarning, Graph, GraphOptions, Progress
+from depara_core.engine.plan import plan_computation
+from depara_core.engine.sketch import count_sketch
+from depara_core.errors import DeparaError, GraphError
+from depara_core.models.spec import LoadedModel, model_lock
+from depara_core.probes.probeset import ProbeSet
+
+__all__ = ['iter_graphs', 'compute_graphs']
+
+
+# ---- the engine ----------------------------------------------------------------------------
+def _objective(feat: torch.Tensor, kind: str) -> torch.Tensor:
+    f = feat.flatten(1)
+    if kind == "sqnorm":
+        return (f * f).sum(1)
+    if kind == "mean":
+        return f.mean(1)
+    return f.sum(1)
+
+
+def _reduce_node(node: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "channel_mean":
+        return node.mean(1)
+    if how == "channel_abs_mean":
+        return node.abs().mean(1)
+    return node
+
+
+def iter_graphs(
+    model: LoadedModel,
+    probes: ProbeSet,
+    layers: Sequence[str],
+    options: GraphOptions = GraphOptions(),
+    *,
+    batch_size: int = 16,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Graph]:
+    """Compute the graphs of ``layers``, yielding each as soon as its group is done.
+
+    Only one group's features and nodes are held at a time, so a caller that reduces each graph
+    (layer selection) never holds every layer at once.
+    """
+    layers = list(dict.fromkeys(layers))
+    if not layers:
+        raise DeparaError("no layers were chosen", "choose at least one layer")
+    model.check_layers(layers)
+    if batch_size < 1:
+        raise DeparaError(f"batch size {batch_size} is not positive", "use a batch size of 1 or more")
+    module = model.module
+    prep = model.spec.preprocess
+    n = len(probes)
+    method = get_method(options.method)
+    params = method.params(**dict(options.method_params))
+    fast = options.method == DEFAULT_METHOD
+
+    with model_lock(module):
+        plan = plan_computation(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget)
+        calls, node_shape, feature_dims, groups, sketched = plan.calls, plan.node_shape, plan.feature_dims, plan.groups, plan.sketched
+        device = plan.device
+        node_dim = math.prod(node_shape)
+        batches = [(i, min(i + plan.batch_size, n)) for i in range(0, n, plan.batch_size)]
+        total, done = len(groups) * len(batches), 0
+
+        for group in groups:
+            feats = {k: torch.empty((n, feature_dims[k]), dtype=torch.float16, device=device) for k in group}
+            feat_norms = {k: torch.empty(n, dtype=torch.float64, device=device) for k in group}
+            sums = {k: np.empty(n, np.float64) for k in group}
+            nodes = {k: np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16) for k in group}
+            norms = {k: np.empty(n, np.float64) for k in group}
+            group_calls = {k: calls.get(k, 1) for k in group}
+            for lo, hi in batches:
+                x = prep(probes.images[lo:hi]).to(device).requires_grad_(fast)
+                with capture_layers(module, group, group_calls) as run, torch.set_grad_enabled(fast):
+                    captured = run(x)
+                with torch.set_grad_enabled(fast):  # hooks are gone; the autograd graph is kept
+                    for idx, k in enumerate(group):
+                        f = captured[k]
+                        if fast:
+                            obj = _objective(f, options.objective).sum()
+                            (grad,) = torch.autograd.grad(obj, x, retain_graph=idx < len(group) - 1)
+                            node = x.detach() * grad
+                        else:
+                            node = _captum_node(model, k, group_calls, x, options, method, params)
+                        _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
+                        flat = f.detach().flatten(1).float()
+                        nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
+                        feats[k][lo:hi] = (flat / nrm.clamp_min(1e-30).float()[:, None]).half()  # unit rows: no fp16 overflow
+                        feat_norms[k][lo:hi] = nrm
+                        sums[k][lo:hi] = flat.sum(1, dtype=torch.float64).cpu().numpy()
+                    del captured
+                done += 1
+                if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
+                    raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
+            for k in group:
+                gram = _gram(feats.pop(k), feat_norms.pop(k))
+                yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched)
+
+
+def _captum_node(model: LoadedModel, layer: str, calls: dict[str, int], x: torch.Tensor, options: GraphOptions, method, params) -> torch.Tensor:
+    """Attribution of one layer's objective through a registered (captum) method."""
+    module = model.module
+
+    def scalar(inp: torch.Tensor) -> torch.Tensor:
+        with capture_layers(module, [layer], None if method.needs_module else {layer: calls.get(layer, 1)}) as run:
+            return _objective(run(inp)[layer], options.objective)
+
+    with torch.enable_grad():
+        xi = x.detach().clone().requires_grad_(True)
+        return method.attribute(scalar, xi, module=module, **params).detach()
+
+
+def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: GraphOptions, probes: ProbeSet, layer: str) -> None:
+    flat = node.detach().flatten(1).float()
+    nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
+    bad = ~torch.isfinite(nrm)  # a NaN or Inf anywhere in a map makes its norm non-finite
+    if bad.any():
+        ids = [probes.ids[lo + int(i)] for i in torch.nonzero(bad).flatten()[:5]]
+        raise GraphError(f"attributions at layer {layer!r} contain NaN or Inf for probe(s) {', '.join(ids)}", "check the model's numerics (use float32) or choose another layer")
+    unit = flat / nrm.clamp_min(1e-30).float()[:, None]  # an all-zero map stays all zero
+    hi = lo + unit.shape[0]
+    norms[lo:hi] = nrm.cpu().numpy()
+    store[lo:hi] = count_sketch(unit, options.sketch_dim).cpu().numpy() if sketched else unit.cpu().numpy().astype(np.float16)
+
+
+def _gram(units: torch.Tensor, norms: torch.Tensor, chunk: int = 2**18) -> np.ndarray:
+    """X Xᵀ from unit rows (float16) and their norms: float32 blocks of columns, float64 sums."""
+    n, d = units.shape
+    out = torch.zeros((n, n), dtype=torch.float64, device=units.device)
+    for c in range(0, d, chunk):
+        block = units[:, c : c + chunk].float()
+        out += (block @ block.T).double()
+    return (out * norms[:, None] * norms[None, :]).cpu().numpy()
+
+
+def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched) -> Graph:
+    if not np.isfinite(gram).all():
+        raise GraphError(f"features at layer {layer!r} contain NaN or Inf", "check the model's numerics or choose another layer")
+    n, notes = len(probes), []
+    where = f"{model.name}/{layer}"
+    zero_maps = np.flatnonzero(norms <= 0)
+    zero_feats = degenerate_rows(center_gram(gram) if options.center_edges else gram)
+    if len(zero_maps) == n or len(zero_feats) == n:
+        what = "attribution maps" if len(zero_maps) == n else ("features" if not options.center_edges else "centred features")
+        raise GraphError(
+            f"the {what} of every probe are all zero at {where}: cosine similarity is undefined",
+            "choose another layer, other probes, or another attribution method",
+        )
+    for idx, what in ((zero_maps, "attribution maps"), (zero_feats, "features")):
+        if len(idx):
+            ids = ", ".join(probes.ids[i] for i in idx[:5]) + (f" (+{len(idx) - 5} more)" if len(idx) > 5 else "")
+            notes.append(f"{where}: the {what} of {len(idx)} of {n} probes are all zero ({ids}); their cosines count as 0")
+    for note in notes:
+        warnings.warn(note, DegenerateGraphWarning, stacklevel=3)
+    return Graph(model.name, layer, probes.ids, probes.digest, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model.digest, tuple(notes))
+
+
+def compute_graphs(
+    model: LoadedModel,
+    probes: ProbeSet,
+    layers: Sequence[str],
+    options: GraphOptions = GraphOptions(),
+    *,
+    cache=None,
+    batch_size: int = 16,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Graph]:
+    """Graphs of every layer in ``layers``: from ``cache`` where present, computed (and stored) otherwise."""
+    result: dict[str, Graph] = {}
+    missing = list(dict.fromkeys(layers))
+    if cache is not None:
+        for layer in list(missing):
+            hit = cache.load_graph(model, probes, layer, options)
+            if hit is not None:
+                result[layer] = hit
+                missing.remove(layer)
+    if missing:
+        for graph in iter_graphs(model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+            if cache is not None:
+                cache.store_graph(model, probes, graph)
+            result[graph.layer] = graph
+    return {layer: result[layer] for layer in dict.fromkeys(layers)}

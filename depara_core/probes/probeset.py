@@ -1,0 +1,297 @@
+"""Probe sets: the shared, unlabelled images every DEPARA graph is built on.
+
+>>> import numpy as np
+>>> imgs = np.zeros((3, 8, 8, 3), np.uint8); imgs[1] += 80; imgs[2] += 160
+>>> probes = ProbeSet.from_arrays(imgs, name="toy")
+>>> len(probes), probes.size, probes.digest == ProbeSet.from_arrays(imgs, name="toy").digest
+(3, (8, 8), True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from depara_core.errors import ProbeError
+
+__all__ = [
+    "ProbeSet",
+    "MIN_PROBES",
+    "IMAGE_SUFFIXES",
+    "ZipLimits",
+    "decode_image",
+]
+
+MIN_PROBES = 3
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Guards for zip archives from untrusted sources (decompression bombs)."""
+
+    max_members: int = 5000
+    max_member_bytes: int = 64 * 2**20
+    max_total_bytes: int = 1024 * 2**20
+    max_ratio: float = 200.0
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """A fixed, ordered set of RGB probe images with stable ids and a content digest.
+
+    ``images`` is a read-only uint8 array (N, H, W, 3). ``ids`` name the images (file names for
+    loaded sets). ``digest`` hashes ids and pixels, so that cached graphs are keyed by content.
+    """
+
+    images: np.ndarray
+    ids: tuple[str, ...]
+    name: str = "probes"
+    licence: str = ""
+    notes: tuple[str, ...] = ()
+    digest: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        imgs = self.images
+        if imgs.ndim != 4 or imgs.shape[-1] != 3 or imgs.dtype != np.uint8:
+            raise ProbeError(
+                f"probe images must be a uint8 array (N, H, W, 3), got {imgs.dtype} {imgs.shape}",
+                "convert the images to 8-bit RGB",
+            )
+        if len(self.ids) != imgs.shape[0]:
+            raise ProbeError(f"{len(self.ids)} ids for {imgs.shape[0]} images", "give one id per image")
+        if len(set(self.ids)) != len(self.ids):
+            raise ProbeError("probe ids are not unique", "give each image its own name")
+        if imgs.shape[0] < MIN_PROBES:
+            raise ProbeError(
+                f"only {imgs.shape[0]} probe image(s) were given; DEPARA needs at least {MIN_PROBES}"
+                " (edges compare pairs of probes, and their Spearman correlation needs 3 pairs)",
+                "add more images (about 200 are enough for stable rankings)",
+            )
+        imgs = np.ascontiguousarray(imgs)
+        imgs.setflags(write=False)
+        object.__setattr__(self, "images", imgs)
+        if not self.digest:
+            h = hashlib.sha256()
+            h.update(repr((imgs.shape, self.ids)).encode())
+            h.update(imgs.tobytes())
+            object.__setattr__(self, "digest", h.hexdigest())
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of every image."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def subset(self, count: int | None = None, indices: Iterable[int] | None = None) -> ProbeSet:
+        """The first ``count`` probes, or those at ``indices``, as a new probe set."""
+        idx = list(range(min(count, len(self)))) if indices is None else list(indices)
+        if count is None and indices is None:
+            return self
+        return ProbeSet(self.images[idx], tuple(self.ids[i] for i in idx), self.name, self.licence, self.notes)
+
+    # ---- constructors -------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls, images: np.ndarray, ids: Iterable[str] | None = None, name: str = "probes", licence: str = ""
+    ) -> ProbeSet:
+        """From a uint8 (N, H, W, 3) array, or float (N, 3, H, W)/(N, H, W, 3) in [0, 1]."""
+        arr = np.asarray(images)
+        if arr.ndim == 4 and arr.shape[1] == 3 and arr.shape[-1] != 3:
+            arr = arr.transpose(0, 2, 3, 1)
+        if arr.dtype != np.uint8:
+            if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+                raise ProbeError("float probe images must lie in [0, 1]", "rescale them or pass uint8 images")
+            arr = np.round(arr * 255).astype(np.uint8)
+        ids = tuple(ids) if ids is not None else tuple(f"{name}-{i:04d}" for i in range(arr.shape[0]))
+        return cls(arr, ids, name, licence)
+
+    @classmethod
+    def from_bytes(
+        cls, items: Mapping[str, bytes], size: tuple[int, int] | None = None, name: str = "uploaded"
+    ) -> ProbeSet:
+        """From a mapping of file name to encoded image bytes (uploads, zip members)."""
+        decoded: dict[str, np.ndarray] = {}
+        notes: list[str] = []
+        bad: list[str] = []
+        for key in sorted(items):
+            try:
+                arr, note = decode_image(items[key], key)
+            except ProbeError as exc:
+                bad.append(exc.problem)
+                continue
+            decoded[key] = arr
+            if note:
+                notes.append(f"{key}: {note}")
+        if bad:
+            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+            raise ProbeError("; ".join(bad[:3]) + more, f"remove or replace {'that file' if len(bad) == 1 else 'those files'}")
+        return cls._assemble(decoded, size, name, notes)
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | os.PathLike], size: tuple[int, int] | None = None, name: str = "files") -> ProbeSet:
+        """From a list of image files; ids are the file names (parent folders added if needed)."""
+        paths = [Path(p) for p in paths]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise ProbeError(f"these probe files do not exist: {', '.join(missing[:5])}", "check the paths")
+        names = [p.name for p in paths]
+        if len(set(names)) != len(names):
+            names = [str(p) for p in paths]
+        return cls.from_bytes({n: p.read_bytes() for n, p in zip(names, paths)}, size, name)
+
+    @classmethod
+    def from_folder(
+        cls, folder: str | os.PathLike, size: tuple[int, int] | None = None, limit: int | None = None
+    ) -> ProbeSet:
+        """Every image file in ``folder`` (recursively, sorted by relative path)."""
+        root = Path(folder).expanduser()
+        if not root.is_dir():
+            raise ProbeError(f"probe folder {str(root)!r} does not exist or is not a folder", "give an existing folder of images")
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ProbeError(
+                f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {str(root)!r}", "put the probe images in that folder"
+            )
+        if limit is not None:
+            files = files[:limit]
+        items = {str(p.relative_to(root)): p.read_bytes() for p in files}
+        return cls.from_bytes(items, size, root.name or "folder")
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, size: tuple[int, int] | None = None) -> ProbeSet:
+        """A ``.zip`` file or a folder of images, by what ``path`` is."""
+        path = Path(path).expanduser()
+        if path.suffix.lower() == ".zip":
+            return cls.from_zip(path, size=size, name=path.stem)
+        return cls.from_folder(path, size=size)
+
+    @classmethod
+    def from_zip(
+        cls,
+        source: str | os.PathLike | bytes,
+        size: tuple[int, int] | None = None,
+        limits: ZipLimits = ZipLimits(),
+        name: str = "zip",
+    ) -> ProbeSet:
+        """Image members of a zip archive, read in memory (nothing is extracted to disk)."""
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ProbeError(f"the probe archive is not a readable zip file ({exc})", "upload a .zip of images") from None
+        with zf:
+            members = [m for m in zf.infolist() if not m.is_dir() and m.filename.lower().endswith(IMAGE_SUFFIXES)]
+            members = [m for m in members if not Path(m.filename).name.startswith(("._", "."))]
+            if len(members) > limits.max_members:
+                raise ProbeError(f"the archive holds {len(members)} images, more than {limits.max_members}", "use fewer probes")
+            total = 0
+            items: dict[str, bytes] = {}
+            for m in members:
+                safe = _safe_member_name(m.filename)
+                ratio = m.file_size / max(m.compress_size, 1)
+                if m.file_size > limits.max_member_bytes or ratio > limits.max_ratio:
+                    raise ProbeError(
+                        f"archive member {safe!r} unpacks to {m.file_size} bytes (ratio {ratio:.0f}:1);"
+                        " it looks like a decompression bomb",
+                        "upload ordinary image files",
+                    )
+                total += m.file_size
+                if total > limits.max_total_bytes:
+                    raise ProbeError(
+                        f"the archive unpacks to more than {limits.max_total_bytes // 2**20} MiB", "upload fewer or smaller images"
+                    )
+                with zf.open(m) as fh:
+                    data = fh.read(limits.max_member_bytes + 1)
+                if len(data) > limits.max_member_bytes:
+                    raise ProbeError(f"archive member {safe!r} is larger than declared", "upload a well-formed zip")
+                items[safe] = data
+        if not items:
+            raise ProbeError("the archive holds no image files", f"add images ({', '.join(IMAGE_SUFFIXES)})")
+        return cls.from_bytes(items, size, name)
+
+    @classmethod
+    def _assemble(cls, decoded: dict[str, np.ndarray], size: tuple[int, int] | None, name: str, notes: list[str]) -> ProbeSet:
+        if len(decoded) < MIN_PROBES:
+            raise ProbeError(
+                f"only {len(decoded)} probe image(s) were given; DEPARA needs at least {MIN_PROBES}",
+                "add more images (about 200 are enough for stable rankings)",
+            )
+        if size is None:
+            sizes = {a.shape[:2] for a in decoded.values()}
+            if len(sizes) > 1:
+                listed = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:6])
+                raise ProbeError(
+                    f"the probe images have {len(sizes)} different sizes ({listed}, as height x width)",
+                    "pass a common size (size=(H, W), or --size H W on the command line) to resize and centre-crop them",
+                )
+            arrays = list(decoded.values())
+        else:
+            arrays = [_resize_crop_uint8(a, size) for a in decoded.values()]
+        return cls(np.stack(arrays), tuple(decoded), name, notes=tuple(notes))
+
+
+def decode_image(data: bytes, label: str = "image") -> tuple[np.ndarray, str]:
+    """Decode encoded image bytes to uint8 RGB (H, W, 3); returns the array and a note on conversion.
+
+    Greyscale, palette, CMYK and 16-bit images are converted; transparency is composited on white.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            mode = im.mode
+            note = ""
+            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(im, dtype=np.float64)
+                lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (float(arr.min()), float(arr.max()))
+                arr = np.clip((arr - lo) / max(hi - lo, 1e-12), 0, 1)
+                rgb = np.repeat(np.round(arr * 255).astype(np.uint8)[..., None], 3, axis=2)
+                return rgb, f"{mode} image scaled to 8 bits and repeated to RGB"
+            if mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                note = "palette image converted to RGB"
+            if im.mode in ("RGBA", "LA", "PA"):
+                im = im.convert("RGBA")
+                background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(background, im)
+                note = "transparency composited on white"
+            elif im.mode != "RGB":
+                note = note or f"{im.mode} image converted to RGB"
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            return rgb, note
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ProbeError(
+            f"{label!r} is not a readable image ({type(exc).__name__}: {exc})",
+            "remove or replace that file",
+        ) from None
+
+
+def _resize_crop_uint8(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    th, tw = size
+    h, w = arr.shape[:2]
+    if (h, w) == (th, tw):
+        return arr
+    scale = max(th / h, tw / w)
+    nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+    im = Image.fromarray(arr).resize((nw, nh), Image.Resampling.BICUBIC)
+    top, left = (nh - th) // 2, (nw - tw) // 2
+    return np.asarray(im.crop((left, top, left + tw, top + th)), dtype=np.uint8)
+
+
+def _safe_member_name(name: str) -> str:
+    """A zip member name as a relative path; absolute paths and '..' are refused."""
+    norm = name.replace("\\", "/")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if norm.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        raise ProbeError(f"archive member {name!r} points outside the archive", "upload an archive with plain relative paths")
+    return "/".join(parts)

@@ -1,0 +1,108 @@
+"""What the sidebar decides: models (zoo or added), probes, layers and attribution method."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from depara_core.engine.graph import GraphOptions
+from depara_core.errors import DeparaError, ModelError
+from depara_core.models.sources import ModelSource, source_spec
+from depara_core.models.spec import ModelSpec
+from depara_core.zoos import Zoo
+
+__all__ = ['ModelKind', 'ProbeChoice', 'CustomModel', 'Config', 'resolve_specs']
+
+
+ModelKind = Literal["torchvision", "timm", "torchscript", "callable"]
+
+
+# ---- choices -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeChoice:
+    """Which probes: a built-in set by name, or an uploaded set (by its name and content digest)."""
+
+    source: Literal["builtin", "uploaded"]
+    name: str
+    count: int | None = None
+    digest: str = ""
+
+    @property
+    def label(self) -> str:
+        what = self.name if self.source == "builtin" else f"uploaded: {self.name}"
+        return f"{what} ({self.count} probes)" if self.count else what
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A model the user added: a torchvision/timm architecture with a checkpoint, a TorchScript file or
+    ``package.module:function``. ``checkpoint`` and TorchScript paths are local files (uploads are saved
+    first by :func:`save_upload`)."""
+
+    kind: ModelKind
+    name: str
+    target: str
+    checkpoint: str = ""
+    encoder: str = ""
+    num_classes: int | None = None
+    input_size: int | None = None
+    resize: int | None = None
+
+    def spec(self, allow_code: bool = True) -> ModelSpec:
+        """The model's spec through the library's one source parser; nothing is built or read yet.
+
+        ``input_size`` / ``resize`` override the architecture's own preprocessing; ``allow_code=False``
+        refuses ``module:function`` and TorchScript models.
+        """
+        if not self.name.strip():
+            raise ModelError("the model has no name", "give it a short name")
+        if self.kind not in ("torchvision", "timm", "torchscript", "callable"):
+            raise ModelError(f"unknown model kind {self.kind!r}", "choose torchvision, timm, torchscript or callable")
+        spec = source_spec(ModelSource(self.kind, self.target, self.checkpoint, self.name), encoder=self.encoder, num_classes=self.num_classes, allow_code=allow_code)
+        if self.input_size or self.resize:
+            size = (self.input_size, self.input_size) if self.input_size else spec.preprocess.size
+            spec = dataclasses.replace(spec, preprocess=spec.preprocess.replace(size=size, resize=self.resize))
+        return spec
+
+    def key(self) -> str:
+        """A stable identity: the fields plus size and modification time of any local file."""
+        stamps = []
+        for p in (self.checkpoint, self.target if self.kind == "torchscript" else ""):
+            if p and Path(p).is_file():
+                st = Path(p).stat()
+                stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
+        return "|".join([self.kind, self.name, self.target, self.checkpoint, self.encoder, str(self.num_classes), str(self.input_size), str(self.resize), *stamps])
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the sidebar decides: zoo, models, layers, probes and attribution method."""
+
+    zoo: str
+    models: tuple[str, ...]
+    probes: ProbeChoice
+    custom: tuple[CustomModel, ...] = ()
+    layer_mode: Literal["encoder", "all"] = "encoder"
+    method: str = "gradient_x_input"
+
+    def options(self) -> GraphOptions:
+        return GraphOptions(method=self.method)
+
+
+def resolve_specs(config: Config, zoo: Zoo | None) -> list[ModelSpec]:
+    """The specs of the chosen models, zoo models first in the chosen order, then custom ones."""
+    zoo_specs = {s.name: s for s in (zoo.specs if zoo is not None else ())}
+    custom = {c.name: c for c in config.custom}
+    out = []
+    for name in config.models:
+        if name in custom:
+            out.append(custom[name].spec())
+        elif name in zoo_specs:
+            out.append(zoo_specs[name])
+        else:
+            raise DeparaError(f"model {name!r} is neither in zoo {config.zoo!r} nor among the added models", "choose models from the list")
+    if len(out) < 2:
+        raise DeparaError(f"{len(out)} model(s) chosen; comparing needs at least two", "choose at least two models in the sidebar")
+    return out

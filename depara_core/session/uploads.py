@@ -1,0 +1,99 @@
+"""Probes and files that come from the web page: uploads and server paths, checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from depara_core.errors import DeparaError, ProbeError
+from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
+from depara_core.probes.registry import load_builtin
+from depara_core.session.config import ProbeChoice
+
+__all__ = ['load_probes', 'probes_from_upload', 'check_path', 'probes_from_path', 'save_upload']
+
+
+# ---- probes --------------------------------------------------------------------------------
+def load_probes(choice: ProbeChoice, uploaded: Mapping[str, ProbeSet] | None = None) -> ProbeSet:
+    """The probe set of ``choice``: a built-in one, or one of ``uploaded`` (keyed by digest)."""
+    if choice.source == "builtin":
+        return load_builtin(choice.name, choice.count)
+    found = (uploaded or {}).get(choice.digest)
+    if found is None:
+        raise ProbeError(f"the uploaded probe set {choice.name!r} is no longer in this session", "upload it again on the Setup page")
+    return found.subset(choice.count) if choice.count and choice.count < len(found) else found
+
+
+def probes_from_upload(files: Sequence[tuple[str, bytes]], size: int | None = 224, name: str = "") -> ProbeSet:
+    """Probes from uploaded files: image files, or one or more zip archives of images (guarded)."""
+    if not files:
+        raise ProbeError("no files were uploaded", "choose image files or a .zip of images")
+    hw = (size, size) if size else None
+    zips = [(n, b) for n, b in files if n.lower().endswith(".zip")]
+    images = {n: b for n, b in files if not n.lower().endswith(".zip")}
+    bad = [n for n in images if not n.lower().endswith(IMAGE_SUFFIXES)]
+    if bad:
+        raise ProbeError(f"not an image or zip file: {', '.join(bad[:3])}", f"upload images ({', '.join(IMAGE_SUFFIXES)}) or a .zip of them")
+    sets = [ProbeSet.from_zip(b, size=hw, name=Path(n).stem) for n, b in zips]
+    if images:
+        sets.append(ProbeSet.from_bytes(images, size=hw, name=name or "uploaded"))
+    if len(sets) == 1:
+        return dataclasses.replace(sets[0], name=name or sets[0].name, digest="") if name else sets[0]
+    if len({s.size for s in sets}) > 1:
+        raise ProbeError("the uploaded archives hold images of different sizes", "choose a common probe size")
+    ids = [f"{s.name}/{i}" for s in sets for i in s.ids]
+    return ProbeSet(np.concatenate([s.images for s in sets]), tuple(ids), name or "uploaded")
+
+
+def _allowed_roots() -> list[Path]:
+    raw = os.environ.get("DEPARA_ALLOWED_ROOTS", "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p]
+
+
+def check_path(path: str, kind: Literal["file", "folder"] = "folder") -> Path:
+    """A user-typed server path, checked: it exists, is of the right kind, is readable, and lies under
+    one of ``$DEPARA_ALLOWED_ROOTS`` (``os.pathsep``-separated) when that variable is set."""
+    if not path or not path.strip():
+        raise DeparaError(f"no {kind} path was given", f"type the path of a {kind} on the server")
+    p = Path(path.strip()).expanduser()
+    try:
+        resolved = p.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise DeparaError(f"{str(p)!r} does not exist on the server", f"give the path of an existing {kind}") from None
+    roots = _allowed_roots()
+    if roots and not any(resolved == r or r in resolved.parents for r in roots):
+        raise DeparaError(f"{str(p)!r} lies outside the folders this server may read", f"use a path under {', '.join(map(str, roots))}")
+    if kind == "folder" and not resolved.is_dir():
+        raise DeparaError(f"{str(p)!r} is not a folder", "give the folder that holds the images")
+    if kind == "file" and not resolved.is_file():
+        raise DeparaError(f"{str(p)!r} is not a file", "give the path of a file")
+    if not os.access(resolved, os.R_OK):
+        raise DeparaError(f"{str(p)!r} cannot be read by the server", "check its permissions")
+    return resolved
+
+
+def probes_from_path(path: str, size: int | None = 224) -> ProbeSet:
+    """Probes from a folder (recursively) or a .zip file on the server, after :func:`check_path`."""
+    p = Path(path.strip()).expanduser() if path else Path()
+    hw = (size, size) if size else None
+    return ProbeSet.from_path(check_path(path, "file" if p.suffix.lower() == ".zip" else "folder"), size=hw)
+
+
+def save_upload(data: bytes, suffix: str, root: str | os.PathLike) -> Path:
+    """Store uploaded bytes content-addressed under ``root/uploads`` (atomic) and return the path."""
+    digest = hashlib.sha256(data).hexdigest()
+    folder = Path(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    safe_suffix = "".join(ch for ch in suffix.lower() if ch.isalnum() or ch == ".")[:16]
+    path = folder / f"{digest}{safe_suffix}"
+    if not path.is_file():
+        tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path

@@ -1,0 +1,230 @@
+"""The app-facing service layer: choices → models, probes and options; computations with progress,
+cancellation and resumption; the results a user browses.
+
+Nothing here imports a UI toolkit: the Streamlit pages call these functions and draw what comes back.
+
+>>> import torch
+>>> from depara_core.models.sources import callable_spec
+>>> from depara_core.models.spec import load_model
+>>> from depara_core.probes.registry import load_builtin
+>>> nets = [load_model(callable_spec(f"m{i}", lambda i=i: torch.manual_seed(i) and torch.nn.Sequential(
+...     torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh()))) for i in range(3)]
+>>> from depara_core.session.config import Config, ProbeChoice
+>>> config = Config(zoo="", models=("m0", "m1", "m2"), probes=ProbeChoice("builtin", "noise", 5))
+>>> ws = Workspace(config, nets, load_builtin("noise", 5))
+>>> ws.compute()
+>>> ws.terms.names, ws.complete
+(('m0', 'm1', 'm2'), True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from depara_core.cache import GraphCache
+from depara_core.compare.layers import LayerScores
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.workflows import select_layers, zoo_terms
+from depara_core.engine.graph import Cancelled, Graph
+from depara_core.engine.run import compute_graphs
+from depara_core.errors import DeparaError
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.models.spec import OUTPUT, LoadedModel
+from depara_core.probes.probeset import ProbeSet
+from depara_core.session.config import Config
+from depara_core.session.progress import ProgressSink, ProgressTracker
+
+__all__ = ["terms_digest", "Workspace"]
+
+
+# ---- the workspace -------------------------------------------------------------------------
+def terms_digest(terms: SimilarityTerms) -> str:
+    """A content digest of similarity terms (small arrays), to key memoised views on."""
+    h = hashlib.sha256(repr((terms.names, terms.node_scale)).encode())
+    for arr in (terms.s_V, terms.s_E, terms.rsa, terms.cka):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+_HELD_LAYERS = 2
+"""Non-encoder graphs read back from the disk cache and kept in memory at once (per workspace)."""
+
+
+@dataclass
+class Workspace:
+    """One session's models, probes and results. Graphs are filled in as they are computed, so a
+    stopped or failed computation keeps what it finished (and the disk cache keeps it too).
+
+    With a disk cache, only the encoder graphs stay in memory: other layers are stored there and read
+    back when a page shows them (at most a couple at a time), so browsing every layer of a zoo does
+    not hold every layer's attribution maps in the session.
+    """
+
+    config: Config
+    models: Sequence[LoadedModel]
+    probes: ProbeSet
+    cache: GraphCache | None = None
+    ground_truth: GroundTruth | None = None
+    notes: tuple[str, ...] = ()
+    graphs: dict[str, dict[str, Graph]] = field(default_factory=dict)
+    terms: SimilarityTerms | None = None
+    layer_results: dict[tuple[str, str], LayerScores] = field(default_factory=dict)
+    stored: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    _held: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.models = list(self.models)
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise DeparaError("two models have the same name", "give every model its own name")
+
+    # ---- lookups ---------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
+
+    def model(self, name: str) -> LoadedModel:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise DeparaError(f"no model named {name!r} in this workspace", f"choose one of: {', '.join(self.names)}")
+
+    def encoder(self, name: str) -> str:
+        return self.model(name).spec.encoder or OUTPUT
+
+    def layers_of(self, name: str, mode: str | None = None) -> list[str]:
+        """The layers computed for ``name``: its encoder, or every selectable layer (encoder included)."""
+        m = self.model(name)
+        if (mode or self.config.layer_mode) == "encoder":
+            return [self.encoder(name)]
+        layers = [layer.name for layer in m.selectable_layers()]
+        return layers + ([self.encoder(name)] if self.encoder(name) not in layers else [])
+
+    def layer_label(self, name: str, layer: str) -> str:
+        return self.model(name).spec.layer_label(layer)
+
+    def has(self, name: str, layer: str) -> bool:
+        """Whether the graph of ``name``/``layer`` was computed in this workspace."""
+        return layer in self.graphs.get(name, {}) or layer in self.stored.get(name, {})
+
+    def graph(self, name: str, layer: str | None = None) -> Graph:
+        layer = layer or self.encoder(name)
+        held = self.graphs.get(name, {}).get(layer)
+        if held is not None:
+            return held
+        if layer in self.stored.get(name, {}) and self.cache is not None:
+            key = (name, layer)
+            if key in self._held:
+                self._held.move_to_end(key)
+                return self._held[key]
+            g = self.cache.load_graph(self.model(name), self.probes, layer, self.config.options())
+            if g is not None:
+                self._held[key] = g
+                while len(self._held) > _HELD_LAYERS:
+                    self._held.popitem(last=False)
+                return g
+            self.stored[name].pop(layer, None)  # cleared from the disk cache since
+        raise DeparaError(f"the graph of {name}/{layer} has not been computed", "press Compute on the Setup page")
+
+    def computed_layers(self, name: str) -> list[str]:
+        order = [layer.name for layer in self.model(name).selectable_layers()] + [self.encoder(name)]
+        return [layer for layer in dict.fromkeys(order) if self.has(name, layer)]
+
+    def graph_notes(self) -> list[str]:
+        """What the engine noted about the computed graphs (e.g. probes whose maps are all zero)."""
+        held = [note for n in self.names for g in self.graphs.get(n, {}).values() for note in g.notes]
+        return held + [note for n in self.names for notes in self.stored.get(n, {}).values() for note in notes]
+
+    def graph_key(self, name: str, layer: str | None = None) -> str:
+        """The engine's content key of a graph (weights, code, layer, probes, preprocessing, options)."""
+        return GraphCache.graph_key(self.model(name), self.probes, layer or self.encoder(name), self.config.options())
+
+    # ---- planning and computing ------------------------------------------------------------
+    def _on_disk(self, m: LoadedModel, layer: str) -> bool:
+        if self.cache is None:
+            return False
+        return self.cache.has_graph(m, self.probes, layer, self.config.options())
+
+    def missing(self, mode: str | None = None) -> dict[str, list[str]]:
+        """Per model, the layers neither computed here nor in the disk cache (what a compute will run)."""
+        out = {}
+        for m in self.models:
+            need = [layer for layer in self.layers_of(m.name, mode) if not self.has(m.name, layer) and not self._on_disk(m, layer)]
+            if need:
+                out[m.name] = need
+        return out
+
+    @property
+    def complete(self) -> bool:
+        """Every chosen layer's graph is computed and the similarity terms are built."""
+        have = all(self.has(n, layer) for n in self.names for layer in self.layers_of(n))
+        return have and self.terms is not None
+
+    def batch_size(self) -> int:
+        """Probes per forward pass: up to 16, and at least four batches per model for a smooth progress bar."""
+        return int(min(16, max(4, -(-len(self.probes) // 4))))
+
+    def compute(self, progress: ProgressSink | None = None, *, batch_size: int | None = None, build_terms: bool = True) -> None:
+        """Compute (or read from the cache) every chosen layer of every model, then the similarity terms.
+
+        ``progress`` receives a :class:`ProgressReport` per batch; returning False stops with
+        :class:`~depara_core.engine.graph.Cancelled` (finished layers are kept here and in the cache).
+        """
+        self.compute_layers({n: self.layers_of(n) for n in self.names}, progress, batch_size=batch_size or self.batch_size())
+        if build_terms:
+            self.build_terms()
+
+    def _keep(self, name: str, graph: Graph) -> None:
+        if self.cache is None or graph.layer == self.encoder(name):
+            self.graphs.setdefault(name, {})[graph.layer] = graph
+        else:
+            self.stored.setdefault(name, {})[graph.layer] = graph.notes
+
+    def compute_layers(self, layers: Mapping[str, Sequence[str]], progress: ProgressSink | None = None, *, batch_size: int | None = None) -> None:
+        """Compute the given ``{model: [layers]}`` graphs that are not computed yet (cached ones load at once)."""
+        todo = [(n, [layer for layer in dict.fromkeys(ls) if not self.has(n, layer)]) for n, ls in layers.items()]
+        todo = [(n, ls) for n, ls in todo if ls]
+        tracker = ProgressTracker([(n, sum(not self._on_disk(self.model(n), layer) for layer in ls)) for n, ls in todo], progress)
+        options = self.config.options()
+        for i, (name, ls) in enumerate(todo):
+            shown = ", ".join(ls[:3]) + ("…" if len(ls) > 3 else "")
+            if tracker.begin(i, f"layers {shown}") is False:
+                raise Cancelled("stopped before the next model", "run again to resume from the cache")
+            got = compute_graphs(self.model(name), self.probes, ls, options, cache=self.cache, batch_size=batch_size or self.batch_size(), progress=tracker)
+            for g in got.values():
+                self._keep(name, g)
+        tracker.finish()
+
+    def build_terms(self) -> SimilarityTerms:
+        """s_V, s_E, RSA and CKA of the encoder graphs (the library's :func:`zoo_terms`, same cache entry)."""
+        self.terms = zoo_terms(self.models, self.probes, self.config.options(), cache=self.cache, graphs={n: self.graph(n) for n in self.names})
+        return self.terms
+
+    def compute_layer_scores(self, source: str, target: str, progress: ProgressSink | None = None) -> LayerScores:
+        """Every selectable layer of ``source`` against ``target``'s encoder graph (Eq. 6), streamed
+        through the library's :func:`select_layers` (cached layers are read one at a time)."""
+        if source == target:
+            raise DeparaError("the source and the target are the same model", "choose two different models")
+        src = self.model(source)
+        layers = [layer.name for layer in src.selectable_layers()] or [self.encoder(source)]
+        self.compute_layers({target: [self.encoder(target)]})
+        todo = sum(not self._on_disk(src, layer) for layer in layers)
+        tracker = ProgressTracker([(source, todo)], progress)
+        if tracker.begin(0, f"{len(layers)} layers") is False:
+            raise Cancelled("stopped before the layers of the source", "run again to resume from the cache")
+        scores = select_layers(
+            src, self.model(target), self.probes, layers, self.config.options(), cache=self.cache,
+            batch_size=self.batch_size(), progress=tracker, target_graph=self.graph(target),
+        )  # fmt: skip
+        tracker.finish()
+        if self.cache is not None:
+            for layer in layers:
+                self.stored.setdefault(source, {}).setdefault(layer, ())
+        self.layer_results[(source, target)] = scores
+        return scores

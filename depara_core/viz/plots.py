@@ -1,0 +1,533 @@
+"""Figure builders: plain arrays and tables in, ``plotly.graph_objects.Figure`` out.
+
+>>> fig = ranking_bar(["resnet18", "vgg16"], [0.4, 0.7], highlight="vgg16")
+>>> fig.data[0].y
+('vgg16', 'resnet18')
+
+Every builder checks its input and raises ``PlotInputError`` (a ``ValueError``) with a
+message that says what is wrong. Heatmap values travel as float32 arrays, and matrices
+larger than ``MAX_HEATMAP_SIZE`` per side are block-averaged before they are drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
+
+import numpy as np
+import pandas as pd
+import plotly.figure_factory as ff
+import plotly.graph_objects as go
+from numpy.typing import ArrayLike
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
+
+from depara_core.viz.validate import (
+    MAX_HEATMAP_SIZE,
+    PlotInputError,
+    add_attribution_overlay,
+    as_finite_array,
+    as_labels,
+    as_permutation,
+    as_square_matrix,
+    block_labels,
+    block_mean,
+    style_image_axes,
+)
+
+__all__ = [
+    "PlotInputError",
+    "MAX_HEATMAP_SIZE",
+    "HIGHLIGHT_COLOR",
+    "similarity_heatmap",
+    "edge_heatmap",
+    "cluster_order",
+    "dendrogram",
+    "dendrogram_leaf_order",
+    "ranking_bar",
+    "pr_curve",
+    "precision_recall_at_k",
+    "layer_scores",
+    "attribution_overlay",
+    "attribution_grid",
+    "figure_config",
+]
+
+HIGHLIGHT_COLOR = "#d62728"
+PLAIN_COLOR = "#7f9fbf"
+# Baselines drawn in a fixed, quiet style so the compared methods stand out.
+_REFERENCE_LINE_STYLES = {
+    "random": {"color": "grey", "dash": "dash"},
+    "oracle": {"color": "black", "dash": "dot"},
+}
+
+
+# --------------------------------------------------------------------------- heatmaps
+
+
+def _square_heatmap(
+    square: np.ndarray,
+    names: list[str],
+    order: ArrayLike | None,
+    title: str,
+    hovertemplate: str,
+    **heatmap_style: object,
+) -> go.Figure:
+    permutation = as_permutation(order, square.shape[0])
+    reordered = square[np.ix_(permutation, permutation)]
+    ordered_names = [names[i] for i in permutation]
+    values, factor = block_mean(reordered, MAX_HEATMAP_SIZE)
+    shown_names = block_labels(ordered_names, factor)
+    if factor > 1:
+        note = (
+            f"downsampled from {square.shape[0]}×{square.shape[0]} to {values.shape[0]}×{values.shape[0]}"
+            f" (mean of {factor}×{factor} blocks)"
+        )
+        title = f"{title} — {note}" if title else note
+    heatmap = go.Heatmap(
+        z=values.astype(np.float32),
+        x=shown_names,
+        y=shown_names,
+        hovertemplate=hovertemplate,
+        **heatmap_style,
+    )
+    fig = go.Figure(heatmap)
+    fig.update_layout(title=title or None, margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10})
+    fig.update_xaxes(type="category", tickangle=-45, showgrid=False)
+    fig.update_yaxes(type="category", autorange="reversed", scaleanchor="x", showgrid=False)
+    return fig
+
+
+def similarity_heatmap(
+    matrix: ArrayLike,
+    labels: Sequence[str],
+    title: str = "",
+    order: ArrayLike | None = None,
+    zmid: float | None = None,
+    colorscale: str | list = "Viridis",
+) -> go.Figure:
+    """Square model×model similarity matrix, rows and columns reordered by ``order`` (e.g. a
+    dendrogram leaf order). Hover shows row, column and value; the first row is at the top.
+
+    >>> fig = similarity_heatmap([[1.0, 0.2], [0.2, 1.0]], ["resnet18", "vgg16"], order=[1, 0])
+    >>> fig.data[0].x, fig.data[0].z.dtype.name
+    (('vgg16', 'resnet18'), 'float32')
+    """
+    square = as_square_matrix(matrix, "similarity matrix")
+    names = as_labels(labels, square.shape[0], "labels")
+    return _square_heatmap(
+        square,
+        names,
+        order,
+        title,
+        "row: %{y}<br>column: %{x}<br>value: %{z:.4f}<extra></extra>",
+        zmid=zmid,
+        colorscale=colorscale,
+        colorbar={"title": {"text": "similarity"}},
+    )
+
+
+def edge_heatmap(
+    edges: ArrayLike,
+    probe_ids: Sequence[str],
+    order: ArrayLike | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Probe×probe edge similarities of one attribution graph; pass ``order=cluster_order(edges)``
+    to group probes the network treats alike.
+
+    >>> fig = edge_heatmap([[1.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 1.0]], ["a", "b", "c"])
+    >>> fig.data[0].y
+    ('a', 'b', 'c')
+    """
+    square = as_square_matrix(edges, "edge matrix")
+    names = as_labels(probe_ids, square.shape[0], "probe ids")
+    return _square_heatmap(
+        square,
+        names,
+        order,
+        title,
+        "probe: %{y}<br>probe: %{x}<br>edge similarity: %{z:.4f}<extra></extra>",
+        colorscale="Viridis",
+        colorbar={"title": {"text": "edge"}},
+    )
+
+
+def cluster_order(matrix: ArrayLike, method: str = "average") -> np.ndarray:
+    """Leaf order of a hierarchical clustering on distance = 1 − similarity (clipped at 0), so
+    that similar items sit next to each other.
+
+    >>> cluster_order([[1.0, 0.1, 0.9], [0.1, 1.0, 0.0], [0.9, 0.0, 1.0]]).tolist()
+    [1, 0, 2]
+    """
+    square = as_square_matrix(matrix, "similarity matrix")
+    if square.shape[0] < 3:
+        return np.arange(square.shape[0])
+    distance = np.clip(1.0 - (square + square.T) / 2.0, 0.0, None)
+    np.fill_diagonal(distance, 0.0)
+    try:
+        tree = hierarchy.linkage(squareform(distance, checks=False), method=method)
+    except ValueError as exc:
+        raise PlotInputError(f"cannot cluster with method {method!r} ({exc})", hint="use 'average'") from exc
+    return hierarchy.leaves_list(tree)
+
+
+# --------------------------------------------------------------------------- task tree
+
+
+def _checked_linkage(linkage: ArrayLike) -> np.ndarray:
+    tree = as_finite_array(linkage, "linkage matrix", ndim=2)
+    if tree.shape[0] < 1 or tree.shape[1] != 4 or not hierarchy.is_valid_linkage(tree):
+        raise PlotInputError(
+            f"not a valid scipy linkage matrix (shape {tree.shape})",
+            hint="pass the output of scipy.cluster.hierarchy.linkage",
+        )
+    return tree
+
+
+def dendrogram_leaf_order(linkage: ArrayLike) -> list[int]:
+    """Left-to-right (top-to-bottom when drawn sideways) leaf order of a linkage tree.
+
+    >>> dendrogram_leaf_order([[0, 1, 0.2, 2], [2, 3, 0.9, 3]])
+    [2, 0, 1]
+    """
+    return hierarchy.leaves_list(_checked_linkage(linkage)).tolist()
+
+
+def dendrogram(
+    linkage: ArrayLike,
+    labels: Sequence[str],
+    orientation: str = "left",
+    title: str = "",
+) -> go.Figure:
+    """The given tree drawn as is (no re-clustering). Hovering a branch shows its merge distance.
+
+    >>> fig = dendrogram([[0, 1, 0.2, 2], [2, 3, 0.9, 3]], ["a", "b", "c"])
+    >>> list(fig.layout.yaxis.ticktext)
+    ['c', 'a', 'b']
+    """
+    tree = _checked_linkage(linkage)
+    count = tree.shape[0] + 1
+    names = as_labels(labels, count, "labels")
+    if orientation not in ("left", "right", "top", "bottom"):
+        raise PlotInputError(f"unknown orientation {orientation!r}", hint="use left, right, top or bottom")
+    fig = ff.create_dendrogram(
+        np.zeros((count, 1)),
+        orientation=orientation,
+        labels=names,
+        distfun=lambda _: np.zeros(count * (count - 1) // 2),
+        linkagefun=lambda _: tree,
+    )
+    sideways = orientation in ("left", "right")
+    leaf_axis = fig.layout.yaxis if sideways else fig.layout.xaxis
+    # scipy puts leaf i at 5 + 10 i; set ticks from that so equal-height merges cannot shift them.
+    sign = -1 if orientation in ("left", "top") else 1
+    leaf_axis.tickvals = [sign * (5 + 10 * i) for i in range(count)]
+    leaf_axis.ticktext = [names[i] for i in hierarchy.leaves_list(tree)]
+    for branch in fig.data:
+        height = float(np.max(np.abs(branch.x if sideways else branch.y)))
+        branch.update(text=f"merge distance: {height:.4f}", hoverinfo="text")
+    distance_axis = fig.layout.xaxis if sideways else fig.layout.yaxis
+    distance_axis.title = {"text": "distance"}
+    fig.update_layout(
+        title=title or None,
+        autosize=True,
+        width=None,
+        height=max(250, 28 * count) if sideways else None,
+        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- rankings
+
+
+def ranking_bar(
+    names: Sequence[str],
+    scores: ArrayLike,
+    highlight: str | None = None,
+    title: str = "",
+    higher_is_better: bool = True,
+    score_label: str = "score",
+) -> go.Figure:
+    """Horizontal bars sorted best first (best at the top); ``highlight`` names the bar drawn in
+    a contrasting colour.
+
+    >>> fig = ranking_bar(["a", "b", "c"], [0.1, 0.9, 0.5], highlight="c")
+    >>> fig.data[0].y, fig.data[0].marker.color[1] == HIGHLIGHT_COLOR
+    (('b', 'c', 'a'), True)
+    """
+    values = as_finite_array(scores, "scores", ndim=1)
+    labels = as_labels(names, values.size, "names")
+    if highlight is not None and str(highlight) not in labels:
+        raise PlotInputError(f"highlight {highlight!r} is not one of the names", hint="pick one of the names")
+    ranked = np.argsort(-values if higher_is_better else values, kind="stable")
+    ranked_names = [labels[i] for i in ranked]
+    colors = [HIGHLIGHT_COLOR if name == highlight else PLAIN_COLOR for name in ranked_names]
+    bars = go.Bar(
+        x=values[ranked],
+        y=ranked_names,
+        orientation="h",
+        marker={"color": colors},
+        text=[f"{v:.3f}" for v in values[ranked]],
+        textposition="auto",
+        hovertemplate="%{y}<br>" + score_label + ": %{x:.4f}<extra></extra>",
+    )
+    fig = go.Figure(bars)
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(title={"text": score_label})
+    fig.update_layout(
+        title=title or None,
+        height=max(220, 30 * len(labels) + 80),
+        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+    )
+    return fig
+
+
+def _unit_interval(values: ArrayLike, what: str) -> np.ndarray:
+    array = as_finite_array(values, what, ndim=1)
+    if array.size and (array.min() < -1e-9 or array.max() > 1 + 1e-9):
+        raise PlotInputError(f"{what} must lie in [0, 1]", hint="pass fractions, not percentages")
+    return array
+
+
+def pr_curve(curves: Mapping[str, tuple[ArrayLike, ArrayLike]], title: str = "") -> go.Figure:
+    """One line with markers per method; recall on x, precision on y, both shown on [0, 1.05].
+
+    >>> fig = pr_curve({"DEPARA": ([0.5, 1.0], [1.0, 0.8]), "random": ([0.5, 1.0], [0.4, 0.4])})
+    >>> [trace.name for trace in fig.data]
+    ['DEPARA', 'random']
+    """
+    if not curves:
+        raise PlotInputError("no precision-recall curves were given", hint="pass at least one method")
+    fig = go.Figure()
+    for method, (recall, precision) in curves.items():
+        recall_values = _unit_interval(recall, f"recall of {method}")
+        precision_values = _unit_interval(precision, f"precision of {method}")
+        if recall_values.size != precision_values.size:
+            raise PlotInputError(
+                f"{method}: {recall_values.size} recall values but {precision_values.size} precision values",
+                hint="pass one precision per recall",
+            )
+        style = _REFERENCE_LINE_STYLES.get(str(method).lower(), {})
+        fig.add_trace(
+            go.Scatter(
+                x=recall_values,
+                y=precision_values,
+                name=str(method),
+                mode="lines+markers",
+                line=style or None,
+                hovertemplate=f"{method}<br>recall %{{x:.3f}}<br>precision %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title={"text": "recall"}, range=[0, 1.05])
+    fig.update_yaxes(title={"text": "precision"}, range=[0, 1.05])
+    fig.update_layout(title=title or None, hovermode="closest")
+    return fig
+
+
+def precision_recall_at_k(table: pd.DataFrame, title: str = "") -> go.Figure:
+    """P@K (left panel) and R@K (right panel) against K, one colour per method.
+
+    >>> table = pd.DataFrame({"method": ["DEPARA"] * 2, "k": [1, 2], "precision": [1.0, 0.5],
+    ...                       "recall": [0.5, 0.5]})
+    >>> [trace.name for trace in precision_recall_at_k(table).data]
+    ['DEPARA', 'DEPARA']
+    """
+    needed = ["method", "k", "precision", "recall"]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise PlotInputError(f"table lacks column(s) {', '.join(missing)}", hint=f"pass columns {needed}")
+    if table.empty:
+        raise PlotInputError("table has no rows", hint="evaluate at least one K")
+    for column in ("k", "precision", "recall"):
+        as_finite_array(table[column], f"column {column!r}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Precision@K", "Recall@K"), shared_xaxes=True)
+    palette = qualitative.Plotly
+    for index, (method, rows) in enumerate(table.groupby("method", sort=False)):
+        rows = rows.sort_values("k")
+        style = _REFERENCE_LINE_STYLES.get(str(method).lower(), {"color": palette[index % len(palette)]})
+        for col, metric in ((1, "precision"), (2, "recall")):
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["k"].to_numpy(),
+                    y=rows[metric].to_numpy(dtype=float),
+                    name=str(method),
+                    legendgroup=str(method),
+                    showlegend=col == 1,
+                    mode="lines+markers",
+                    line=style,
+                    hovertemplate=f"{method}<br>K=%{{x}}<br>{metric} %{{y:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title={"text": "K"})
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(title=title or None)
+    return fig
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def layer_scores(
+    layers: Sequence[str],
+    s_V: ArrayLike,
+    s_E: ArrayLike,
+    s: ArrayLike,
+    best: str | int | None = None,
+    measured: ArrayLike | None = None,
+    measured_name: str = "measured transfer",
+    lambda_value: float | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Node (s_V), edge (s_E) and combined s(λ) similarity per layer; the recommended layer is
+    marked with a band and a star. ``measured`` (e.g. fine-tuned accuracy) goes on a right axis.
+
+    >>> fig = layer_scores(["conv1", "conv2"], [0.2, 0.5], [0.3, 0.6], [0.25, 0.55], best="conv2")
+    >>> fig.layout.shapes[0].x0
+    0.5
+    """
+    names = as_labels(layers, len(layers), "layers")
+    count = len(names)
+    if count == 0:
+        raise PlotInputError("no layers were given", hint="pass at least one layer")
+    combined_name = "s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})"
+    series = {
+        "s_V (nodes)": as_finite_array(s_V, "s_V", ndim=1),
+        "s_E (edges)": as_finite_array(s_E, "s_E", ndim=1),
+        combined_name: as_finite_array(s, "s", ndim=1),
+    }
+    for what, values in series.items():
+        if values.size != count:
+            raise PlotInputError(f"{what} has {values.size} values for {count} layers", hint="one value per layer")
+    fig = make_subplots(specs=[[{"secondary_y": True}]]) if measured is not None else go.Figure()
+    dashes = {"s_V (nodes)": "dot", "s_E (edges)": "dash", combined_name: "solid"}
+    for what, values in series.items():
+        trace = go.Scatter(x=names, y=values, name=what, mode="lines+markers", line={"dash": dashes[what]})
+        fig.add_trace(trace, **({"secondary_y": False} if measured is not None else {}))
+    if measured is not None:
+        measured_values = as_finite_array(measured, measured_name, ndim=1)
+        if measured_values.size != count:
+            raise PlotInputError(
+                f"{measured_name} has {measured_values.size} values for {count} layers", hint="one value per layer"
+            )
+        measured_trace = go.Scatter(
+            x=names, y=measured_values, name=measured_name, mode="lines+markers", line={"color": "black", "width": 1}
+        )
+        fig.add_trace(measured_trace, secondary_y=True)
+        fig.update_yaxes(title={"text": measured_name}, secondary_y=True, showgrid=False)
+    if best is not None:
+        if isinstance(best, (int, np.integer)) and not isinstance(best, bool):
+            if not 0 <= best < count:
+                raise PlotInputError(f"best layer index {best} is out of range 0..{count - 1}")
+            best_index = int(best)
+        elif str(best) in names:
+            best_index = names.index(str(best))
+        else:
+            raise PlotInputError(f"best layer {best!r} is not one of the layers", hint="pick one of the layers")
+        band = {"x0": best_index - 0.5, "x1": best_index + 0.5, "line_width": 0, "layer": "below"}
+        fig.add_vrect(fillcolor=HIGHLIGHT_COLOR, opacity=0.12, **band)
+        star = go.Scatter(
+            x=[names[best_index]],
+            y=[series[combined_name][best_index]],
+            name=f"recommended: {names[best_index]}",
+            mode="markers",
+            marker={"symbol": "star", "size": 16, "color": HIGHLIGHT_COLOR},
+        )
+        fig.add_trace(star, **({"secondary_y": False} if measured is not None else {}))
+    fig.update_xaxes(type="category", title={"text": "layer"})
+    fig.update_yaxes(title={"text": "similarity to target"}, **({"secondary_y": False} if measured is not None else {}))
+    fig.update_layout(title=title or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+# --------------------------------------------------------------------------- attributions
+
+
+def attribution_overlay(
+    image_uint8_hw3: ArrayLike,
+    attribution_hw_or_chw: ArrayLike,
+    signed: bool = True,
+    clip_percentile: float = 99.0,
+    alpha: float = 0.6,
+    title: str = "",
+) -> go.Figure:
+    """The photo with its attribution map on top. Signed maps use a diverging scale centred on 0
+    with limits ±(clip percentile of |a|); unsigned maps show |a| from 0. A channel axis,
+    (3, H, W) or (H, W, 3), is summed away.
+
+    >>> fig = attribution_overlay(np.zeros((4, 4, 3), np.uint8), np.linspace(-1, 1, 16).reshape(4, 4),
+    ...                           clip_percentile=100)
+    >>> fig.data[1].zmin, fig.data[1].zmax
+    (-1.0, 1.0)
+    """
+    fig = go.Figure()
+    add_attribution_overlay(fig, image_uint8_hw3, attribution_hw_or_chw, signed, clip_percentile, alpha, {}, True)
+    style_image_axes(fig)
+    fig.update_layout(title=title or None, margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10})
+    return fig
+
+
+def attribution_grid(
+    images: Sequence[ArrayLike],
+    maps: Sequence[Sequence[ArrayLike]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    signed: bool = True,
+    clip_percentile: float = 99.0,
+    alpha: float = 0.6,
+    title: str = "",
+) -> go.Figure:
+    """Overlays in a grid: one row per probe image, one column per model, ``maps[row][col]``.
+    Each cell is scaled on its own clip percentile, so no shared colour bar is drawn.
+
+    >>> img = np.zeros((4, 4, 3), np.uint8); a = np.ones((4, 4))
+    >>> len(attribution_grid([img], [[a, -a]], ["probe 1"], ["vgg16", "resnet18"]).data)
+    4
+    """
+    rows, cols = len(row_labels), len(col_labels)
+    if rows == 0 or cols == 0:
+        raise PlotInputError("the grid needs at least one row and one column")
+    if len(images) != rows or len(maps) != rows:
+        raise PlotInputError(
+            f"got {len(images)} images and {len(maps)} map rows for {rows} row labels",
+            hint="pass one image and one row of maps per probe",
+        )
+    for r, row_maps in enumerate(maps):
+        if len(row_maps) != cols:
+            raise PlotInputError(f"row {r} has {len(row_maps)} maps for {cols} columns", hint="one map per model")
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        column_titles=[str(label) for label in col_labels],
+        row_titles=[str(label) for label in row_labels],
+        horizontal_spacing=0.01,
+        vertical_spacing=0.02,
+    )
+    for r in range(rows):
+        for c in range(cols):
+            cell = {"row": r + 1, "col": c + 1}
+            add_attribution_overlay(fig, images[r], maps[r][c], signed, clip_percentile, alpha, cell, False)
+    style_image_axes(fig)
+    fig.update_layout(
+        title=title or None,
+        height=60 + 170 * rows,
+        margin={"l": 10, "r": 40, "t": 70 if title else 40, "b": 10},
+    )
+    return fig
+
+
+def figure_config(filename: str) -> dict:
+    """The plotly ``config`` for a chart whose toolbar camera button downloads an SVG.
+
+    >>> figure_config("ranking.svg")["toImageButtonOptions"]
+    {'format': 'svg', 'filename': 'ranking'}
+    """
+    stem = PurePath(str(filename)).name
+    if stem.lower().endswith(".svg"):
+        stem = stem[:-4]
+    return {"toImageButtonOptions": {"format": "svg", "filename": stem or "figure"}, "displaylogo": False}

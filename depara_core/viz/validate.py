@@ -1,0 +1,231 @@
+"""Input checks, array helpers and attribution-overlay pieces shared by the builders in ``plots``.
+
+>>> import numpy as np
+>>> small, factor = block_mean(np.arange(36, dtype=float).reshape(6, 6), max_size=3)
+>>> small.shape, factor, float(small.mean()) == 17.5
+((3, 3), 2, True)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from numpy.typing import ArrayLike
+
+from depara_core.errors import DeparaError
+
+__all__ = [
+    "PlotInputError",
+    "MAX_HEATMAP_SIZE",
+    "SIGNED_ATTRIBUTION_COLORSCALE",
+    "UNSIGNED_ATTRIBUTION_COLORSCALE",
+    "as_finite_array",
+    "as_square_matrix",
+    "as_labels",
+    "as_permutation",
+    "block_mean",
+    "block_labels",
+    "reduce_attribution",
+    "attribution_limits",
+    "checked_image",
+    "add_attribution_overlay",
+    "style_image_axes",
+]
+
+MAX_HEATMAP_SIZE = 500
+"""Heatmaps with more rows than this are block-averaged before they are drawn."""
+
+# Diverging, transparent at zero so the photo shows through where attribution is small.
+SIGNED_ATTRIBUTION_COLORSCALE = [
+    [0.0, "rgba(5,48,97,1)"],
+    [0.25, "rgba(67,147,195,0.85)"],
+    [0.5, "rgba(247,247,247,0)"],
+    [0.75, "rgba(214,96,77,0.85)"],
+    [1.0, "rgba(103,0,31,1)"],
+]
+UNSIGNED_ATTRIBUTION_COLORSCALE = [
+    [0.0, "rgba(0,0,4,0)"],
+    [0.25, "rgba(120,28,109,0.6)"],
+    [0.5, "rgba(237,105,37,0.85)"],
+    [1.0, "rgba(252,255,164,1)"],
+]
+
+
+class PlotInputError(DeparaError):
+    """Data handed to a figure builder cannot be drawn as given."""
+
+
+def as_finite_array(values: ArrayLike, what: str, ndim: int | None = None) -> np.ndarray:
+    """Return ``values`` as a float64 array, rejecting NaN/inf and a wrong number of dimensions."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PlotInputError(f"{what} must be numeric ({exc})", hint="pass numbers only") from exc
+    if ndim is not None and array.ndim != ndim:
+        raise PlotInputError(
+            f"{what} must have {ndim} dimension(s), got shape {array.shape}",
+            hint="check which array is passed",
+        )
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise PlotInputError(
+            f"{what} contains {bad} NaN or infinite value(s)",
+            hint="recompute it or drop the entries that failed",
+        )
+    return array
+
+
+def as_square_matrix(matrix: ArrayLike, what: str = "matrix") -> np.ndarray:
+    """Return ``matrix`` as a finite float64 square array, or raise ``PlotInputError``."""
+    array = as_finite_array(matrix, what, ndim=2)
+    if array.shape[0] != array.shape[1]:
+        raise PlotInputError(
+            f"{what} must be square, got shape {array.shape}",
+            hint="pass one row and one column per item",
+        )
+    if array.shape[0] == 0:
+        raise PlotInputError(f"{what} is empty", hint="pass at least one item")
+    return array
+
+
+def as_labels(labels: Sequence[object], count: int, what: str = "labels") -> list[str]:
+    """Return ``labels`` as unique strings, exactly ``count`` of them."""
+    names = [str(label) for label in labels]
+    if len(names) != count:
+        raise PlotInputError(
+            f"got {len(names)} {what} for {count} rows", hint=f"pass exactly one of the {what} per row"
+        )
+    if len(set(names)) != len(names):
+        duplicates = sorted(name for name, times in Counter(names).items() if times > 1)
+        raise PlotInputError(
+            f"{what} must be unique, repeated: {', '.join(duplicates[:5])}",
+            hint="rename the repeated entries",
+        )
+    return names
+
+
+def as_permutation(order: ArrayLike | None, count: int) -> np.ndarray:
+    """Return ``order`` as an index array that uses each of ``0..count-1`` once (identity if None)."""
+    if order is None:
+        return np.arange(count)
+    indices = np.asarray(order)
+    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise PlotInputError("order must be a 1-D list of integer positions", hint="pass e.g. cluster_order(matrix)")
+    if indices.size != count or not np.array_equal(np.sort(indices), np.arange(count)):
+        raise PlotInputError(
+            f"order must use each position 0..{count - 1} exactly once",
+            hint="pass a leaf order computed from this same matrix",
+        )
+    return indices.astype(np.intp)
+
+
+def _block_starts(size: int, factor: int) -> np.ndarray:
+    return np.arange(0, size, factor)
+
+
+def block_mean(matrix: np.ndarray, max_size: int = MAX_HEATMAP_SIZE) -> tuple[np.ndarray, int]:
+    """Average ``factor``×``factor`` blocks so that no side exceeds ``max_size``.
+
+    Returns the reduced matrix and the block side ``factor`` (1 when nothing was reduced).
+    The last block of a side is smaller when ``factor`` does not divide it.
+    """
+    rows, cols = matrix.shape
+    factor = max(1, -(-max(rows, cols) // max_size))
+    if factor == 1:
+        return matrix, 1
+    row_starts, col_starts = _block_starts(rows, factor), _block_starts(cols, factor)
+    sums = np.add.reduceat(np.add.reduceat(matrix, row_starts, axis=0), col_starts, axis=1)
+    row_sizes = np.diff(np.append(row_starts, rows))
+    col_sizes = np.diff(np.append(col_starts, cols))
+    return sums / np.outer(row_sizes, col_sizes), factor
+
+
+def block_labels(labels: Sequence[str], factor: int) -> list[str]:
+    """Name each block of ``factor`` consecutive labels by its first and last label."""
+    if factor == 1:
+        return list(labels)
+    names = []
+    for start in range(0, len(labels), factor):
+        block = labels[start : start + factor]
+        names.append(block[0] if len(block) == 1 else f"{block[0]} … {block[-1]}")
+    return names
+
+
+def reduce_attribution(attribution: ArrayLike, height: int, width: int) -> np.ndarray:
+    """Return an (H, W) map, summing a channel axis given as (C, H, W) or (H, W, C)."""
+    array = as_finite_array(attribution, "attribution map")
+    if array.ndim == 3:
+        if array.shape[1:] == (height, width):
+            array = array.sum(axis=0)
+        elif array.shape[:2] == (height, width):
+            array = array.sum(axis=2)
+    if array.shape != (height, width):
+        raise PlotInputError(
+            f"attribution map of shape {array.shape} does not match the image size {height}×{width}",
+            hint="pass the image as the network saw it (after resizing and cropping)",
+        )
+    return array
+
+
+def attribution_limits(attribution: np.ndarray, signed: bool, clip_percentile: float) -> tuple[float, float]:
+    """Colour limits: ±percentile of |a| when signed, else 0..percentile of |a|."""
+    if not 0.0 < clip_percentile <= 100.0:
+        raise PlotInputError(
+            f"clip_percentile must be in (0, 100], got {clip_percentile}", hint="use e.g. 99.0"
+        )
+    limit = float(np.percentile(np.abs(attribution), clip_percentile))
+    if limit <= 0.0:
+        limit = 1.0  # an all-zero map: any positive limit draws it as empty
+    return (-limit, limit) if signed else (0.0, limit)
+
+
+def checked_image(image: ArrayLike) -> np.ndarray:
+    """Return ``image`` as a uint8 (H, W, 3) array, or raise ``PlotInputError``."""
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise PlotInputError(
+            f"image must be a uint8 array of shape (H, W, 3), got {array.dtype} {array.shape}",
+            hint="convert with np.asarray(pil_image.convert('RGB'))",
+        )
+    return array
+
+
+def add_attribution_overlay(
+    fig: go.Figure,
+    image: ArrayLike,
+    attribution: ArrayLike,
+    signed: bool,
+    clip_percentile: float,
+    alpha: float,
+    cell: dict[str, int],
+    showscale: bool,
+) -> None:
+    """Add the photo and its attribution heatmap to ``fig`` (``cell`` holds row/col for subplots)."""
+    photo = checked_image(image)
+    height, width = photo.shape[:2]
+    attribution_map = reduce_attribution(attribution, height, width)
+    if not signed:
+        attribution_map = np.abs(attribution_map)
+    zmin, zmax = attribution_limits(attribution_map, signed, clip_percentile)
+    fig.add_trace(go.Image(z=photo, hoverinfo="skip"), **cell)
+    overlay = go.Heatmap(
+        z=attribution_map.astype(np.float32),
+        zmin=zmin,
+        zmax=zmax,
+        colorscale=SIGNED_ATTRIBUTION_COLORSCALE if signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
+        opacity=alpha,
+        showscale=showscale,
+        colorbar={"title": {"text": "attribution" if signed else "|attribution|"}},
+        hovertemplate="x %{x}, y %{y}<br>attribution %{z:.3g}<extra></extra>",
+    )
+    fig.add_trace(overlay, **cell)
+
+
+def style_image_axes(fig: go.Figure) -> None:
+    """Hide ticks, draw row 0 at the top and keep square pixels on every subplot."""
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    fig.for_each_yaxis(lambda axis: axis.update(scaleanchor=axis.anchor or "x"))

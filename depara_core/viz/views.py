@@ -1,0 +1,302 @@
+"""What the app and the report show, built from results: figures (plotly) and tables (pandas).
+
+Each function takes results (graphs, terms, scores) and display choices and returns figures and
+tables; nothing here computes graphs or talks to a UI toolkit.
+
+>>> import numpy as np
+>>> from depara_core.compare.terms import SimilarityTerms
+>>> terms = SimilarityTerms(("a", "b", "c"), np.eye(3), np.full((3, 3), 0.5) + np.eye(3) * 0.5)
+>>> view = task_view(terms, lam=1.0)
+>>> view.tree.ordered_labels == list(view.matrix_fig.data[0].x)
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from depara_core.compare.layers import LayerScores
+from depara_core.compare.pairwise import node_cosines, upper_triangle
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.tree import TaskTree, task_tree
+from depara_core.engine.graph import Graph
+from depara_core.models.preprocess import Preprocess, resize_and_crop
+from depara_core.probes.probeset import ProbeSet
+from depara_core.viz import plots
+
+__all__ = [
+    "TaskView",
+    "task_view",
+    "tree_figure",
+    "ranking_view",
+    "network_view",
+    "thumbnail",
+    "thumbnail_url",
+    "attribution_cells",
+    "attribution_grid_view",
+    "probe_view",
+    "node_agreement",
+    "edge_view",
+    "edge_pair_view",
+    "edge_disagreement",
+    "layer_view",
+    "GRID_PIXELS",
+]
+
+GRID_PIXELS = 96
+"""Side of each cell of the attribution grid (maps are resampled, probes resized)."""
+
+
+# ---- task transferability ------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskView:
+    """The similarity matrix (reordered by the tree) and the task tree drawn beside it."""
+
+    matrix: np.ndarray
+    tree: TaskTree
+    matrix_fig: go.Figure
+    tree_fig: go.Figure
+
+
+def task_view(terms: SimilarityTerms, lam: float, method: str = "DEPARA", linkage: str = "average") -> TaskView:
+    """Matrix of ``method`` at ``lam`` with rows and columns in the task tree's leaf order."""
+    m = terms.matrix(method, lam)
+    tree = task_tree(m, terms.names, method=linkage)
+    title = f"s = s_V + {lam:g}·s_E" if method == "DEPARA" else method
+    matrix_fig = plots.similarity_heatmap(m, terms.names, title=f"{title} (rows: source, columns: target)", order=list(tree.order))
+    off = m[~np.eye(len(m), dtype=bool)]
+    if off.size and np.ptp(off) > 0:  # colours span the pairs; the diagonal (each model with itself) saturates
+        matrix_fig.update_traces(zmin=float(off.min()), zmax=float(off.max()))
+    tree_fig = tree_figure(tree)
+    # Same height and vertical margins, and free cell aspect: the tree's leaves line up with the matrix rows.
+    n = len(terms.names)
+    height = max(420, 22 * n + 170)
+    font = {"size": 10} if n > 20 else {}
+    for fig in (matrix_fig, tree_fig):
+        fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 50, "b": 120})
+        fig.update_yaxes(tickfont=font)
+    matrix_fig.update_yaxes(scaleanchor=None)
+    matrix_fig.update_xaxes(tickfont=font)
+    return TaskView(m, tree, matrix_fig, tree_fig)
+
+
+def tree_figure(tree: TaskTree, title: str = "task tree") -> go.Figure:
+    """The task tree drawn sideways as one line trace: leaves top to bottom in the tree's order (the
+    matrix's row order), merge distance to the right. Hovering a corner shows its merge distance."""
+    from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
+
+    d = scipy_dendrogram(tree.linkage, no_plot=True)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    texts: list[str] = []
+    for icoord, dcoord in zip(d["icoord"], d["dcoord"]):
+        xs += [*dcoord, None]
+        ys += [*((np.asarray(icoord) - 5.0) / 10.0), None]
+        texts += [f"merge distance: {max(dcoord):.4f}"] * 4 + [""]
+    n = len(tree.labels)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line={"color": plots.PLAIN_COLOR, "width": 2}, text=texts, hoverinfo="text", showlegend=False))
+    fig.update_yaxes(tickvals=list(range(n)), ticktext=tree.ordered_labels, autorange="reversed", showgrid=False, zeroline=False, range=[n - 0.5, -0.5])
+    fig.update_xaxes(title={"text": "distance"}, zeroline=False, rangemode="tozero")
+    fig.update_layout(title=title or None, height=max(250, 28 * n + 90), margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10})
+    return fig
+
+
+def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = "DEPARA") -> tuple[go.Figure, pd.DataFrame]:
+    """Sources for ``target`` best first: a bar chart (best highlighted) and its table."""
+    ranked = terms.rank_sources(target, lam, method)
+    names = [n for n, _ in ranked]
+    scores = np.array([s for _, s in ranked])
+    j = terms.index(target)
+    table = pd.DataFrame({
+        "rank": np.arange(1, len(names) + 1),
+        "source": names,
+        "score": scores,
+        "s_V": [terms.s_V[terms.index(n), j] for n in names],
+        "s_E": [terms.s_E[terms.index(n), j] for n in names],
+    })  # fmt: skip
+    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=method if method != "DEPARA" else f"s(λ={lam:g})")
+    return fig, table
+
+
+# ---- images --------------------------------------------------------------------------------
+_VIEWS: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_VIEWS_LOCK = threading.Lock()
+
+
+def network_view(image: np.ndarray, preprocess: Preprocess, key: tuple | None = None) -> np.ndarray:
+    """The probe as the network sees it (resized and cropped, not normalised), uint8 (H, W, 3).
+
+    ``key`` (e.g. probe digest and index) memoises the result for the few hundred latest probes.
+    """
+    if preprocess.size is None:
+        return np.asarray(image)
+    memo = None if key is None else (*key, preprocess.size, preprocess.resize)
+    if memo is not None:
+        with _VIEWS_LOCK:
+            if memo in _VIEWS:
+                _VIEWS.move_to_end(memo)
+                return _VIEWS[memo]
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+    x = resize_and_crop(x, preprocess.size, preprocess.resize)
+    out = (x[0].permute(1, 2, 0).clamp_(0, 1).mul_(255).round_()).to(torch.uint8).numpy()
+    out.setflags(write=False)
+    if memo is not None:
+        with _VIEWS_LOCK:
+            _VIEWS[memo] = out
+            while len(_VIEWS) > 512:
+                _VIEWS.popitem(last=False)
+    return out
+
+
+def thumbnail(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` resized to ``size`` × ``size`` (bicubic)."""
+    return np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((size, size), Image.Resampling.BICUBIC))
+
+
+def thumbnail_url(image: np.ndarray, size: int = 48) -> str:
+    """A small PNG data URL of ``image`` (for image columns of tables)."""
+    buf = io.BytesIO()
+    Image.fromarray(thumbnail(image, size)).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _resample_map(attribution: np.ndarray, size: int) -> np.ndarray:
+    a = np.asarray(attribution, np.float32)
+    a = a.sum(axis=0) if a.ndim == 3 else a
+    t = torch.from_numpy(np.ascontiguousarray(a))[None, None]
+    return torch.nn.functional.interpolate(t, size=(size, size), mode="area" if a.shape[0] >= size else "bilinear")[0, 0].numpy()
+
+
+# ---- attribution maps ----------------------------------------------------------------------
+def attribution_cells(
+    graph: Graph, preprocess: Preprocess, probes: ProbeSet, index: int, size: int | None = None, with_image: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(image, map) of probe ``index`` in ``graph``: the network's view and the channel-summed map,
+    both resampled to ``size`` when given (the image is skipped when ``with_image`` is False)."""
+    amap = graph.node_map(index)
+    amap = amap.sum(axis=0) if amap.ndim == 3 else amap
+    if not with_image:
+        return None, (_resample_map(amap, size) if size is not None else amap)
+    image = network_view(probes.images[index], preprocess, (probes.digest, index))
+    if size is not None:
+        return thumbnail(image, size), _resample_map(amap, size)
+    if image.shape[:2] != amap.shape:
+        image = np.asarray(Image.fromarray(image).resize(amap.shape[::-1], Image.Resampling.BICUBIC))
+    return image, amap
+
+
+def attribution_grid_view(
+    columns: Sequence[tuple[str, Graph, Preprocess]],
+    probes: ProbeSet,
+    indices: Sequence[int],
+    signed: bool = True,
+    clip_percentile: float = 99.0,
+    size: int = GRID_PIXELS,
+) -> go.Figure:
+    """Probes (rows) × columns (``(label, graph, preprocess)``: models or layers), overlays at ``size`` px.
+
+    Each row shows the probe as the first column's network sees it; other columns' maps are
+    resampled to the same grid.
+    """
+    images, maps = [], []
+    for i in indices:
+        row = []
+        for k, (_, g, pre) in enumerate(columns):
+            img, amap = attribution_cells(g, pre, probes, i, size, with_image=k == 0)
+            if k == 0:
+                images.append(img)
+            row.append(amap)
+        maps.append(row)
+    fig = plots.attribution_grid(images, maps, [probes.ids[i] for i in indices], [c[0] for c in columns], signed, clip_percentile)
+    fig.update_layout(height=60 + max(110, 700 // max(len(columns), 1)) * len(indices))
+    return fig
+
+
+def probe_view(graph: Graph, preprocess: Preprocess, probes: ProbeSet, index: int, signed: bool, clip_percentile: float, title: str) -> go.Figure:
+    """One probe enlarged with one model's attribution map at full resolution."""
+    image, amap = attribution_cells(graph, preprocess, probes, index)
+    return plots.attribution_overlay(image, amap, signed=signed, clip_percentile=clip_percentile, title=title)
+
+
+def node_agreement(a: Graph, b: Graph, probes: ProbeSet, thumbs: bool = True) -> pd.DataFrame:
+    """Per-probe cosine of two attribution maps (the terms of s_V), most similar first."""
+    cos = node_cosines(a, b)
+    order = np.argsort(-cos, kind="stable")
+    df = pd.DataFrame({"probe": [probes.ids[i] for i in order], "node cosine": cos[order].astype(float), "index": order})
+    if thumbs:
+        df.insert(0, "image", [thumbnail_url(probes.images[i]) for i in order])
+    return df
+
+
+# ---- edges ---------------------------------------------------------------------------------
+def edge_view(graph: Graph, order: Sequence[int] | None = None, title: str = "") -> go.Figure:
+    """A graph's probe × probe edges, probes in cluster order (computed from its edges by default)."""
+    edges = graph.edges
+    order = plots.cluster_order(edges) if order is None else np.asarray(order)
+    return plots.edge_heatmap(edges, list(graph.probe_ids), order=order, title=title or f"{graph.model} / {graph.layer}")
+
+
+def edge_pair_view(a: Graph, b: Graph) -> tuple[go.Figure, go.Figure, float]:
+    """Two graphs' edge heatmaps in one probe order (clustered on the first), and their s_E."""
+    from depara_core.compare.pairwise import edge_similarity
+
+    order = plots.cluster_order(a.edges)
+    return edge_view(a, order), edge_view(b, order), edge_similarity(a, b)
+
+
+def edge_disagreement(a: Graph, b: Graph, probes: ProbeSet, top: int = 15, thumbs: bool = True) -> pd.DataFrame:
+    """Probe pairs whose edges the two graphs rank most differently (normalised rank difference)."""
+    from scipy.stats import rankdata
+
+    ea, eb = upper_triangle(a.edges), upper_triangle(b.edges)
+    ra, rb = rankdata(ea) / ea.size, rankdata(eb) / eb.size
+    diff = ra - rb
+    i, j = np.triu_indices(a.edges.shape[0], k=1)
+    pick = np.argsort(-np.abs(diff), kind="stable")[:top]
+    df = pd.DataFrame({
+        "probe A": [probes.ids[i[p]] for p in pick],
+        "probe B": [probes.ids[j[p]] for p in pick],
+        f"edge in {a.model}": ea[pick].astype(float),
+        f"edge in {b.model}": eb[pick].astype(float),
+        "rank difference": diff[pick].astype(float),
+    })  # fmt: skip
+    if thumbs:
+        df.insert(0, "A", [thumbnail_url(probes.images[i[p]]) for p in pick])
+        df.insert(1, "B", [thumbnail_url(probes.images[j[p]]) for p in pick])
+    return df
+
+
+# ---- layers --------------------------------------------------------------------------------
+def layer_view(scores: LayerScores, lam: float, labels: Sequence[str] | None = None, measured: np.ndarray | None = None, measured_name: str = "measured transfer") -> tuple[go.Figure, pd.DataFrame]:
+    """Per-layer s_V, s_E and s(λ) with the recommended layer marked, and the table behind it."""
+    s = scores.combined(lam)
+    names = list(labels) if labels else list(scores.layers)
+    best = int(np.argmax(s))
+    shown = measured if measured is not None and np.isfinite(measured).any() else None
+    if shown is not None:
+        shown = np.where(np.isfinite(shown), shown, np.nan)
+    fig = plots.layer_scores(
+        names, scores.s_V, scores.s_E, s, best=best,
+        measured=None if shown is None or not np.isfinite(shown).all() else shown,
+        measured_name=measured_name, lambda_value=lam, title=f"layers of {scores.source} vs {scores.target}",
+    )  # fmt: skip
+    if shown is not None and not np.isfinite(shown).all():  # partial measurements: draw the measured points only
+        ok = np.isfinite(shown)
+        fig.add_trace(go.Scatter(x=[names[i] for i in np.flatnonzero(ok)], y=shown[ok], name=measured_name, mode="markers", marker={"color": "black"}, yaxis="y2"))
+        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": {"text": measured_name}, "showgrid": False})
+    table = pd.DataFrame({"layer": list(scores.layers), "label": names, "s_V": scores.s_V, "s_E": scores.s_E, f"s(λ={lam:g})": s})
+    table["recommended"] = table.index == best
+    if measured is not None:
+        table[measured_name] = measured
+    return fig, table
