@@ -99,14 +99,17 @@ class Preprocess:
 def resize_and_crop(x: torch.Tensor, size: tuple[int, int], resize: int | None = None, interpolation: Interpolation = "bilinear") -> torch.Tensor:
     """Resize the shorter side of (N, C, H, W) to ``resize`` (default ``min(size)``), centre-crop.
 
-    The crop offset rounds as ``torchvision.transforms.functional.center_crop`` does.
+    Output sizes and the crop offset are computed as ``torchvision.transforms.functional`` computes
+    them (the longer side truncated, the offset rounded), so that torchvision weights see what they
+    were evaluated with.
     """
     h, w = x.shape[-2:]
     th, tw = size
     short = resize or min(th, tw)
     if (h, w) != (th, tw):
-        scale = short / min(h, w)
-        nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+        # the longer side truncates, as torchvision's resize computes it
+        nh, nw = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+        nh, nw = max(th, nh), max(tw, nw)
         if (nh, nw) != (h, w):
             x = F.interpolate(x, size=(nh, nw), mode=interpolation, align_corners=False, antialias=True)
             if interpolation == "bicubic":

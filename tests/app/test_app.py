@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["pages/1_setup.py", "pages/2_attribution_maps.py", "pages/3_edges.py", "pages/4_task_transferability.py", "pages/5_layer_selection.py"]
 PROBES = 8
 

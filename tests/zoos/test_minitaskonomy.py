@@ -22,7 +22,7 @@ from depara_core.zoos.minitaskonomy.assets import ASSET_DIR, RANDOM, build_model
 from depara_core.zoos.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, encoder_net, encoder_params, task_net
 from depara_core.zoos.minitaskonomy.tasks import MASK, TASK_NAMES, TASKS, make_input, scene_tensors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

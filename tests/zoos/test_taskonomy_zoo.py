@@ -25,7 +25,7 @@ from depara_core.probes.registry import load_builtin
 from depara_core.zoos import load_zoo
 from depara_core.zoos import taskonomy as tk
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ["relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "relu1", "groupnorm"]
 
 
