@@ -209,8 +209,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for row in df.itertuples(index=False):
             scores.setdefault(row.target, {})[row.source] = float(row.score)
     metrics = evaluate(scores, gt, relevant=args.relevant, method=args.method_name)
-    n = len(gt.candidates(metrics.per_target["target"].iloc[0]))
-    _, rp, rr = random_baseline(n, args.relevant)
+    _, rp, rr = random_baseline(int(metrics.k[-1]), args.relevant)
     payload = {**metrics.summary(), "random": {"precision_at_k": rp[: len(metrics.k)].tolist(), "recall_at_k": rr[: len(metrics.k)].tolist()}, "per_target": metrics.per_target.to_dict(orient="records")}
     _write_json(args.json, payload)
     return 0

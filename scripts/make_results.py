@@ -22,14 +22,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from depara_core.cache import GraphCache
 from depara_core.compare.pairwise import cka_similarity, edge_similarity, node_similarity, rsa_similarity
+from depara_core.compare.ranks import spearman
 from depara_core.compare.workflows import zoo_terms
 from depara_core.engine.run import compute_graphs
 from depara_core.evaluation.ground_truth import GroundTruth
-from depara_core.evaluation.ranking import evaluate, oracle_scores, random_baseline
+from depara_core.evaluation.ranking import evaluate, random_baseline
 from depara_core.models.spec import load_model
 from depara_core.probes.probeset import load_builtin
 from depara_core.zoos import load_zoo
@@ -51,7 +51,7 @@ def method_table(terms, gt: GroundTruth) -> tuple[pd.DataFrame, dict]:
     """One row per method: Spearman (95% CI), Kendall, weighted Kendall, P@1, P@r, R@r; and PR points."""
     runs = {f"DEPARA λ={lam:g}": terms.score_table(lam, "DEPARA") for lam in LAMBDAS}
     runs.update({m: terms.score_table(1.0, m) for m in ("DEPARA-V", "DEPARA-E", "RSA", "CKA")})
-    runs["oracle"] = oracle_scores(gt)
+    runs["oracle"] = gt.score_table()
     rows, curves, per_target = [], {}, {}
     for name, scores in runs.items():
         m = evaluate(scores, gt, relevant=RELEVANT, method=name)
@@ -116,7 +116,7 @@ def layer_selection(count: int, cache: GraphCache) -> pd.DataFrame | None:
             for method, s in scores.items():
                 pick = int(np.argmax(s))
                 rows.append({"source": source, "target": target, "budget": budget, "method": method,
-                             "Spearman": spearmanr(s, -loss).statistic, "picked": layers[pick], "best": layers[best],
+                             "Spearman": spearman(s, -loss), "picked": layers[pick], "best": layers[best],
                              "best picked": pick == best, "regret": loss[pick] / loss[best] - 1})  # fmt: skip
     return pd.DataFrame(rows)
 

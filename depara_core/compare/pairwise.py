@@ -1,20 +1,21 @@
 """Comparing two DEPARA graphs: s_V, s_E and s = s_V + λ·s_E, plus the RSA and linear CKA baselines.
 
 >>> import numpy as np
->>> a = np.array([0.9, 0.1, 0.5]); spearman_edges(a, 2 * a)
-1.0
+>>> from depara_core.engine.gram import edges_from_gram
+>>> float(np.round(edges_from_gram(np.array([[4.0, 2.0], [2.0, 4.0]]))[0, 1], 3))
+0.5
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from depara_core.compare.ranks import spearman_edges, standardised_ranks
+from depara_core.compare.ranks import spearman
 from depara_core.engine.gram import center_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import GraphError
 
-__all__ = ['check_comparable', 'upper_triangle', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'edge_ranks', 'unit_nodes', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
+__all__ = ['check_comparable', 'upper_triangle', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'unit_nodes', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
 
 
 def check_comparable(a: Graph, b: Graph) -> None:
@@ -77,17 +78,12 @@ def edge_similarity(a: Graph, b: Graph) -> float:
     """s_E: Spearman correlation of the two graphs' edges over the upper triangle (0 if a graph's
     edges are all equal)."""
     check_comparable(a, b)
-    return float(np.mean(edge_ranks(a) * edge_ranks(b)))
+    return spearman(upper_triangle(a.edges), upper_triangle(b.edges))
 
 
 def depara_similarity(a: Graph, b: Graph, lam: float = 1.0, node_scale: float = 1.0) -> float:
     """s = node_scale·s_V + λ·s_E (``node_scale=1e-3`` reproduces the original code's s_V / 1000)."""
     return node_scale * node_similarity(a, b) + lam * edge_similarity(a, b)
-
-
-def edge_ranks(g: Graph) -> np.ndarray:
-    """Standardised ranks of the upper-triangle edges (all 0 when the edges are all equal)."""
-    return standardised_ranks(upper_triangle(g.edges))
 
 
 def unit_nodes(g: Graph, rows: slice = slice(None)) -> np.ndarray:
@@ -111,7 +107,7 @@ def rsa_dissimilarity(g: Graph) -> np.ndarray:
 def rsa_similarity(a: Graph, b: Graph) -> float:
     """RSA: Spearman between the two 1−Pearson dissimilarity matrices (upper triangles)."""
     check_comparable(a, b)
-    return spearman_edges(upper_triangle(rsa_dissimilarity(a)), upper_triangle(rsa_dissimilarity(b)))
+    return spearman(upper_triangle(rsa_dissimilarity(a)), upper_triangle(rsa_dissimilarity(b)))
 
 
 def cka_similarity(a: Graph, b: Graph) -> float:

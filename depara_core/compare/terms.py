@@ -18,13 +18,12 @@ import numpy as np
 
 from depara_core.compare.pairwise import (
     check_comparable,
-    edge_ranks,
     node_similarity,
     rsa_dissimilarity,
     unit_nodes,
     upper_triangle,
 )
-from depara_core.compare.ranks import standardised_ranks
+from depara_core.compare.ranks import spearman_matrix
 from depara_core.engine.gram import center_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import DeparaError, GraphError
@@ -33,6 +32,7 @@ __all__ = ['METHODS', 'SimilarityTerms', 'pairwise_terms']
 
 
 METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
+"""The compared methods, in display order: the one list the library, the CLI and the app use."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,10 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
     for g in gs[1:]:
         check_comparable(gs[0], g)
     s_v = _node_matrix(gs)
-    ranks = np.stack([edge_ranks(g) for g in gs])
-    s_e = ranks @ ranks.T / ranks.shape[1]
-    np.fill_diagonal(s_e, 1.0)
+    s_e = spearman_matrix(np.stack([upper_triangle(g.edges) for g in gs]))
     rsa = cka = None
     if baselines:
-        rdm = np.stack([standardised_ranks(upper_triangle(rsa_dissimilarity(g))) for g in gs])
-        rsa = rdm @ rdm.T / rdm.shape[1]
+        rsa = spearman_matrix(np.stack([upper_triangle(rsa_dissimilarity(g)) for g in gs]))
         grams = np.stack([center_gram(g.gram).ravel() for g in gs])
         norms = np.linalg.norm(grams, axis=1)
         if np.any(norms == 0):

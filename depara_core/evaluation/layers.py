@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
 from depara_core.compare.layers import LayerScores
+from depara_core.compare.ranks import spearman
 from depara_core.errors import DeparaError
 
 __all__ = ['LayerTruth', 'layer_agreement']
@@ -69,4 +69,4 @@ def layer_agreement(scores: LayerScores, lam: float, measured: np.ndarray) -> fl
     ok = np.isfinite(measured)
     if ok.sum() < 3 or np.ptp(measured[ok]) == 0 or np.ptp(s[ok]) == 0:
         return float("nan")
-    return float(spearmanr(s[ok], measured[ok]).statistic)
+    return spearman(s[ok], measured[ok])

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.terms import METHODS, SimilarityTerms
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.ranking import RankingEvaluator, random_baseline
 
-__all__ = ['COMPARED_METHODS', 'Evaluation', 'evaluate_methods']
+__all__ = ["Evaluation", "evaluate_methods"]
 
 
-COMPARED_METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ def evaluate_methods(
     gt: GroundTruth | RankingEvaluator,
     lam: float,
     relevant: int = 5,
-    methods: Sequence[str] = COMPARED_METHODS,
+    methods: Sequence[str] = METHODS,
     baselines: bool = True,
 ) -> Evaluation:
     """DEPARA at ``lam``, DEPARA-V, DEPARA-E, RSA, CKA (those computed), and random and oracle when

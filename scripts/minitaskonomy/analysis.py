@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
+from depara_core.compare.ranks import spearman
 from depara_core.zoos.minitaskonomy.assets import RANDOM, parse_model_name
 
 __all__ = ["affinity_table", "candidates", "seed_agreement", "flatness", "FLAT_SNR", "FLAT_SPEARMAN"]
@@ -71,7 +71,7 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     common = a.index.intersection(b.index)
     if len(common) < 3:
         return float("nan")
-    return float(spearmanr(a[common].to_numpy(), b[common].to_numpy()).statistic)
+    return float(spearman(a[common].to_numpy(), b[common].to_numpy()))
 
 
 def seed_agreement(long: pd.DataFrame) -> dict:

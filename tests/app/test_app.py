@@ -207,6 +207,7 @@ def test_changed_choices_offer_compute_and_keep_last_results(app):
 def test_all_layers_of_a_small_zoo():
     """A registered zoo of tiny networks in 'all layers' mode: layer columns, edges per layer, layer scores."""
     import streamlit as st
+
     from depara_core import zoos
     from depara_core.zoos import register_zoo
 

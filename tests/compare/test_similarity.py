@@ -9,7 +9,6 @@ from conftest import random_probes
 from scipy.stats import spearmanr
 
 from depara_core.compare.pairwise import cka_similarity, depara_similarity, edge_similarity, node_similarity, rsa_similarity, upper_triangle
-from depara_core.compare.ranks import spearman_edges
 from depara_core.compare.terms import pairwise_terms
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import GraphError
@@ -42,14 +41,6 @@ def test_edge_similarity_is_scipy_spearman_of_upper_triangles(zoo, probes):
     ea, eb = g["m0"].edges, g["m1"].edges
     iu = np.triu_indices(len(probes), 1)
     assert edge_similarity(g["m0"], g["m1"]) == pytest.approx(spearmanr(ea[iu], eb[iu]).statistic, abs=1e-12)
-
-
-def test_spearman_handles_ties_by_average_rank():
-    a = np.array([0.1, 0.1, 0.5, 0.7, 0.7, 0.9])
-    b = np.array([0.2, 0.3, 0.3, 0.8, 0.1, 0.9])
-    assert spearman_edges(a, b) == pytest.approx(spearmanr(a, b).statistic)
-    with pytest.raises(GraphError, match="all edges of a graph are equal"):
-        spearman_edges(np.ones(6), b)
 
 
 def test_self_similarity_is_one_plus_lambda(zoo, probes):

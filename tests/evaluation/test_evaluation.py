@@ -9,7 +9,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
-from depara_core.evaluation.ranking import evaluate, oracle_scores, random_baseline
+from depara_core.evaluation.ranking import evaluate, random_baseline
 from depara_core.evaluation.taskonomy import TASKONOMY_TARGETS, taskonomy_ground_truth, taskonomy_sort_gt
 from depara_core.resources import asset_dir
 
@@ -28,7 +28,7 @@ def test_taskonomy_ground_truth_shape():
 
 def test_oracle_is_perfect():
     gt = taskonomy_ground_truth()
-    m = evaluate(oracle_scores(gt), gt, relevant=5, method="oracle")
+    m = evaluate(gt.score_table(), gt, relevant=5, method="oracle")
     np.testing.assert_allclose(m.precision[:5], 1.0)
     np.testing.assert_allclose(m.precision[5:], 5 / m.k[5:])
     np.testing.assert_allclose(m.recall[4:], 1.0)
@@ -66,7 +66,7 @@ def test_metrics_match_a_hand_computed_case():
 
 def test_reversed_ranking_has_negative_correlation():
     gt = taskonomy_ground_truth()
-    rev = {t: {s: -v for s, v in d.items()} for t, d in oracle_scores(gt).items()}
+    rev = {t: {s: -v for s, v in d.items()} for t, d in gt.score_table().items()}
     assert evaluate(rev, gt).spearman == pytest.approx(-1.0)
 
 
@@ -75,7 +75,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(DeparaError, match="no predicted score"):
         evaluate({"curvature": {"denoise": 1.0}}, gt)
     with pytest.raises(DeparaError, match="relevant=0"):
-        evaluate(oracle_scores(gt), gt, relevant=0)
+        evaluate(gt.score_table(), gt, relevant=0)
     with pytest.raises(DeparaError, match="no target"):
         evaluate({"nothing": {}}, gt)
     bad = tmp_path / "gt.csv"

@@ -3,7 +3,6 @@ preprocessing from the architectures' own metadata (checked against torchvision 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch

@@ -18,10 +18,10 @@ from depara_core.cache import GraphCache
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.engine.graph import Cancelled
 from depara_core.errors import DeparaError, ModelError, ProbeError
+from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.lambda_cv import suggest_lambda
 from depara_core.evaluation.layers import LayerTruth, layer_agreement
 from depara_core.evaluation.methods import evaluate_methods
-from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.ranking import RankingEvaluator, evaluate, ground_truth_for
 from depara_core.models.preprocess import Preprocess
 from depara_core.models.spec import load_model
