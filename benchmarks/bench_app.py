@@ -29,6 +29,7 @@ import plotly.io as pio
 ROOT = Path(__file__).resolve().parents[1]
 
 from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.tree import cluster_order
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import RankingEvaluator
@@ -95,7 +96,7 @@ def bench_heatmap() -> None:
     edges = np.corrcoef(x)
     ids = [f"p{i:04d}" for i in range(1000)]
     t = time.perf_counter()
-    order = plots.cluster_order(edges)
+    order = cluster_order(edges)
     fig = plots.edge_heatmap(edges, ids, order=order)
     size = _send(fig)
     dt = time.perf_counter() - t

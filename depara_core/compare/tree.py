@@ -1,4 +1,10 @@
-"""The task similarity tree: hierarchical clustering of a score matrix."""
+"""Hierarchical clustering of a similarity matrix: the task similarity tree, and the leaf order
+heatmaps are drawn in. One distance convention, ``max(S_sym) − S_sym`` with ``S_sym = (S + Sᵀ)/2``,
+and scipy's ``optimal_leaf_ordering`` so that neighbouring leaves are as similar as possible.
+
+>>> cluster_order([[1.0, 0.1, 0.9], [0.1, 1.0, 0.0], [0.9, 0.0, 1.0]]).tolist()
+[1, 0, 2]
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
 from scipy.spatial.distance import squareform
 
 from depara_core.errors import DeparaError
 
-__all__ = ['TaskTree', 'task_tree']
+__all__ = ["TaskTree", "task_tree", "similarity_linkage", "cluster_order"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +50,41 @@ def task_tree(
     if s.shape != (len(labels), len(labels)):
         raise DeparaError(f"score matrix {s.shape} does not match {len(labels)} labels", "pass one label per row")
     if basis == "similarity":
-        sym = (s + s.T) / 2
-        d = sym.max() - sym
-        np.fill_diagonal(d, 0.0)
-        z = linkage(squareform(np.clip(d, 0, None), checks=False), method=method)
+        z = similarity_linkage(s, method)
     elif basis in ("rows", "columns"):
         x = s if basis == "rows" else s.T
-        z = linkage(x / np.abs(x).max(), method=method, metric="euclidean")
+        x = x / np.abs(x).max()
+        z = optimal_leaf_ordering(linkage(x, method=method, metric="euclidean"), x)
     else:
         raise DeparaError(f"unknown basis {basis!r}", "use 'similarity', 'rows' or 'columns'")
     return TaskTree(z, tuple(int(i) for i in leaves_list(z)), tuple(labels))
+
+
+def _distances(similarity: np.ndarray) -> np.ndarray:
+    sym = (similarity + similarity.T) / 2
+    d = np.clip(sym.max() - sym, 0.0, None)
+    np.fill_diagonal(d, 0.0)
+    return squareform(d, checks=False)
+
+
+def similarity_linkage(similarity: np.ndarray, method: str = "average") -> np.ndarray:
+    """scipy linkage of a square similarity matrix (distance ``max − S_sym``), leaves optimally ordered."""
+    s = np.asarray(similarity, dtype=np.float64)
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise DeparaError(f"a similarity matrix must be square, got shape {s.shape}", "pass an (n, n) matrix")
+    if not np.isfinite(s).all():
+        raise DeparaError("the similarity matrix holds NaN or infinite values", "cluster finite similarities only")
+    y = _distances(s)
+    try:
+        z = linkage(y, method=method)
+    except ValueError as exc:
+        raise DeparaError(f"cannot cluster with method {method!r} ({exc})", "use 'average', 'single' or 'complete'") from None
+    return optimal_leaf_ordering(z, y) if len(s) > 2 else z
+
+
+def cluster_order(similarity, method: str = "average") -> np.ndarray:
+    """Leaf order of :func:`similarity_linkage`: similar items sit next to each other (heatmaps)."""
+    s = np.asarray(similarity, dtype=np.float64)
+    if s.ndim == 2 and s.shape[0] == s.shape[1] and s.shape[0] < 3:
+        return np.arange(s.shape[0])
+    return leaves_list(similarity_linkage(s, method))

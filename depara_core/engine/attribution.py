@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from depara_core.engine.graph import DEFAULT_METHOD
 from depara_core.errors import DeparaError
 
 __all__ = ["AttributionMethod", "register_method", "get_method", "method_names", "ScalarFunction", "DEFAULT_METHOD"]
 
-DEFAULT_METHOD = "gradient_x_input"
 ScalarFunction = Callable[[torch.Tensor], torch.Tensor]
 
 

@@ -9,11 +9,24 @@ from typing import Literal
 
 import numpy as np
 
-from depara_core.engine.attribution import DEFAULT_METHOD, get_method
 from depara_core.engine.gram import edges_from_gram
 from depara_core.errors import DeparaError, GraphError
 
-__all__ = ['Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
+__all__ = ['DEFAULT_METHOD', 'Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
+
+
+DEFAULT_METHOD = "gradient_x_input"
+"""Gradient*Input (Eq. 3), computed by the engine itself; other methods come from the registry."""
+
+
+def _method_params(method: str, params: tuple[tuple[str, object], ...]) -> dict[str, object]:
+    # The registry (and torch) is imported only for other methods, so that graph types and the
+    # default options need no torch (figures, reports). Gradient*Input takes no parameters.
+    if method == DEFAULT_METHOD and not params:
+        return {}
+    from depara_core.engine.attribution import get_method
+
+    return get_method(method).params(**dict(params))
 
 
 Progress = Callable[[int, int, str], "bool | None"]
@@ -47,7 +60,7 @@ class GraphOptions:
     sketch_above: int = 2**27
 
     def __post_init__(self) -> None:
-        get_method(self.method).params(**dict(self.method_params))
+        _method_params(self.method, self.method_params)
         for name, value, allowed in (
             ("objective", self.objective, ("sqnorm", "mean", "sum")),
             ("node_reduce", self.node_reduce, ("none", "channel_mean", "channel_abs_mean")),
@@ -60,7 +73,7 @@ class GraphOptions:
         """Everything that changes the stored graph (the cache key part)."""
         return {
             "method": self.method,
-            "method_params": sorted((k, repr(v)) for k, v in get_method(self.method).params(**dict(self.method_params)).items()),
+            "method_params": sorted((k, repr(v)) for k, v in _method_params(self.method, self.method_params).items()),
             "objective": self.objective,
             "node_reduce": self.node_reduce,
             "node_storage": self.node_storage,

@@ -25,10 +25,10 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from depara_core.engine.attribution import DEFAULT_METHOD, get_method
+from depara_core.engine.attribution import get_method
 from depara_core.engine.capture import capture_layers
 from depara_core.engine.gram import center_gram, degenerate_rows
-from depara_core.engine.graph import Cancelled, DegenerateGraphWarning, Graph, GraphOptions, Progress
+from depara_core.engine.graph import DEFAULT_METHOD, Cancelled, DegenerateGraphWarning, Graph, GraphOptions, Progress
 from depara_core.engine.plan import plan_computation
 from depara_core.engine.sketch import count_sketch
 from depara_core.errors import DeparaError, GraphError

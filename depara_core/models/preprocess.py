@@ -18,15 +18,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from depara_core.errors import ModelError
 
-__all__ = ["Preprocess", "IMAGENET", "IDENTITY", "resize_and_crop", "torchvision_preprocess", "timm_preprocess", "INTERPOLATIONS"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Preprocess", "IMAGENET", "IDENTITY", "resize_and_crop", "crop_geometry", "torchvision_preprocess", "timm_preprocess", "INTERPOLATIONS"]
 
 Interpolation = Literal["bilinear", "bicubic"]
 INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic")
@@ -60,6 +61,8 @@ class Preprocess:
             raise ModelError(f"mean {self.mean!r} / std {self.std!r} are not three finite numbers each (std > 0)", "give three values per channel")
 
     def __call__(self, images: np.ndarray) -> torch.Tensor:
+        import torch  # lazily: specs, keys and displays of preprocessing need no torch
+
         x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 255.0
         if self.size is not None:
             x = resize_and_crop(x, self.size, self.resize, self.interpolation)
@@ -103,20 +106,34 @@ def resize_and_crop(x: torch.Tensor, size: tuple[int, int], resize: int | None =
     them (the longer side truncated, the offset rounded), so that torchvision weights see what they
     were evaluated with.
     """
+    import torch.nn.functional as F
+
     h, w = x.shape[-2:]
+    (nh, nw), (top, left) = crop_geometry((h, w), size, resize)
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode=interpolation, align_corners=False, antialias=True)
+        if interpolation == "bicubic":
+            x = x.clamp(0.0, 1.0)  # bicubic overshoots; images stay in range as PIL's resize keeps them
     th, tw = size
+    return x[..., top : top + th, left : left + tw]
+
+
+def crop_geometry(shape: tuple[int, int], size: tuple[int, int], resize: int | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The resized (height, width) and the crop's (top, left) for an image of ``shape``: the shorter
+    side goes to ``resize`` (default ``min(size)``), the longer side truncates and the centre-crop
+    offset rounds, as ``torchvision.transforms.functional`` computes them.
+
+    >>> crop_geometry((330, 410), (300, 300), 320)
+    ((320, 397), (10, 48))
+    """
+    h, w = shape
+    th, tw = size
+    if (h, w) == (th, tw):
+        return (h, w), (0, 0)
     short = resize or min(th, tw)
-    if (h, w) != (th, tw):
-        # the longer side truncates, as torchvision's resize computes it
-        nh, nw = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
-        nh, nw = max(th, nh), max(tw, nw)
-        if (nh, nw) != (h, w):
-            x = F.interpolate(x, size=(nh, nw), mode=interpolation, align_corners=False, antialias=True)
-            if interpolation == "bicubic":
-                x = x.clamp(0.0, 1.0)  # bicubic overshoots; images stay in range as PIL's resize keeps them
-        top, left = int(round((nh - th) / 2.0)), int(round((nw - tw) / 2.0))
-        x = x[..., top : top + th, left : left + tw]
-    return x
+    nh, nw = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+    nh, nw = max(th, nh), max(tw, nw)
+    return (nh, nw), (int(round((nh - th) / 2.0)), int(round((nw - tw) / 2.0)))
 
 
 IDENTITY = Preprocess()

@@ -164,7 +164,7 @@ def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer
     if ws.terms is None:
         raise DeparaError("the workspace has no results yet", "compute before exporting a report")
     terms, cfg = ws.terms, ws.config
-    import torch
+    from importlib.metadata import version
 
     rep = Report("DEPARA Explorer report")
     rep.meta += [
@@ -172,7 +172,7 @@ def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer
         ("zoo", cfg.zoo or "(added models)"), ("models", ", ".join(ws.names)),
         ("probes", f"{ws.probes.name}: {len(ws.probes)} images of {ws.probes.size[0]}x{ws.probes.size[1]} px" + (f" ({ws.probes.licence})" if ws.probes.licence else "")),
         ("attribution", cfg.method), ("λ", f"{lam:g} (s = s_V + λ·s_E)"),
-        ("software", f"depara_core {__version__}, torch {torch.__version__}, Python {platform.python_version()}"),
+        ("software", f"depara_core {__version__}, torch {version('torch')}, Python {platform.python_version()}"),
     ]  # fmt: skip
     rep.meta += [("note", n) for n in ws.notes]
 

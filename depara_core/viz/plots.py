@@ -16,13 +16,11 @@ from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
-import plotly.figure_factory as ff
 import plotly.graph_objects as go
 from numpy.typing import ArrayLike
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from scipy.cluster import hierarchy
-from scipy.spatial.distance import squareform
 
 from depara_core.viz.validate import (
     MAX_HEATMAP_SIZE,
@@ -43,9 +41,7 @@ __all__ = [
     "HIGHLIGHT_COLOR",
     "similarity_heatmap",
     "edge_heatmap",
-    "cluster_order",
-    "dendrogram",
-    "dendrogram_leaf_order",
+    "tree_figure",
     "ranking_bar",
     "pr_curve",
     "precision_recall_at_k",
@@ -155,89 +151,33 @@ def edge_heatmap(
     )
 
 
-def cluster_order(matrix: ArrayLike, method: str = "average") -> np.ndarray:
-    """Leaf order of a hierarchical clustering on distance = 1 − similarity (clipped at 0), so
-    that similar items sit next to each other.
+def tree_figure(linkage: ArrayLike, labels: Sequence[str], title: str = "task tree") -> go.Figure:
+    """A scipy linkage drawn sideways as one line trace: leaves top to bottom in the tree's leaf order
+    at rows 0, 1, … (so that they line up with a heatmap in that order), merge distance to the right.
+    Hovering a corner shows its merge distance.
 
-    >>> cluster_order([[1.0, 0.1, 0.9], [0.1, 1.0, 0.0], [0.9, 0.0, 1.0]]).tolist()
-    [1, 0, 2]
-    """
-    square = as_square_matrix(matrix, "similarity matrix")
-    if square.shape[0] < 3:
-        return np.arange(square.shape[0])
-    distance = np.clip(1.0 - (square + square.T) / 2.0, 0.0, None)
-    np.fill_diagonal(distance, 0.0)
-    try:
-        tree = hierarchy.linkage(squareform(distance, checks=False), method=method)
-    except ValueError as exc:
-        raise PlotInputError(f"cannot cluster with method {method!r} ({exc})", hint="use 'average'") from exc
-    return hierarchy.leaves_list(tree)
-
-
-# --------------------------------------------------------------------------- task tree
-
-
-def _checked_linkage(linkage: ArrayLike) -> np.ndarray:
-    tree = as_finite_array(linkage, "linkage matrix", ndim=2)
-    if tree.shape[0] < 1 or tree.shape[1] != 4 or not hierarchy.is_valid_linkage(tree):
-        raise PlotInputError(
-            f"not a valid scipy linkage matrix (shape {tree.shape})",
-            hint="pass the output of scipy.cluster.hierarchy.linkage",
-        )
-    return tree
-
-
-def dendrogram_leaf_order(linkage: ArrayLike) -> list[int]:
-    """Left-to-right (top-to-bottom when drawn sideways) leaf order of a linkage tree.
-
-    >>> dendrogram_leaf_order([[0, 1, 0.2, 2], [2, 3, 0.9, 3]])
-    [2, 0, 1]
-    """
-    return hierarchy.leaves_list(_checked_linkage(linkage)).tolist()
-
-
-def dendrogram(
-    linkage: ArrayLike,
-    labels: Sequence[str],
-    orientation: str = "left",
-    title: str = "",
-) -> go.Figure:
-    """The given tree drawn as is (no re-clustering). Hovering a branch shows its merge distance.
-
-    >>> fig = dendrogram([[0, 1, 0.2, 2], [2, 3, 0.9, 3]], ["a", "b", "c"])
+    >>> fig = tree_figure([[0, 1, 0.2, 2], [2, 3, 0.9, 3]], ["a", "b", "c"])
     >>> list(fig.layout.yaxis.ticktext)
     ['c', 'a', 'b']
     """
-    tree = _checked_linkage(linkage)
-    count = tree.shape[0] + 1
-    names = as_labels(labels, count, "labels")
-    if orientation not in ("left", "right", "top", "bottom"):
-        raise PlotInputError(f"unknown orientation {orientation!r}", hint="use left, right, top or bottom")
-    fig = ff.create_dendrogram(
-        np.zeros((count, 1)),
-        orientation=orientation,
-        labels=names,
-        distfun=lambda _: np.zeros(count * (count - 1) // 2),
-        linkagefun=lambda _: tree,
-    )
-    sideways = orientation in ("left", "right")
-    leaf_axis = fig.layout.yaxis if sideways else fig.layout.xaxis
-    # scipy puts leaf i at 5 + 10 i; set ticks from that so equal-height merges cannot shift them.
-    sign = -1 if orientation in ("left", "top") else 1
-    leaf_axis.tickvals = [sign * (5 + 10 * i) for i in range(count)]
-    leaf_axis.ticktext = [names[i] for i in hierarchy.leaves_list(tree)]
-    for branch in fig.data:
-        height = float(np.max(np.abs(branch.x if sideways else branch.y)))
-        branch.update(text=f"merge distance: {height:.4f}", hoverinfo="text")
-    distance_axis = fig.layout.xaxis if sideways else fig.layout.yaxis
-    distance_axis.title = {"text": "distance"}
-    fig.update_layout(
-        title=title or None,
-        autosize=True,
-        width=None,
-        height=max(250, 28 * count) if sideways else None,
-        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
-    )
+    tree = as_finite_array(linkage, "linkage matrix", ndim=2)
+    if tree.shape[0] < 1 or tree.shape[1] != 4 or not hierarchy.is_valid_linkage(tree):
+        raise PlotInputError(f"not a valid scipy linkage matrix (shape {tree.shape})", hint="pass the output of scipy.cluster.hierarchy.linkage")
+    n = tree.shape[0] + 1
+    names = as_labels(labels, n, "labels")
+    d = hierarchy.dendrogram(tree, no_plot=True)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    texts: list[str] = []
+    for icoord, dcoord in zip(d["icoord"], d["dcoord"]):
+        xs += [*dcoord, None]
+        ys += [*((np.asarray(icoord) - 5.0) / 10.0), None]  # scipy puts leaf i at 5 + 10 i
+        texts += [f"merge distance: {max(dcoord):.4f}"] * 4 + [""]
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line={"color": PLAIN_COLOR, "width": 2}, text=texts, hoverinfo="text", showlegend=False))
+    order = hierarchy.leaves_list(tree)
+    fig.update_yaxes(tickvals=list(range(n)), ticktext=[names[i] for i in order], autorange="reversed", showgrid=False, zeroline=False, range=[n - 0.5, -0.5])
+    fig.update_xaxes(title={"text": "distance"}, zeroline=False, rangemode="tozero")
+    fig.update_layout(title=title or None, height=max(250, 28 * n + 90), margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10})
     return fig
 
 

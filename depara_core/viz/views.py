@@ -15,30 +15,26 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
 from PIL import Image
 
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.pairwise import node_cosines, upper_triangle
 from depara_core.compare.terms import SimilarityTerms
-from depara_core.compare.tree import TaskTree, task_tree
+from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
-from depara_core.models.preprocess import Preprocess, resize_and_crop
+from depara_core.models.preprocess import Preprocess, crop_geometry
 from depara_core.probes.probeset import ProbeSet
 from depara_core.viz import plots
 
 __all__ = [
     "TaskView",
     "task_view",
-    "tree_figure",
     "ranking_view",
     "network_view",
     "thumbnail",
@@ -78,7 +74,7 @@ def task_view(terms: SimilarityTerms, lam: float, method: str = "DEPARA", linkag
     off = m[~np.eye(len(m), dtype=bool)]
     if off.size and np.ptp(off) > 0:  # colours span the pairs; the diagonal (each model with itself) saturates
         matrix_fig.update_traces(zmin=float(off.min()), zmax=float(off.max()))
-    tree_fig = tree_figure(tree)
+    tree_fig = plots.tree_figure(tree.linkage, tree.labels)
     # Same height and vertical margins, and free cell aspect: the tree's leaves line up with the matrix rows.
     n = len(terms.names)
     height = max(420, 22 * n + 170)
@@ -89,27 +85,6 @@ def task_view(terms: SimilarityTerms, lam: float, method: str = "DEPARA", linkag
     matrix_fig.update_yaxes(scaleanchor=None)
     matrix_fig.update_xaxes(tickfont=font)
     return TaskView(m, tree, matrix_fig, tree_fig)
-
-
-def tree_figure(tree: TaskTree, title: str = "task tree") -> go.Figure:
-    """The task tree drawn sideways as one line trace: leaves top to bottom in the tree's order (the
-    matrix's row order), merge distance to the right. Hovering a corner shows its merge distance."""
-    from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
-
-    d = scipy_dendrogram(tree.linkage, no_plot=True)
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    texts: list[str] = []
-    for icoord, dcoord in zip(d["icoord"], d["dcoord"]):
-        xs += [*dcoord, None]
-        ys += [*((np.asarray(icoord) - 5.0) / 10.0), None]
-        texts += [f"merge distance: {max(dcoord):.4f}"] * 4 + [""]
-    n = len(tree.labels)
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line={"color": plots.PLAIN_COLOR, "width": 2}, text=texts, hoverinfo="text", showlegend=False))
-    fig.update_yaxes(tickvals=list(range(n)), ticktext=tree.ordered_labels, autorange="reversed", showgrid=False, zeroline=False, range=[n - 0.5, -0.5])
-    fig.update_xaxes(title={"text": "distance"}, zeroline=False, rangemode="tozero")
-    fig.update_layout(title=title or None, height=max(250, 28 * n + 90), margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10})
-    return fig
 
 
 def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = "DEPARA") -> tuple[go.Figure, pd.DataFrame]:
@@ -130,32 +105,20 @@ def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = 
 
 
 # ---- images --------------------------------------------------------------------------------
-_VIEWS: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_VIEWS_LOCK = threading.Lock()
-
-
-def network_view(image: np.ndarray, preprocess: Preprocess, key: tuple | None = None) -> np.ndarray:
-    """The probe as the network sees it (resized and cropped, not normalised), uint8 (H, W, 3).
-
-    ``key`` (e.g. probe digest and index) memoises the result for the few hundred latest probes.
-    """
+def network_view(image: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """The probe as the network sees it (resized and cropped as the model's preprocessing does, not
+    normalised), uint8 (H, W, 3), drawn with PIL for display: the geometry is the model's own
+    (:func:`~depara_core.models.preprocess.crop_geometry`)."""
     if preprocess.size is None:
         return np.asarray(image)
-    memo = None if key is None else (*key, preprocess.size, preprocess.resize)
-    if memo is not None:
-        with _VIEWS_LOCK:
-            if memo in _VIEWS:
-                _VIEWS.move_to_end(memo)
-                return _VIEWS[memo]
-    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
-    x = resize_and_crop(x, preprocess.size, preprocess.resize)
-    out = (x[0].permute(1, 2, 0).clamp_(0, 1).mul_(255).round_()).to(torch.uint8).numpy()
+    img = np.asarray(image, np.uint8)
+    (nh, nw), (top, left) = crop_geometry(img.shape[:2], preprocess.size, preprocess.resize)
+    pil = Image.fromarray(img)
+    if (nh, nw) != img.shape[:2]:
+        pil = pil.resize((nw, nh), Image.Resampling.BICUBIC if preprocess.interpolation == "bicubic" else Image.Resampling.BILINEAR)
+    th, tw = preprocess.size
+    out = np.asarray(pil.crop((left, top, left + tw, top + th)))
     out.setflags(write=False)
-    if memo is not None:
-        with _VIEWS_LOCK:
-            _VIEWS[memo] = out
-            while len(_VIEWS) > 512:
-                _VIEWS.popitem(last=False)
     return out
 
 
@@ -172,10 +135,12 @@ def thumbnail_url(image: np.ndarray, size: int = 48) -> str:
 
 
 def _resample_map(attribution: np.ndarray, size: int) -> np.ndarray:
+    """A (C, H, W) or (H, W) map summed over channels and resampled to ``size`` × ``size`` for display:
+    box filter (area average) when shrinking, bilinear when enlarging (PIL's float images)."""
     a = np.asarray(attribution, np.float32)
     a = a.sum(axis=0) if a.ndim == 3 else a
-    t = torch.from_numpy(np.ascontiguousarray(a))[None, None]
-    return torch.nn.functional.interpolate(t, size=(size, size), mode="area" if a.shape[0] >= size else "bilinear")[0, 0].numpy()
+    resample = Image.Resampling.BOX if a.shape[0] >= size else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a), mode="F").resize((size, size), resample), dtype=np.float32)
 
 
 # ---- attribution maps ----------------------------------------------------------------------
@@ -188,7 +153,7 @@ def attribution_cells(
     amap = amap.sum(axis=0) if amap.ndim == 3 else amap
     if not with_image:
         return None, (_resample_map(amap, size) if size is not None else amap)
-    image = network_view(probes.images[index], preprocess, (probes.digest, index))
+    image = network_view(probes.images[index], preprocess)
     if size is not None:
         return thumbnail(image, size), _resample_map(amap, size)
     if image.shape[:2] != amap.shape:
@@ -243,7 +208,7 @@ def node_agreement(a: Graph, b: Graph, probes: ProbeSet, thumbs: bool = True) ->
 def edge_view(graph: Graph, order: Sequence[int] | None = None, title: str = "") -> go.Figure:
     """A graph's probe × probe edges, probes in cluster order (computed from its edges by default)."""
     edges = graph.edges
-    order = plots.cluster_order(edges) if order is None else np.asarray(order)
+    order = cluster_order(edges) if order is None else np.asarray(order)
     return plots.edge_heatmap(edges, list(graph.probe_ids), order=order, title=title or f"{graph.model} / {graph.layer}")
 
 
@@ -251,7 +216,7 @@ def edge_pair_view(a: Graph, b: Graph) -> tuple[go.Figure, go.Figure, float]:
     """Two graphs' edge heatmaps in one probe order (clustered on the first), and their s_E."""
     from depara_core.compare.pairwise import edge_similarity
 
-    order = plots.cluster_order(a.edges)
+    order = cluster_order(a.edges)
     return edge_view(a, order), edge_view(b, order), edge_similarity(a, b)
 
 
