@@ -4,8 +4,7 @@ Keys hash (weights digest, layer, probe digest, preprocessing, method and its pa
 version). Entries are written to a temporary file and renamed into place, so a writer killed
 mid-write never leaves a readable broken entry; nothing is ever unpickled.
 
->>> import tempfile
->>> cache = GraphCache(tempfile.mkdtemp())
+>>> >>> cache = GraphCache(tempfile.mkdtemp())
 >>> cache.key({"a": 1}) == cache.key({"a": 1}), len(cache.key({"a": 1}))
 (True, 64)
 """
@@ -15,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from depara_core.atomic import TEMP_SUFFIX, atomic_write
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.engine.graph import Graph, GraphOptions
 from depara_core.errors import CacheError
@@ -77,17 +76,7 @@ class GraphCache:
 
     # ---- atomic storage --------------------------------------------------------------------
     def _write(self, path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:12]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays))
 
     def _read(self, path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
         if not path.is_file():
@@ -178,5 +167,5 @@ class GraphCache:
     def clear(self) -> None:
         """Remove every entry (and stray temporary files)."""
         for p in sorted(self.root.rglob("*"), reverse=True):
-            if p.is_file() and (p.suffix in (".npz", ".tmp")):
+            if p.is_file() and (p.suffix in (".npz", TEMP_SUFFIX)):
                 p.unlink(missing_ok=True)

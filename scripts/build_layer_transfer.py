@@ -34,10 +34,11 @@ import pandas as pd
 import torch
 from minitaskonomy.build import fresh_dir, log, render_data, run_units
 from minitaskonomy.layer_transfer import SCRATCH, LayerTransferConfig, measure_layers, measure_scratch
+from minitaskonomy.store import code_version, save_weights, write_json
 from minitaskonomy.train import TrainConfig, evaluate_net, round_to_half, train_task
 
 from depara_core.probes.scenes import SHIFTED
-from depara_core.zoos.minitaskonomy.assets import MANIFEST, build_model, code_version, read_manifest, save_weights, write_json
+from depara_core.zoos.minitaskonomy.assets import MANIFEST, build_model, read_manifest
 from depara_core.zoos.minitaskonomy.nets import RESOLUTION, init_seed
 from depara_core.zoos.minitaskonomy.tasks import TASKS
 

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from minitaskonomy.analysis import FLAT_SNR, FLAT_SPEARMAN, affinity_table, flatness, seed_agreement
 from minitaskonomy.build import fresh_dir, log, render_data, run_units
+from minitaskonomy.store import code_version, save_weights, write_json
 from minitaskonomy.train import TrainConfig, evaluate_net, random_encoder, round_to_half, train_task
 from minitaskonomy.transfer import TransferConfig, measure_source
 
@@ -38,12 +39,9 @@ from depara_core.zoos.minitaskonomy.assets import (
     MANIFEST,
     RANDOM,
     build_model,
-    code_version,
     model_file,
     model_name,
     read_manifest,
-    save_weights,
-    write_json,
 )
 from depara_core.zoos.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, RESOLUTION, WIDTHS, encoder_params, init_seed
 from depara_core.zoos.minitaskonomy.tasks import TASK_NAMES, TASKS

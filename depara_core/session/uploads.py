@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from depara_core.atomic import atomic_write
 from depara_core.errors import DeparaError, ProbeError
 from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
 from depara_core.probes.registry import load_builtin
@@ -93,7 +94,5 @@ def save_upload(data: bytes, suffix: str, root: str | os.PathLike) -> Path:
     safe_suffix = "".join(ch for ch in suffix.lower() if ch.isalnum() or ch == ".")[:16]
     path = folder / f"{digest}{safe_suffix}"
     if not path.is_file():
-        tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     return path

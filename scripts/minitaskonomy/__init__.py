@@ -22,11 +22,11 @@ from depara_core.zoos.minitaskonomy.assets import (
     model_name,
     parse_model_name,
     read_manifest,
-    save_weights,
 )
 from depara_core.zoos.minitaskonomy.nets import CODE_SHAPE, ENCODER_LAYER, LAYER_NAMES, RESOLUTION, Encoder, TaskNet, encoder_net, task_net
 from depara_core.zoos.minitaskonomy.tasks import TASK_NAMES, TASKS, Task, make_input, scene_tensors
 from minitaskonomy.analysis import affinity_table, flatness, seed_agreement
+from minitaskonomy.store import save_weights
 from minitaskonomy.train import TrainConfig, random_encoder, train_task
 from minitaskonomy.transfer import TransferConfig, TransferData, measure_source
 

@@ -12,13 +12,11 @@ reproduce the measurement exactly.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from depara_core.errors import ModelError
 from depara_core.models.checkpoints import apply_checkpoint
@@ -32,13 +30,9 @@ __all__ = [
     "model_name",
     "parse_model_name",
     "model_file",
-    "save_weights",
     "load_weights",
     "build_model",
     "read_manifest",
-    "write_json",
-    "code_version",
-    "file_sha256",
 ]
 
 ASSET_DIR = asset_dir("minitaskonomy")
@@ -64,15 +58,6 @@ def model_file(name: str) -> str:
     return f"{task}.safetensors" if seed == 1 else f"{task}.seed{seed}.safetensors"
 
 
-def save_weights(net: torch.nn.Module, path: str | Path) -> dict:
-    """Save ``net``'s state_dict with floating tensors as float16; returns size and SHA-256."""
-    state = {k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous() for k, v in net.state_dict().items()}
-    path = Path(path)
-    save_file(state, str(path))
-    path.chmod(0o644)
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
-
-
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A stored state_dict with floating tensors cast back to float32."""
     path = Path(path)
@@ -95,39 +80,3 @@ def read_manifest(directory: str | Path = ASSET_DIR) -> dict:
     if not path.is_file():
         raise ModelError(f"the mini-taskonomy zoo is not built ({path} is missing)", "run python scripts/build_minitaskonomy.py")
     return json.loads(path.read_text())
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    """Write JSON atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    tmp.replace(path)
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def code_version() -> dict:
-    """The git commit of the code, whether the tree had uncommitted changes, and a digest of the build's sources.
-
-    ``sources_sha256`` hashes the files that determine a build (this package, the scene generator
-    and the build scripts), so that a build can be matched to code committed after it ran.
-    """
-    root = Path(__file__).resolve().parent.parent.parent
-    files = sorted(Path(__file__).resolve().parent.glob("*.py")) + [root / "depara_core" / "scenes.py", root / "depara_core" / "scene_geometry.py"]
-    files += sorted((root / "scripts").glob("build_*.py"))
-    h = hashlib.sha256()
-    for f in files:
-        if f.is_file():
-            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
-    out: dict = {"commit": None, "dirty": None, "sources_sha256": h.hexdigest()}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "depara_core", "scripts"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return out
-    if commit:
-        out.update(commit=commit, dirty=bool(dirty))
-    return out
