@@ -33,7 +33,7 @@ def live() -> None:
     """λ, method and target controls with everything that depends on them; reruns alone."""
     ss = st.session_state
     c1, c2, c3 = st.columns([4, 1.2, 1.6])
-    c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider"), help="Weight of the edge term s_E")
+    c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider", upper=10.0), help="Weight of the edge term s_E")
     c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"))
     method = c3.selectbox("Method", METHODS, key="method_view", help="DEPARA-V / -E: node or edge term alone; RSA and linear CKA are baselines.")
     lam = float(ss.lam)
@@ -63,15 +63,16 @@ def evaluation(lam: float) -> None:
         st.caption("No measured transfer for this zoo. Upload a CSV (source,target,affinity; higher = better) below to score the rankings.")
         return
     with ui.guard("ground truth"):
-        gt_key = f"{gt.name}:{len(gt.affinity)}:{float(gt.affinity.sum().sum()):.9g}"
+        gt_key = gt.digest
         names = ground_truth_for(terms.names, gt).targets
         st.caption(f"{gt.name or 'ground truth'}: {len(names)} target(s) among the chosen models.")
         relevant = st.number_input("Relevant sources per target (top-r of the measured ranking)", 1, max(1, len(terms.names) - 2), min(5, len(terms.names) - 2), key="relevant")
         ev = ui.evaluator(digest, gt_key, relevant, terms, gt)
         static = ui.static_evaluation(digest, gt_key, relevant, terms, gt)
         live_eval = evaluate_methods(terms, ev, lam, relevant, methods=("DEPARA",), baselines=False)
-        curves = _merge(live_eval.curves, static.curves)
-        summary = _merge(live_eval.summary, static.summary)
+        # DEPARA at the current λ first, then the λ-independent methods (random and oracle last)
+        curves = pd.concat([live_eval.curves, static.curves], ignore_index=True)
+        summary = pd.concat([live_eval.summary, static.summary], ignore_index=True)
         a, b = st.columns([3, 2])
         with a:
             ui.chart(plots.pr_curve({m: (g["recall"].to_numpy(), g["precision"].to_numpy()) for m, g in curves.groupby("method", sort=False)}, title="precision–recall"), "pr-curve", key="pr")
@@ -87,11 +88,6 @@ def evaluation(lam: float) -> None:
 
 def _use_lambda(value: float) -> None:
     st.session_state.lam = float(value)
-
-
-def _merge(live: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
-    """DEPARA at the current λ first, then the λ-independent methods (random and oracle last)."""
-    return pd.concat([live, static], ignore_index=True)
 
 
 top = st.container()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import RerunException, StopException
 
 from depara_core.cache import GraphCache, default_cache_dir
 from depara_core.compare.terms import SimilarityTerms
@@ -27,7 +28,7 @@ from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import builtin_probe_sets, load_builtin
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
 from depara_core.session.progress import ProgressReport
-from depara_core.session.uploads import check_path
+from depara_core.session.uploads import load_probes, check_path
 from depara_core.session.workspace import Workspace
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
 from depara_core.viz import plots
@@ -81,7 +82,7 @@ def load_custom(custom: CustomModel) -> LoadedModel:
 
 
 @st.cache_data(show_spinner="Preparing probes…", max_entries=8)
-def _builtin_probes(name: str, count: int) -> ProbeSet:
+def _builtin_probes(name: str, count: int | None) -> ProbeSet:
     return load_builtin(name, count)
 
 
@@ -153,16 +154,18 @@ def init_state() -> None:
         ss.initial_config = current_config()
 
 
-def bind(name: str, on_change=None, widget: str | None = None) -> dict:
+def bind(name: str, on_change=None, widget: str | None = None, upper: float | None = None) -> dict:
     """Keyword arguments that tie a widget to the plain session-state key ``name``.
 
     The widget gets its own key (``w_<name>``), seeded from ``name`` before it is drawn and copied
     back on change, so the choice survives page switches and widgets that are re-created.
+    ``upper`` is the widget's largest value (a larger stored value, e.g. λ typed in the sidebar, shows
+    as the widget's end without being changed).
     """
     ss = st.session_state
     key = widget or f"w_{name}"
     value = ss[name]
-    ss[key] = min(value, 10.0) if key == "lam_slider" else (list(value) if isinstance(value, (list, tuple)) else value)
+    ss[key] = min(value, upper) if upper is not None else (list(value) if isinstance(value, (list, tuple)) else value)
 
     def copy_back() -> None:
         v = ss[key]
@@ -209,13 +212,7 @@ def workspace(config: Config) -> Workspace:
     specs = resolve_specs(config, z)
     custom = {c.name: c for c in config.custom}
     models = [load_custom(custom[s.name]) if s.name in custom else _zoo_model(config.zoo, s.name, s) for s in specs]
-    if config.probes.source == "builtin":
-        probes = _builtin_probes(config.probes.name, int(config.probes.count or 0))
-    else:
-        found = st.session_state.uploaded_probes.get(config.probes.digest)
-        if found is None:
-            raise DeparaError("the uploaded probe set is no longer in this session", "upload it again on the Setup page")
-        probes = found.subset(config.probes.count) if config.probes.count and config.probes.count < len(found) else found
+    probes = load_probes(config.probes, st.session_state.uploaded_probes, _builtin_probes)
     gt = st.session_state.get("gt_upload") or (z.ground_truth if z is not None else None)
     sizes = sorted({m.spec.preprocess.size or probes.size for m in models})
     note = f"Input sizes differ ({', '.join(f'{h}x{w}' for h, w in sizes)}): attribution maps are compared on the coarsest grid." if len(sizes) > 1 else ""
@@ -240,19 +237,26 @@ def layer_truth() -> LayerTruth | None:
 
 
 # ---- errors --------------------------------------------------------------------------------
+def show_error(exc: BaseException, what: str = "", hint: str = "check the inputs above; results computed so far are kept") -> None:
+    """The one way a page shows a failure: what went wrong and what to do (logged when unexpected)."""
+    prefix = f"{what}: " if what else ""
+    if isinstance(exc, DeparaError):
+        st.error(f"{prefix}{exc.problem}.", icon=":material/error:")
+        if exc.hint:
+            st.caption(f"What to do: {exc.hint}.")
+        return
+    log.exception("failure in %s", what or "page", exc_info=exc)
+    st.error(f"{prefix}{type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
+    st.caption(f"What to do: {hint}.")
+
+
 @contextlib.contextmanager
 def guard(what: str = "") -> Iterator[None]:
     """Show any failure as a readable message; the rest of the page and the session keep working."""
     try:
         yield
-    except DeparaError as exc:
-        st.error(f"{what + ': ' if what else ''}{exc.problem}.", icon=":material/error:")
-        if exc.hint:
-            st.caption(f"What to do: {exc.hint}.")
-    except (ValueError, OSError, RuntimeError, KeyError, TypeError) as exc:  # library errors on odd input
-        log.exception("failure in %s", what or "page")
-        st.error(f"{what + ': ' if what else ''}{type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
-        st.caption("What to do: check the inputs above; results computed so far are kept.")
+    except (DeparaError, ValueError, OSError, RuntimeError, KeyError, TypeError) as exc:  # library errors on odd input
+        show_error(exc, what)
 
 
 # ---- computing -----------------------------------------------------------------------------
@@ -270,32 +274,37 @@ def _compute(ws: Workspace, job: str, run) -> bool:
         per_model = st.progress(0.0, text=" ")
 
     last = [0.0]
+    interrupted: list[BaseException] = []
 
     def sink(r: ProgressReport) -> bool:
+        if interrupted:
+            return False
         now = time.monotonic()
         if now - last[0] < 0.3 and r.fraction < 1.0:
             return True  # a few updates a second: each one costs the browser a redraw
         last[0] = now
-        overall.progress(min(r.fraction, 1.0), text=f"overall {r.fraction:.0%}" + ("" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}"))
-        per_model.progress(min(r.model_fraction, 1.0), text=r.text)
+        try:
+            overall.progress(min(r.fraction, 1.0), text=f"overall {r.fraction:.0%}" + ("" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}"))
+            per_model.progress(min(r.model_fraction, 1.0), text=r.text)
+        except (RerunException, StopException) as exc:
+            # Stop was pressed or the page was left: Streamlit interrupts the script here. The engine
+            # is told through its own cancellation (returning False), and the interruption is
+            # raised again once the library has unwound and kept what it finished.
+            interrupted.append(exc)
+            return False
         return True
 
     try:
         run(sink)
     except Cancelled as exc:
+        if interrupted:
+            raise interrupted[0] from None
         box.update(label=f"Stopped: {exc.problem}", state="error")
         return False
-    except DeparaError as exc:
-        box.update(label=f"Failed: {exc.problem}", state="error")
-        st.error(f"{exc.problem}.", icon=":material/error:")
-        if exc.hint:
-            st.caption(f"What to do: {exc.hint}.")
-        return False
     except Exception as exc:  # a user's model can fail in any way (shapes, dtypes, memory)
-        log.exception("computation failed")
-        box.update(label=f"Failed: {type(exc).__name__}", state="error")
-        st.error(f"Computing {job} failed: {type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
-        st.caption("What to do: check that every model accepts the probe images (size, channels) and fits in memory; finished layers are kept.")
+        box.update(label=f"Failed: {exc.problem if isinstance(exc, DeparaError) else type(exc).__name__}", state="error")
+        show_error(exc, "" if isinstance(exc, DeparaError) else f"computing {job} failed",
+                   "check that every model accepts the probe images (size, channels) and fits in memory; finished layers are kept")  # fmt: skip
         return False
     box.update(label=f"Computed {job}", state="complete", expanded=False)
     return True
@@ -335,15 +344,8 @@ def results(show_prompt: bool = True) -> Workspace | None:
     try:
         config = current_config()
         ws = workspace(config)
-    except DeparaError as exc:
-        st.error(f"{exc.problem}.", icon=":material/error:")
-        if exc.hint:
-            st.caption(f"What to do: {exc.hint}.")
-        return _previous(None)
     except Exception as exc:  # e.g. a user's model that fails while being built or fingerprinted
-        log.exception("preparing the workspace failed")
-        st.error(f"Preparing the models and probes failed: {type(exc).__name__}: {str(exc)[:500]}", icon=":material/error:")
-        st.caption("What to do: check the chosen models and probes in the sidebar and on the Setup page.")
+        show_error(exc, "" if isinstance(exc, DeparaError) else "preparing the models and probes failed", "check the chosen models and probes in the sidebar and on the Setup page")
         return _previous(None)
     if ws.complete:
         return ws

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,14 @@ class GroundTruth:
 
     affinity: pd.DataFrame = field(repr=False)
     name: str = ""
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the sources, targets and every value (a content key, never a name or a sum)."""
+        h = hashlib.sha256()
+        h.update(json.dumps([list(map(str, self.affinity.index)), list(map(str, self.affinity.columns))]).encode())
+        h.update(np.ascontiguousarray(self.affinity.to_numpy(dtype=np.float64)).tobytes())
+        return h.hexdigest()
 
     @classmethod
     def from_matrix(cls, tasks: Sequence[str], matrix, name: str = "") -> GroundTruth:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -21,10 +21,13 @@ __all__ = ['load_probes', 'probes_from_upload', 'check_path', 'probes_from_path'
 
 
 # ---- probes --------------------------------------------------------------------------------
-def load_probes(choice: ProbeChoice, uploaded: Mapping[str, ProbeSet] | None = None) -> ProbeSet:
-    """The probe set of ``choice``: a built-in one, or one of ``uploaded`` (keyed by digest)."""
+def load_probes(
+    choice: ProbeChoice, uploaded: Mapping[str, ProbeSet] | None = None, builtin: Callable[[str, int | None], ProbeSet] = load_builtin
+) -> ProbeSet:
+    """The probe set of ``choice``: a built-in one (through ``builtin``, e.g. a memoised
+    :func:`~depara_core.probes.registry.load_builtin`), or one of ``uploaded`` (keyed by digest)."""
     if choice.source == "builtin":
-        return load_builtin(choice.name, choice.count)
+        return builtin(choice.name, choice.count)
     found = (uploaded or {}).get(choice.digest)
     if found is None:
         raise ProbeError(f"the uploaded probe set {choice.name!r} is no longer in this session", "upload it again on the Setup page")

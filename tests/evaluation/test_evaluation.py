@@ -90,3 +90,11 @@ def test_ground_truth_from_csv_with_losses(tmp_path):
     pd.DataFrame(rows, columns=["source", "target", "loss"]).to_csv(path, index=False)
     gt = GroundTruth.from_csv(path, value="loss", higher_is_better=False)
     assert gt.ranking("b") == ["a", "c"] and gt.ranking("c") == ["b", "a"]
+
+
+def test_ground_truth_digest_is_a_content_key():
+    """Two tables with the same name, size and sum must not share a key (they did: name:len:sum)."""
+    a = GroundTruth.from_matrix(["x", "y", "z"], [[0, 1, 2], [2, 0, 1], [1, 2, 0]], name="upload.csv")
+    b = GroundTruth.from_matrix(["x", "y", "z"], [[0, 2, 1], [1, 0, 2], [2, 1, 0]], name="upload.csv")
+    assert float(a.affinity.sum().sum()) == float(b.affinity.sum().sum()) and a.digest != b.digest
+    assert a.digest == GroundTruth.from_matrix(["x", "y", "z"], a.affinity.to_numpy(), name="other").digest
