@@ -81,15 +81,38 @@ def test_layer_scores_pick_argmax_and_match_pairwise(zoo, probes):
         assert scores.ranking(lam)[0][0] == scores.best(lam)
 
 
-def test_select_layers_streams_and_uses_the_cache(zoo, probes, tmp_path):
+def test_select_layers_streams_and_uses_the_cache(zoo, probes, tmp_path, monkeypatch):
     from depara_core.cache import GraphCache
+    from depara_core.compare import layers as layers_module
+    from depara_core.compare import workflows
 
     cache = GraphCache(tmp_path)
+    runs, held = [], []
+    real_iter, real_node = workflows.iter_graphs, layers_module.node_similarity
+
+    def counting(model, probes_, layers, *args, **kwargs):
+        runs.append(list(layers))
+        return real_iter(model, probes_, layers, *args, **kwargs)
+
+    def watching(g, target):  # called once per source layer as it streams past
+        import gc
+
+        held.append(sum(1 for o in gc.get_objects() if type(o) is type(g) and o.model == g.model))
+        return real_node(g, target)
+
+    monkeypatch.setattr(workflows, "iter_graphs", counting)
+    monkeypatch.setattr(layers_module, "node_similarity", watching)
     direct = layer_scores(compute_graphs(zoo[0], probes, list(TINY_LAYERS)).values(), compute_graphs(zoo[1], probes, ["act2"])["act2"])
+    runs.clear(), held.clear()
     streamed = select_layers(zoo[0], zoo[1], probes, list(TINY_LAYERS), cache=cache, memory_budget=35_000)
     np.testing.assert_allclose(streamed.s_V, direct.s_V, atol=1e-6)
     np.testing.assert_allclose(streamed.s_E, direct.s_E, atol=1e-6)
+    assert runs == [list(TINY_LAYERS)]  # one engine run for the missing layers
+    assert max(held) <= 3  # a group of layers at a time (the budget fits about two), never all five
+    held.clear()
     again = select_layers(zoo[0], zoo[1], probes, list(reversed(TINY_LAYERS)), cache=cache)
+    assert runs == [list(TINY_LAYERS)]  # the second call is served from the cache: no engine run
+    assert max(held) <= 2  # cached layers are read one at a time
     assert again.layers == tuple(reversed(TINY_LAYERS))
     np.testing.assert_allclose(again.s_E[::-1], direct.s_E, atol=1e-6)
 

@@ -194,19 +194,60 @@ def test_hooks_are_removed_after_use(tiny, probes):
     assert all(not mod._forward_hooks for mod in tiny.module.modules())
 
 
+class _UpToAct2(nn.Module):
+    """TinyNet's ||act2(x)||² per probe as a module of its own modules: the reference scalar function."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.conv1, self.relu1, self.conv2, self.act2 = net.conv1, net.relu1, net.conv2, net.act2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.act2(self.conv2(self.relu1(self.conv1(x))))
+        return (f * f).flatten(1).sum(1)
+
+
+def _captum_reference(method: str, ref: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The captum class of each registered method, called directly on the reference function."""
+    from captum.attr import DeepLift, GuidedBackprop, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
+
+    x = x.clone().requires_grad_(True)
+    if method == "saliency":
+        return Saliency(ref).attribute(x, abs=True)
+    if method == "integrated_gradients":
+        return IntegratedGradients(ref).attribute(x, baselines=torch.zeros_like(x), n_steps=16, internal_batch_size=16)
+    if method == "smoothgrad":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return NoiseTunnel(InputXGradient(ref)).attribute(x, nt_type="smoothgrad", nt_samples=8, stdevs=0.1, nt_samples_batch_size=8)
+    if method == "deeplift":
+        return DeepLift(ref).attribute(x, baselines=torch.zeros_like(x))
+    return GuidedBackprop(ref).attribute(x)
+
+
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "smoothgrad", "deeplift", "guided_backprop"])
-def test_other_attribution_methods(tiny, probes, method):
-    g = compute_graphs(tiny, probes, ["act2"], GraphOptions(method=method))["act2"]
-    assert g.nodes.shape == (len(probes), 3 * 12 * 12)
-    assert np.isfinite(g.nodes.astype(float)).all()
+def test_other_attribution_methods_equal_their_captum_class(tiny, probes, method):
+    """Every captum-backed method's nodes equal captum's class on the same scalar function (all probes
+    in one batch, so that SmoothGrad draws the same noise)."""
+    g = compute_graphs(tiny, probes, ["act2"], GraphOptions(method=method), batch_size=len(probes))["act2"]
+    x = tiny.spec.preprocess(probes.images)
+    want = _captum_reference(method, _UpToAct2(tiny.module), x).detach().flatten(1).double().numpy()
+    want_units = want / np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(g.nodes.astype(float), want_units, atol=2e-3)
+    np.testing.assert_allclose(g.node_norms, np.linalg.norm(want, axis=1), rtol=1e-4)
     base = compute_graphs(tiny, probes, ["act2"])["act2"]
     np.testing.assert_allclose(g.gram, base.gram, rtol=1e-5)  # edges do not depend on the method
-    if method == "saliency":
-        x = tiny.spec.preprocess(probes.images[:1]).requires_grad_(True)
-        f = layer_output(tiny.module, "act2", x).flatten()
-        (grad,) = torch.autograd.grad((f * f).sum(), x)
-        ref = grad.abs().flatten().double().numpy()
-        np.testing.assert_allclose(g.nodes[0].astype(float), ref / np.linalg.norm(ref), atol=2e-3)
+
+
+def test_integrated_gradients_is_complete(tiny, probes):
+    """An axiom checked without captum: IG attributions sum to f(x) − f(0) (up to the quadrature)."""
+    opts = GraphOptions(method="integrated_gradients", method_params=(("n_steps", 64),))
+    g = compute_graphs(tiny, probes, ["act2"], opts)["act2"]
+    ref = _UpToAct2(tiny.module)
+    x = tiny.spec.preprocess(probes.images)
+    with torch.no_grad():
+        gap = (ref(x) - ref(torch.zeros_like(x))).double().numpy()
+    sums = (g.nodes.astype(np.float64) * g.node_norms[:, None]).sum(1)
+    np.testing.assert_allclose(sums, gap, rtol=2e-2, atol=1e-3 * np.abs(gap).max())
 
 
 def test_channel_reductions(tiny, probes):

@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import spearmanr
 from conftest import random_probes, tiny_spec
 from PIL import Image
 
@@ -265,7 +266,8 @@ def test_layer_truth_csv_and_agreement(models):
     measured = truth.series("m0", "m1", scores.layers)
     assert np.isnan(measured[-1]) and measured[0] == 0.1 and truth.series("m1", "m0", scores.layers) is None
     rho = layer_agreement(scores, 1.0, measured)
-    assert -1.0 <= rho <= 1.0
+    ok = np.isfinite(measured)
+    assert rho == pytest.approx(spearmanr(scores.combined(1.0)[ok], measured[ok]).statistic)
     fig, table = views.layer_view(scores, 1.0, measured=measured)
     assert "accuracy" not in table.columns and "measured transfer" in table.columns and table["recommended"].sum() == 1
     loss = LayerTruth.from_frame(pd.DataFrame({"source": ["a", "a"], "target": ["b", "b"], "layer": ["x", "x"], "seed": [0, 1], "loss": [1.0, 3.0]}))
