@@ -1,8 +1,7 @@
 """DEPARA Explorer's library: deep attribution graphs for choosing pre-trained models and layers.
 
->>> import torch, depara_core as dc
->>> nets = [dc.load_model(dc.callable_spec(f"m{i}", lambda i=i: torch.manual_seed(i) and torch.nn.Sequential(
-...     torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh()))) for i in range(3)]
+>>> import depara_core as dc
+>>> nets = dc.toy_models(3)
 >>> terms = dc.zoo_terms(nets, dc.load_builtin("noise", 5))
 >>> terms.names, terms.s_V.shape
 (('m0', 'm1', 'm2'), (3, 3))
@@ -28,6 +27,7 @@ _EXPORTS = {
     "load_model": "depara_core.models.spec:load_model",
     "parse_source": "depara_core.models.sources:parse_source",
     "callable_spec": "depara_core.models.sources:callable_spec",
+    "toy_models": "depara_core.models.toy:toy_models",
     "Preprocess": "depara_core.models.preprocess:Preprocess",
     "GraphOptions": "depara_core.engine.graph:GraphOptions",
     "Graph": "depara_core.engine.graph:Graph",

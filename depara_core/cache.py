@@ -4,7 +4,8 @@ Keys hash (weights digest, layer, probe digest, preprocessing, method and its pa
 version). Entries are written to a temporary file and renamed into place, so a writer killed
 mid-write never leaves a readable broken entry; nothing is ever unpickled.
 
->>> >>> cache = GraphCache(tempfile.mkdtemp())
+>>> import tempfile
+>>> cache = GraphCache(tempfile.mkdtemp())
 >>> cache.key({"a": 1}) == cache.key({"a": 1}), len(cache.key({"a": 1}))
 (True, 64)
 """

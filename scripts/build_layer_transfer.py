@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from minitaskonomy.build import fresh_dir, log, render_data, run_units
+from minitaskonomy.build import fresh_dir, log, render_data, run_record, run_units
 from minitaskonomy.layer_transfer import SCRATCH, LayerTransferConfig, measure_layers, measure_scratch
 from minitaskonomy.store import code_version, save_weights, write_json
 from minitaskonomy.train import TrainConfig, evaluate_net, round_to_half, train_task
@@ -158,11 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "format": FORMAT,
         "name": "mini-taskonomy-shifted",
         "tiny": args.tiny,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "code_version": version,
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                        "jobs": args.jobs, "threads_per_job": args.threads, "cpus": os.cpu_count()},
-        "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        **run_record(version, args.jobs, args.threads, argv),
         "resolution": RESOLUTION,
         "scene_config": asdict(scene_cfg),
         "scenes": {"pool": {"seed": POOL_SEED, "count": pool_n}, "labelled": {"seed": TRAIN_SEED, "count": max(budgets)},

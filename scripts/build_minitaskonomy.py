@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from minitaskonomy.analysis import FLAT_SNR, FLAT_SPEARMAN, affinity_table, flatness, seed_agreement
-from minitaskonomy.build import fresh_dir, log, render_data, run_units
+from minitaskonomy.build import fresh_dir, log, render_data, run_record, run_units
 from minitaskonomy.store import code_version, save_weights, write_json
 from minitaskonomy.train import TrainConfig, evaluate_net, random_encoder, round_to_half, train_task
 from minitaskonomy.transfer import TransferConfig, measure_source
@@ -164,11 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "format": FORMAT,
         "name": "mini-taskonomy",
         "tiny": tiny,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "code_version": version,
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(),
-                        "jobs": args.jobs, "threads_per_job": args.threads, "cpus": os.cpu_count()},
-        "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        **run_record(version, args.jobs, args.threads, argv),
         "resolution": RESOLUTION,
         "scene_config": asdict(scene_cfg),
         "scenes": {"pool": {"seed": POOL_SEED, "count": pool_n}, "labelled": {"seed": TRANSFER_TRAIN_SEED, "count": max(budgets)},

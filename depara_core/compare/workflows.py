@@ -1,11 +1,8 @@
 """End-to-end workflows over a zoo: encoder graphs → similarity terms, and layer selection, cached.
 
->>> import torch
->>> from depara_core.models.sources import callable_spec
->>> from depara_core.models.spec import load_model
 >>> from depara_core.probes.registry import load_builtin
->>> nets = [load_model(callable_spec(f"m{i}", lambda i=i: torch.manual_seed(i) and torch.nn.Sequential(
-...     torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh()))) for i in range(3)]
+>>> from depara_core.models.toy import toy_models
+>>> nets = toy_models(3)
 >>> terms = zoo_terms(nets, load_builtin("noise", 5))
 >>> terms.names, terms.s_V.shape
 (('m0', 'm1', 'm2'), (3, 3))

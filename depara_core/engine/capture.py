@@ -19,7 +19,7 @@ from torch import nn
 from depara_core.errors import GraphError
 from depara_core.models.spec import OUTPUT
 
-__all__ = ["capture_layers", "count_calls"]
+__all__ = ["capture_layers", "count_calls", "model_output"]
 
 
 class _StopForward(Exception):
@@ -65,11 +65,7 @@ def capture_layers(
         try:
             result = module(x)
             if OUTPUT in names:
-                if isinstance(result, (tuple, list)):
-                    result = result[0]
-                if isinstance(result, dict):
-                    result = next(iter(result.values()))
-                out[OUTPUT] = result
+                out[OUTPUT] = model_output(result)
         except _StopForward:
             pass
         missing = [n for n in names if n not in out]
@@ -82,6 +78,17 @@ def capture_layers(
     finally:
         for h in handles:
             h.remove()
+
+
+def model_output(result: object) -> torch.Tensor:
+    """The tensor a model's output stands for: the first of a tuple or list, the first value of a dict."""
+    if isinstance(result, (tuple, list)) and result:
+        result = result[0]
+    if isinstance(result, dict) and result:
+        result = next(iter(result.values()))
+    if not isinstance(result, torch.Tensor):
+        raise GraphError(f"the model's output is a {type(result).__name__}, not a tensor", "return a tensor (or a tuple/dict whose first entry is one) from forward")
+    return result
 
 
 def count_calls(
@@ -118,9 +125,5 @@ def count_calls(
         for h in handles:
             h.remove()
     if OUTPUT in names:
-        if isinstance(result, (tuple, list)):
-            result = result[0]
-        if isinstance(result, dict):
-            result = next(iter(result.values()))
-        counts[OUTPUT], shapes[OUTPUT] = 1, tuple(result.shape[1:])
+        counts[OUTPUT], shapes[OUTPUT] = 1, tuple(model_output(result).shape[1:])
     return counts, shapes, max(act[0] // max(x.shape[0], 1), x[0].numel() * x.element_size())

@@ -4,14 +4,11 @@ and every table (with a CSV link), readable offline and easy to mail or show in 
 PNG copies of the figures are added when static export works (kaleido with Chrome/Chromium
 installed); without it the report is complete all the same.
 
->>> import torch
->>> from depara_core.models.sources import callable_spec
->>> from depara_core.models.spec import load_model
 >>> from depara_core.probes.registry import load_builtin
 >>> from depara_core.session.config import Config, ProbeChoice
 >>> from depara_core.session.workspace import Workspace
->>> nets = [load_model(callable_spec(f"m{i}", lambda i=i: torch.manual_seed(i) and torch.nn.Sequential(
-...     torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh()))) for i in range(3)]
+>>> from depara_core.models.toy import toy_models
+>>> nets = toy_models(3)
 >>> ws = Workspace(Config("", ("m0", "m1", "m2"), ProbeChoice("builtin", "noise", 4)), nets, load_builtin("noise", 4))
 >>> ws.compute()
 >>> html = build_report(ws, lam=1.0, png=False)

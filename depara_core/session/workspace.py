@@ -3,12 +3,9 @@ cancellation and resumption; the results a user browses.
 
 Nothing here imports a UI toolkit: the Streamlit pages call these functions and draw what comes back.
 
->>> import torch
->>> from depara_core.models.sources import callable_spec
->>> from depara_core.models.spec import load_model
 >>> from depara_core.probes.registry import load_builtin
->>> nets = [load_model(callable_spec(f"m{i}", lambda i=i: torch.manual_seed(i) and torch.nn.Sequential(
-...     torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh()))) for i in range(3)]
+>>> from depara_core.models.toy import toy_models
+>>> nets = toy_models(3)
 >>> from depara_core.session.config import Config, ProbeChoice
 >>> config = Config(zoo="", models=("m0", "m1", "m2"), probes=ProbeChoice("builtin", "noise", 5))
 >>> ws = Workspace(config, nets, load_builtin("noise", 5))

@@ -10,18 +10,22 @@ pools, and running work units in forked worker processes.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import platform
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from depara_core.probes.scenes import SceneConfig, render_scenes
 from depara_core.zoos.minitaskonomy.tasks import scene_tensors
 from minitaskonomy.transfer import TransferData
 
-__all__ = ["log", "fresh_dir", "render_data", "run_units"]
+__all__ = ["log", "fresh_dir", "render_data", "run_units", "run_record"]
 
 
 def log(msg: str) -> None:
@@ -60,3 +64,14 @@ def run_units(fn: Callable, units: Sequence, jobs: int, threads: int) -> list:
         return [fn(u) for u in units]
     with mp.get_context("fork").Pool(jobs, initializer=_init_worker, initargs=(threads,)) as pool:
         return pool.map(fn, units, chunksize=1)
+
+
+def run_record(version: dict, jobs: int, threads: int, argv: Sequence[str] | None) -> dict:
+    """The manifest's record of a build run: when, with which code, on what, by which command."""
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "code_version": version,
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(),
+                        "jobs": jobs, "threads_per_job": threads, "cpus": os.cpu_count()},
+        "command": " ".join([Path(sys.argv[0]).name] + list(argv if argv is not None else sys.argv[1:])),
+    }  # fmt: skip
