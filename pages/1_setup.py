@@ -40,6 +40,10 @@ with st.expander("Add a model", expanded=False):
     with st.form("add_model", clear_on_submit=False, border=False):
         name = st.text_input("Name", key="add_name", placeholder="e.g. my-resnet")
         target, checkpoint_path, upload, num_classes, encoder = "", "", None, 0, ""
+        c1, c2 = st.columns(2)
+        input_size = c1.number_input("Input size (0 = the architecture's own)", 0, 2048, 0, key="add_input_size",
+                                     help="Side of the square centre crop; torchvision and timm models default to their weights' preprocessing.")  # fmt: skip
+        resize = c2.number_input("Resize shorter side to (0 = the architecture's own)", 0, 4096, 0, key="add_resize")
         if kind in ("torchvision", "timm"):
             target = st.text_input("Architecture", key="add_arch", placeholder="resnet18" if kind == "torchvision" else "resnet18.a1_in1k")
             upload = st.file_uploader("Checkpoint (state_dict: .pth, .pt, .safetensors)", type=["pth", "pt", "bin", "safetensors"], key="add_ckpt")
@@ -68,7 +72,7 @@ with st.expander("Add a model", expanded=False):
             name = name.strip() or (Path(target).stem if kind == "torchscript" else target.split(":")[-1])
             if name in ss.custom_models or (z is not None and name in z.names):
                 raise ui.DeparaError(f"a model named {name!r} already exists", "give the new model another name")
-            custom = CustomModel(kind, name, target.strip(), checkpoint_path, encoder.strip(), int(num_classes) or None)
+            custom = CustomModel(kind, name, target.strip(), checkpoint_path, encoder.strip(), int(num_classes) or None, int(input_size) or None, int(resize) or None)
             loaded = ui.load_custom(custom)  # builds it now, so errors show here
             ss.custom_models[name] = custom
             n_params = sum(p.numel() for p in loaded.module.parameters())

@@ -139,18 +139,6 @@ class ProbeSet:
         return cls._assemble(decoded, size, name, notes)
 
     @classmethod
-    def from_files(cls, paths: Iterable[str | os.PathLike], size: tuple[int, int] | None = None, name: str = "files") -> ProbeSet:
-        """From a list of image files; ids are the file names (parent folders added if needed)."""
-        paths = [Path(p) for p in paths]
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise ProbeError(f"these probe files do not exist: {', '.join(missing[:5])}", "check the paths")
-        names = [p.name for p in paths]
-        if len(set(names)) != len(names):
-            names = [str(p) for p in paths]
-        return cls.from_bytes({n: p.read_bytes() for n, p in zip(names, paths)}, size, name)
-
-    @classmethod
     def from_folder(
         cls, folder: str | os.PathLike, size: tuple[int, int] | None = None, limit: int | None = None
     ) -> ProbeSet:
