@@ -31,7 +31,7 @@ from depara_core.engine.run import compute_graphs
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.ranking import evaluate, random_baseline
 from depara_core.models.spec import load_model
-from depara_core.probes.probeset import load_builtin
+from depara_core.probes.registry import load_builtin
 from depara_core.zoos import load_zoo
 
 LAMBDAS = (0.25, 1.0, 4.0)

@@ -69,7 +69,8 @@ def zoo_terms(
     progress: Progress | None = None,
     graphs: Mapping[str, Graph] | None = None,
 ) -> SimilarityTerms:
-    """λ-independent similarity terms of a zoo, from the cache when every input is unchanged.
+    """λ-independent similarity terms of a zoo (see the module's example), from the cache when every
+    input is unchanged.
 
     ``graphs`` (keyed by model name) are used instead of computing them when the caller holds them
     already; the cache entry is the same either way.
