@@ -8,8 +8,10 @@ Environment:
   DEPARA_CACHE_DIR      where graphs and terms are cached (default ~/.cache/depara-explorer); a
                         restarted app reads its results from there instead of recomputing
   DEPARA_PROBE_COUNT    probes a new session starts with (default: the zoo's, e.g. 16 photos)
-  DEPARA_ALLOWED_ROOTS  folders (os.pathsep-separated) that typed server paths must lie under
-  DEPARA_ALLOW_CODE=0   hide "module:function" models (they import Python code on the server)
+  DEPARA_ALLOWED_ROOTS  folders (os.pathsep-separated) that typed server paths may lie under; none by
+                        default (or: streamlit run app.py -- --allowed-root /a/folder)
+  DEPARA_ALLOW_CODE=1   allow "module:function" and TorchScript models from the page (they run code on
+                        the server); off by default (or: streamlit run app.py -- --allow-code)
 """
 
 from __future__ import annotations

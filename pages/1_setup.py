@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ import streamlit as st
 
 from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
 from depara_core.session.config import CustomModel
+from depara_core.session.policy import ENABLE_CODE_HINT, ENABLE_PATHS_HINT
 from depara_core.session.uploads import probes_from_path, probes_from_upload, save_upload
 from pages import _ui as ui
 
@@ -34,7 +34,9 @@ if z is not None:
         st.warning(f"This zoo is not installed: {z.unavailable_reason}", icon=":material/warning:")
 
 with st.expander("Add a model", expanded=False):
-    kinds = ["torchvision", "timm", "torchscript"] + (["callable"] if os.environ.get("DEPARA_ALLOW_CODE", "1") != "0" else [])
+    kinds = ["torchvision", "timm"] + (["torchscript", "callable"] if ui.policy().allow_code else [])
+    if not ui.policy().allow_code:
+        st.caption(f"TorchScript files and module:function models run code on the server and are off; {ENABLE_CODE_HINT}.")
     kind = st.radio("Kind", kinds, horizontal=True, key="add_kind",
                     format_func={"torchvision": "torchvision architecture", "timm": "timm architecture", "torchscript": "TorchScript file", "callable": "module:function"}.get)  # fmt: skip
     with st.form("add_model", clear_on_submit=False, border=False):
@@ -99,10 +101,12 @@ with up_col:
             ps = probes_from_upload([(f.name, f.getvalue()) for f in files], int(size), name=Path(files[0].name).stem if len(files) == 1 else "uploaded")
             ui.add_probes(ps)
 with path_col:
-    folder = st.text_input("…or a folder or .zip on the server", key="probe_path", placeholder="/data/probes")
+    roots = ui.policy().allowed_roots
+    folder = st.text_input("…or a folder or .zip on the server", key="probe_path", placeholder=str(roots[0]) if roots else "/data/probes",
+                           help=f"Under {', '.join(map(str, roots))}" if roots else "Off on this server: " + ENABLE_PATHS_HINT)  # fmt: skip
     if st.button("Use this folder", disabled=not folder, key="use_folder"):
         with ui.guard("the probe folder"):
-            ui.add_probes(probes_from_path(folder, int(size)))
+            ui.add_probes(probes_from_path(folder, int(size), ui.policy()))
 
 with ui.guard("probes"):
     ws = ui.workspace(ui.current_config())

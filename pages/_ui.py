@@ -27,8 +27,9 @@ from depara_core.models.spec import LoadedModel, ModelSpec, load_model
 from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import builtin_probe_sets, load_builtin
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
+from depara_core.session.policy import ServerPolicy
 from depara_core.session.progress import ProgressReport
-from depara_core.session.uploads import load_probes, check_path
+from depara_core.session.uploads import check_path, load_probes
 from depara_core.session.workspace import Workspace
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
 from depara_core.viz import plots
@@ -73,12 +74,19 @@ def _zoo_model(zoo_name: str, model_name: str, _spec: ModelSpec) -> LoadedModel:
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)
-def _custom_model(key: str, _custom: CustomModel) -> LoadedModel:
-    return load_model(_custom.spec())
+def _custom_model(key: str, allow_code: bool, _custom: CustomModel) -> LoadedModel:
+    return load_model(_custom.spec(allow_code=allow_code))
 
 
 def load_custom(custom: CustomModel) -> LoadedModel:
-    return _custom_model(custom.key(), custom)
+    """An added model, built once per process; code-defined kinds only where the server allows them."""
+    return _custom_model(custom.key(), policy().allow_code, custom)
+
+
+@st.cache_resource(show_spinner=False)
+def policy() -> ServerPolicy:
+    """What the server's operator allows visitors (code-defined models, server folders)."""
+    return ServerPolicy.current()
 
 
 @st.cache_data(show_spinner="Preparing probes…", max_entries=8)
@@ -439,4 +447,4 @@ def add_probes(ps: ProbeSet) -> None:
 
 
 def check_file(path: str) -> Path:
-    return check_path(path, "file")
+    return check_path(path, "file", policy())

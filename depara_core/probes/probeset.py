@@ -140,13 +140,20 @@ class ProbeSet:
 
     @classmethod
     def from_folder(
-        cls, folder: str | os.PathLike, size: tuple[int, int] | None = None, limit: int | None = None
+        cls, folder: str | os.PathLike, size: tuple[int, int] | None = None, limit: int | None = None, confine: bool = False
     ) -> ProbeSet:
-        """Every image file in ``folder`` (recursively, sorted by relative path)."""
+        """Every image file in ``folder`` (recursively, sorted by relative path).
+
+        ``confine=True`` reads only files that resolve (symbolic links followed) inside ``folder``,
+        and never descends into linked folders: what a web page may ask a server to read.
+        """
         root = Path(folder).expanduser()
         if not root.is_dir():
-            raise ProbeError(f"probe folder {str(root)!r} does not exist or is not a folder", "give an existing folder of images")
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            raise ProbeError(f"probe folder {root.name!r} does not exist or is not a folder", "give an existing folder of images")
+        files = sorted(p for p in _walk(root, follow_links=not confine) if p.suffix.lower() in IMAGE_SUFFIXES)
+        if confine:
+            inside = root.resolve()
+            files = [p for p in files if p.resolve() == inside or inside in p.resolve().parents]
         if not files:
             raise ProbeError(
                 f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {str(root)!r}", "put the probe images in that folder"
@@ -157,12 +164,12 @@ class ProbeSet:
         return cls.from_bytes(items, size, root.name or "folder")
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, size: tuple[int, int] | None = None) -> ProbeSet:
-        """A ``.zip`` file or a folder of images, by what ``path`` is."""
+    def from_path(cls, path: str | os.PathLike, size: tuple[int, int] | None = None, confine: bool = False) -> ProbeSet:
+        """A ``.zip`` file or a folder of images, by what ``path`` is (``confine``: see :meth:`from_folder`)."""
         path = Path(path).expanduser()
         if path.suffix.lower() == ".zip":
             return cls.from_zip(path, size=size, name=path.stem)
-        return cls.from_folder(path, size=size)
+        return cls.from_folder(path, size=size, confine=confine)
 
     @classmethod
     def from_zip(
@@ -283,3 +290,12 @@ def _safe_member_name(name: str) -> str:
     if norm.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
         raise ProbeError(f"archive member {name!r} points outside the archive", "upload an archive with plain relative paths")
     return "/".join(parts)
+
+
+def _walk(root: Path, follow_links: bool) -> list[Path]:
+    """Files below ``root`` (``os.walk``); linked folders are entered only when ``follow_links``."""
+    out = []
+    for here, dirs, files in os.walk(root, followlinks=follow_links):
+        dirs.sort()
+        out += [Path(here) / f for f in files if (Path(here) / f).is_file()]
+    return out

@@ -16,6 +16,7 @@ from depara_core.errors import DeparaError, ProbeError
 from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
 from depara_core.probes.registry import load_builtin
 from depara_core.session.config import ProbeChoice
+from depara_core.session.policy import ENABLE_PATHS_HINT, ServerPolicy
 
 __all__ = ['load_probes', 'probes_from_upload', 'check_path', 'probes_from_path', 'save_upload']
 
@@ -55,38 +56,37 @@ def probes_from_upload(files: Sequence[tuple[str, bytes]], size: int | None = 22
     return ProbeSet(np.concatenate([s.images for s in sets]), tuple(ids), name or "uploaded")
 
 
-def _allowed_roots() -> list[Path]:
-    raw = os.environ.get("DEPARA_ALLOWED_ROOTS", "")
-    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p]
-
-
-def check_path(path: str, kind: Literal["file", "folder"] = "folder") -> Path:
-    """A user-typed server path, checked: it exists, is of the right kind, is readable, and lies under
-    one of ``$DEPARA_ALLOWED_ROOTS`` (``os.pathsep``-separated) when that variable is set."""
+def check_path(path: str, kind: Literal["file", "folder"] = "folder", policy: ServerPolicy | None = None) -> Path:
+    """A server path typed on the web page, checked against the server's policy: refused unless the
+    operator allowed folders; resolved (symbolic links included) before the check; and it must be an
+    existing, readable file or folder under one of them. Messages name only what the user typed."""
+    policy = ServerPolicy.current() if policy is None else policy
     if not path or not path.strip():
         raise DeparaError(f"no {kind} path was given", f"type the path of a {kind} on the server")
-    p = Path(path.strip()).expanduser()
+    shown = Path(path.strip()).name or path.strip()
+    if not policy.allowed_roots:
+        raise DeparaError("this server does not read folders or files named on the web page", ENABLE_PATHS_HINT)
+    roots = ", ".join(map(str, policy.allowed_roots))
     try:
-        resolved = p.resolve(strict=True)
+        resolved = Path(path.strip()).expanduser().resolve(strict=True)
     except (OSError, RuntimeError):
-        raise DeparaError(f"{str(p)!r} does not exist on the server", f"give the path of an existing {kind}") from None
-    roots = _allowed_roots()
-    if roots and not any(resolved == r or r in resolved.parents for r in roots):
-        raise DeparaError(f"{str(p)!r} lies outside the folders this server may read", f"use a path under {', '.join(map(str, roots))}")
+        resolved = None
+    if resolved is None or not policy.allows_path(resolved):  # one answer: nothing outside the roots is revealed
+        raise DeparaError(f"{shown!r} is not a {kind} under the folders this server may read", f"use a path under {roots}")
     if kind == "folder" and not resolved.is_dir():
-        raise DeparaError(f"{str(p)!r} is not a folder", "give the folder that holds the images")
+        raise DeparaError(f"{shown!r} is not a folder", "give the folder that holds the images")
     if kind == "file" and not resolved.is_file():
-        raise DeparaError(f"{str(p)!r} is not a file", "give the path of a file")
+        raise DeparaError(f"{shown!r} is not a file", "give the path of a file")
     if not os.access(resolved, os.R_OK):
-        raise DeparaError(f"{str(p)!r} cannot be read by the server", "check its permissions")
+        raise DeparaError(f"{shown!r} cannot be read by the server", "check its permissions")
     return resolved
 
 
-def probes_from_path(path: str, size: int | None = 224) -> ProbeSet:
-    """Probes from a folder (recursively) or a .zip file on the server, after :func:`check_path`."""
+def probes_from_path(path: str, size: int | None = 224, policy: ServerPolicy | None = None) -> ProbeSet:
+    """Probes from a folder (recursively, confined to it) or a .zip file on the server, after :func:`check_path`."""
     p = Path(path.strip()).expanduser() if path else Path()
     hw = (size, size) if size else None
-    return ProbeSet.from_path(check_path(path, "file" if p.suffix.lower() == ".zip" else "folder"), size=hw)
+    return ProbeSet.from_path(check_path(path, "file" if p.suffix.lower() == ".zip" else "folder", policy), size=hw, confine=True)
 
 
 def save_upload(data: bytes, suffix: str, root: str | os.PathLike) -> Path:

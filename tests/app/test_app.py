@@ -123,9 +123,9 @@ def test_failing_uploads_show_a_message_and_keep_the_session(app):
     app.file_uploader(key="probe_files").set_value([("evil.zip", evil.getvalue(), "application/zip")]).run()
     app.button(key="use_uploads").click().run()
     assert any("outside the archive" in e.value for e in app.error)
-    app.text_input(key="probe_path").set_value("/no/such/folder").run()
+    app.text_input(key="probe_path").set_value("/etc").run()
     app.button(key="use_folder").click().run()
-    assert any("does not exist" in e.value for e in app.error)
+    assert any("does not read folders or files named on the web page" in e.value for e in app.error)
     assert app.session_state["probe_set"] == before
     app.switch_page("pages/4_task_transferability.py").run()  # nothing computed is lost
     ok(app)
@@ -158,11 +158,16 @@ def test_bad_model_is_reported_and_models_unchanged(app):
     app.text_input(key="add_ckpt_path").set_value("/no/such/weights.pth")
     app.button[[b.label for b in app.button].index("Add model")].click().run()
     ok(app)
-    assert any("does not exist" in e.value for e in app.error)
+    assert any("does not read folders or files named on the web page" in e.value for e in app.error)
     assert list(app.session_state["models"]) == models
 
 
-def test_added_callable_model_joins_the_sidebar(app):
+def test_added_callable_model_joins_the_sidebar(monkeypatch):
+    monkeypatch.setenv("DEPARA_ALLOW_CODE", "1")  # the operator's opt-in
+    import streamlit as st
+
+    st.cache_resource.clear()  # the policy is read once per process
+    app = new_app()
     app.switch_page("pages/1_setup.py").run()
     app.radio(key="add_kind").set_value("callable").run()
     app.text_input(key="add_name").set_value("identity")
@@ -172,6 +177,8 @@ def test_added_callable_model_joins_the_sidebar(app):
     assert "identity" in app.session_state["models"] and any("Added 'identity'" in s.value for s in app.success)
     app.button(key="remove_identity").click().run()
     assert "identity" not in app.session_state["models"]
+    monkeypatch.delenv("DEPARA_ALLOW_CODE")
+    st.cache_resource.clear()
 
 
 def test_ground_truth_upload_scores_methods(app):

@@ -194,24 +194,6 @@ def test_probes_from_upload_images_zip_and_failures():
         probes_from_upload([])
 
 
-def test_paths_are_checked(tmp_path, monkeypatch):
-    folder = tmp_path / "probes"
-    folder.mkdir()
-    for i in range(3):
-        (folder / f"{i}.png").write_bytes(_png(i * 80))
-    assert len(probes_from_path(str(folder), size=16)) == 3
-    with pytest.raises(DeparaError, match="does not exist"):
-        check_path(str(tmp_path / "missing"))
-    with pytest.raises(DeparaError, match="is not a folder"):
-        check_path(str(folder / "0.png"), "folder")
-    with pytest.raises(DeparaError, match="no folder path"):
-        check_path("  ")
-    monkeypatch.setenv("DEPARA_ALLOWED_ROOTS", str(folder))
-    assert check_path(str(folder / "0.png"), "file").name == "0.png"
-    with pytest.raises(DeparaError, match="outside the folders"):
-        check_path(str(tmp_path))
-
-
 def test_save_upload_is_content_addressed(tmp_path):
     a = save_upload(b"abc", ".PTH", tmp_path)
     assert a == save_upload(b"abc", ".pth", tmp_path) and a.read_bytes() == b"abc" and a.suffix == ".pth"
