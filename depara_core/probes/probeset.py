@@ -26,11 +26,17 @@ __all__ = [
     "ProbeSet",
     "MIN_PROBES",
     "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "MAX_SET_PIXELS",
     "ZipLimits",
     "decode_image",
 ]
 
 MIN_PROBES = 3
+MAX_IMAGE_PIXELS = 64_000_000
+"""The largest probe image decoded (pixels, read from the header first)."""
+MAX_SET_PIXELS = 1_500_000_000
+"""The most pixels decoded for one probe set (1,000 photos of 1.5 megapixels each)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -124,13 +130,20 @@ class ProbeSet:
         decoded: dict[str, np.ndarray] = {}
         notes: list[str] = []
         bad: list[str] = []
+        total = 0
         for key in sorted(items):
             try:
-                arr, note = decode_image(items[key], key)
+                arr, note = decode_image(items[key], key, size)
             except ProbeError as exc:
                 bad.append(exc.problem)
                 continue
-            decoded[key] = arr
+            total += arr.shape[0] * arr.shape[1]
+            if total > MAX_SET_PIXELS:
+                raise ProbeError(
+                    f"the probe images hold more than {MAX_SET_PIXELS / 1e6:,.0f} megapixels in all (at {key!r})",
+                    "use fewer or smaller images, or a smaller probe size",
+                )
+            decoded[key] = _resize_crop_uint8(arr, size) if size is not None else arr  # one full-size image held at a time
             if note:
                 notes.append(f"{key}: {note}")
         if bad:
@@ -235,13 +248,22 @@ class ProbeSet:
         return cls(np.stack(arrays), tuple(decoded), name, notes=tuple(notes))
 
 
-def decode_image(data: bytes, label: str = "image") -> tuple[np.ndarray, str]:
+def decode_image(data: bytes, label: str = "image", target: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
     """Decode encoded image bytes to uint8 RGB (H, W, 3); returns the array and a note on conversion.
 
     Greyscale, palette, CMYK and 16-bit images are converted; transparency is composited on white.
+    Images over :data:`MAX_IMAGE_PIXELS` are refused from their header, before decoding; with a
+    ``target`` size (the resize-and-crop that follows), JPEGs are decoded at a reduced scale that
+    still covers it (PIL's ``draft``).
     """
     try:
         with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise ProbeError(f"{label!r} has {w}x{h} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a probe may have", "use smaller images")
+            if target is not None and im.format == "JPEG":
+                scale = max(target[0] / h, target[1] / w)
+                im.draft("RGB", (max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))))
             im.load()
             im = ImageOps.exif_transpose(im)
             mode = im.mode
@@ -264,6 +286,8 @@ def decode_image(data: bytes, label: str = "image") -> tuple[np.ndarray, str]:
                 note = note or f"{im.mode} image converted to RGB"
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
             return rgb, note
+    except ProbeError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ProbeError(
             f"{label!r} is not a readable image ({type(exc).__name__}: {exc})",

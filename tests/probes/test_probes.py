@@ -151,3 +151,40 @@ def test_from_path_dispatches_on_zip_or_folder(tmp_path):
         (folder / name).write_bytes(data)
     z, f = ProbeSet.from_path(tmp_path / "set.zip"), ProbeSet.from_path(folder)
     assert z.name == "set" and z.ids == f.ids and z.digest == f.digest
+
+
+def test_pixel_bombs_are_refused_from_the_header():
+    """A small file that declares a huge image is refused before it is decoded."""
+    import io as _io
+    import struct
+    import zlib
+
+    from PIL import Image as _Image
+
+    def png(w, h, declared=None):
+        buf = _io.BytesIO()
+        _Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(buf, format="PNG")
+        data = bytearray(buf.getvalue())
+        if declared is not None:  # patch the header's size and its CRC
+            data[16:24] = struct.pack(">II", *declared)
+            data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+        return bytes(data)
+
+    items = {"bomb.png": png(4, 4, declared=(10000, 10000)), "a.png": png(8, 8), "b.png": png(8, 8)}
+    with pytest.raises(ProbeError, match="10000x10000 pixels, more than the 64 megapixels"):
+        ProbeSet.from_bytes(items, size=(8, 8))
+
+
+def test_large_jpegs_are_decoded_at_reduced_scale_with_the_same_result_size():
+    import io as _io
+
+    from PIL import Image as _Image
+
+    rng = np.random.default_rng(0)
+    items = {}
+    for i in range(3):
+        buf = _io.BytesIO()
+        _Image.fromarray(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(buf, format="JPEG")
+        items[f"{i}.jpg"] = buf.getvalue()
+    probes = ProbeSet.from_bytes(items, size=(64, 64))
+    assert probes.images.shape == (3, 64, 64, 3)
