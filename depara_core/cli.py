@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,53 @@ def _preprocess_overrides(args: argparse.Namespace) -> dict:
 def probes_from_arg(arg: str, size: Sequence[int] | None = None, count: int | None = None) -> ProbeSet:
     """A folder, a .zip file, or ``builtin:NAME``."""
     sz = tuple(size) if size else None
+    if not arg or not arg.strip():
+        raise DeparaError("--probes is empty", "give a folder of images, a .zip, or builtin:NAME (python -m depara_core probes lists them)")
     if arg.startswith("builtin:"):
         probes = load_builtin(arg[len("builtin:") :], count)
         return probes
     probes = ProbeSet.from_path(arg, size=sz)
     return probes.subset(count) if count else probes
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None, strict_low: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` within [low, high] (``strict_low``: above low), said plainly otherwise."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if low is not None and (value <= low if strict_low else value < low):
+            raise argparse.ArgumentTypeError(f"{text} must be {'above' if strict_low else 'at least'} {low:g}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {high:g}")
+        return value
+
+    return parse
+
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30}
+
+
+def parse_bytes(text: str) -> int:
+    """``512MiB``, ``2GiB``, ``1.5G`` or a number of bytes, as an argparse type.
+
+    >>> parse_bytes("512MiB"), parse_bytes("2g")
+    (536870912, 2147483648)
+    """
+    raw = text.strip().lower().replace(" ", "")
+    number = raw.rstrip("kmgib")
+    unit = raw[len(number) :]
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512MiB or 2GiB") from None
+    if not math.isfinite(value) or value < 2**20:
+        raise argparse.ArgumentTypeError(f"{text!r} is below 1 MiB")
+    return int(value)
 
 
 class _Bar:
@@ -121,7 +164,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     try:
         terms = zoo_terms(
             models, probes, _options(args), layers=layers, cache=_cache(args), baselines=args.baselines,
-            node_scale=args.node_scale, batch_size=args.batch_size, progress=bar,
+            node_scale=args.node_scale, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar,
         )  # fmt: skip
     finally:
         bar.close()
@@ -155,7 +198,7 @@ def cmd_graphs(args: argparse.Namespace) -> int:
     try:
         for m in models:
             layers = [layer.name for layer in m.selectable_layers()] if args.layers == ["all"] else (args.layers or [m.spec.encoder])
-            graphs = compute_graphs(m, probes, layers, _options(args), cache=cache, batch_size=args.batch_size, progress=bar)
+            graphs = compute_graphs(m, probes, layers, _options(args), cache=cache, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar)
             for layer, g in graphs.items():
                 e = g.edges
                 iu = np.triu_indices(len(g), 1)
@@ -179,7 +222,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     try:
         scores = select_layers(
             source, target, probes, layers, _options(args), cache=_cache(args), node_scale=args.node_scale,
-            batch_size=args.batch_size, progress=bar,
+            batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar,
         )  # fmt: skip
     finally:
         bar.close()
@@ -227,20 +270,21 @@ def cmd_probes(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     if probes:
         p.add_argument("--probes", required=True, help="folder of images, a .zip, or builtin:NAME")
-        p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize and centre-crop probes to H×W")
-        p.add_argument("--count", type=int, help="use only the first COUNT probes")
+        p.add_argument("--size", type=_number(int, 8, 4096), nargs=2, metavar=("H", "W"), help="resize and centre-crop probes to H×W (8 to 4096)")
+        p.add_argument("--count", type=_number(int, 3), help="use only the first COUNT probes (at least 3)")
     p.add_argument("--method", default="gradient_x_input", help="attribution method (default: Gradient*Input)")
     p.add_argument("--objective", default="sqnorm", choices=["sqnorm", "mean", "sum"], help="attribution objective: ||F||² (paper) or the original code's mean/sum")
     p.add_argument("--node-reduce", default="none", choices=["none", "channel_mean", "channel_abs_mean"])
     p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="override every model's input size (default: the architecture's own)")
-    p.add_argument("--resize", type=int, help="override the shorter side images are resized to before the centre crop")
-    p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalisation mean")
-    p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalisation std")
+    p.add_argument("--batch-size", type=_number(int, 1, 4096), default=16)
+    p.add_argument("--memory-budget", type=parse_bytes, help="memory the engine may hold for stored features and nodes, e.g. 512MiB (default: 2 GiB or half the available memory, whichever is smaller)")
+    p.add_argument("--input-size", type=_number(int, 8, 4096), nargs=2, metavar=("H", "W"), help="override every model's input size (default: the architecture's own)")
+    p.add_argument("--resize", type=_number(int, 8, 8192), help="override the shorter side images are resized to before the centre crop")
+    p.add_argument("--mean", type=_number(float), nargs=3, metavar=("R", "G", "B"), help="override the normalisation mean")
+    p.add_argument("--std", type=_number(float, 0, strict_low=True), nargs=3, metavar=("R", "G", "B"), help="override the normalisation std")
     p.add_argument("--interpolation", choices=["bilinear", "bicubic"], help="override the resize interpolation")
-    p.add_argument("--lam", type=float, default=1.0, help="λ in s = s_V + λ·s_E")
-    p.add_argument("--node-scale", type=float, default=1.0, help="weight of s_V (the original code used 0.001)")
+    p.add_argument("--lam", type=_number(float, 0), default=1.0, help="λ in s = s_V + λ·s_E (0 or more)")
+    p.add_argument("--node-scale", type=_number(float, 0, strict_low=True), default=1.0, help="weight of s_V (the original code used 0.001)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--json", help="write results as JSON to this file")
@@ -273,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth", required=True, help="CSV with source,target,affinity, or taskonomy-16k / taskonomy-1k")
     p.add_argument("--gt-column", default="affinity")
     p.add_argument("--lower-is-better", action="store_true", help="the ground-truth column is a loss")
-    p.add_argument("--relevant", type=int, default=5)
-    p.add_argument("--lam", type=float, default=1.0)
+    p.add_argument("--relevant", type=_number(int, 1), default=5)
+    p.add_argument("--lam", type=_number(float, 0), default=1.0)
     p.add_argument("--method-name", default="DEPARA")
     p.add_argument("--json", help="output file (default: standard output)")
     p.set_defaults(func=cmd_evaluate)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,3 +105,34 @@ def test_bad_input_gives_a_message_not_a_traceback(in_workdir, capsys):
     assert code == 2 and "has no layer named 'nope'" in err and "Traceback" not in err
     code = main(["similarity", "--model", "a=cli_models:alpha", "--model", "b=cli_models:beta", "--probes", "missing_dir"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--lam", "nan"], "not a finite number"),
+        (["--lam", "-1"], "must be at least 0"),
+        (["--node-scale", "nan"], "not a finite number"),
+        (["--node-scale", "0"], "must be above 0"),
+        (["--count", "0"], "must be at least 3"),
+        (["--size", "0", "0"], "must be at least 8"),
+        (["--size", "100000", "100000"], "must be at most 4096"),
+        (["--batch-size", "0"], "must be at least 1"),
+        (["--memory-budget", "lots"], "not a size such as 512MiB"),
+        (["--std", "0", "1", "1"], "must be above 0"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_work(capsys, extra, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["similarity", "--model", "a=m:f", "--model", "b=m:g", "--probes", "builtin:noise", *extra])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_empty_probes_and_the_memory_budget(in_workdir, capsys):
+    code = main(["similarity", "--model", "a=cli_models:alpha", "--model", "b=cli_models:beta", "--probes", " "])
+    assert code == 2 and "--probes is empty" in capsys.readouterr().err
+    args = ["similarity", "--model", "a=cli_models:alpha", "--model", "b=cli_models:beta", "--probes", "probes", "--layer", "3", "--no-cache", "--quiet", "--json"]
+    assert main([*args, "tight.json", "--memory-budget", "1MiB"]) == 0 and main([*args, "free.json"]) == 0
+    tight, free = (json.loads(Path(f).read_text()) for f in ("tight.json", "free.json"))
+    np.testing.assert_allclose(tight["s_E"], free["s_E"], atol=1e-6)

@@ -43,6 +43,7 @@ def zoo_graphs(
     layers: Mapping[str, str] | None = None,
     cache: GraphCache | None = None,
     batch_size: int = 16,
+    memory_budget: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Graph]:
     """The graph of each model's encoder layer (or ``layers[name]``), keyed by model name."""
@@ -52,7 +53,9 @@ def zoo_graphs(
     out = {}
     for i, m in enumerate(models):
         layer = (layers or {}).get(m.name, m.spec.encoder)
-        out[m.name] = compute_graphs(m, probes, [layer], options, cache=cache, batch_size=batch_size, progress=_stage_progress(progress, i, len(models)))[layer]
+        out[m.name] = compute_graphs(
+            m, probes, [layer], options, cache=cache, batch_size=batch_size, memory_budget=memory_budget, progress=_stage_progress(progress, i, len(models))
+        )[layer]
     return out
 
 
@@ -66,6 +69,7 @@ def zoo_terms(
     baselines: bool = True,
     node_scale: float = 1.0,
     batch_size: int = 16,
+    memory_budget: int | None = None,
     progress: Progress | None = None,
     graphs: Mapping[str, Graph] | None = None,
 ) -> SimilarityTerms:
@@ -84,7 +88,7 @@ def zoo_terms(
         if hit is not None:
             return hit
     if graphs is None:
-        graphs = zoo_graphs(models, probes, options, layers=chosen, cache=cache, batch_size=batch_size, progress=progress)
+        graphs = zoo_graphs(models, probes, options, layers=chosen, cache=cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress)
     terms = pairwise_terms({m.name: graphs[m.name] for m in models}, baselines=baselines, node_scale=node_scale)
     if cache is not None and key is not None:
         cache.store_terms(key, terms)

@@ -15,7 +15,7 @@ from depara_core.errors import ProbeError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ['DEFAULT_MEMORY_BUDGET', 'STORE_SHARE', 'plan_layer_groups', 'default_memory_budget', 'Plan', 'plan_computation']
+__all__ = ["DEFAULT_MEMORY_BUDGET", "STORE_SHARE", "plan_layer_groups", "default_memory_budget", "available_memory", "Plan", "plan_computation"]
 
 
 DEFAULT_MEMORY_BUDGET = 2 * 2**30
@@ -27,33 +27,44 @@ STORE_SHARE = 0.75
 
 
 # ---- planning ------------------------------------------------------------------------------
-def _layer_bytes(n: int, feature_dim: int, node_dim: int, options: GraphOptions) -> int:
+def _layer_bytes(n: int, feature_dim: int, node_dim: int, options: GraphOptions, spilled: bool = False) -> int:
+    """Memory one layer's graph holds while its group runs; a spilled layer keeps its features on disk."""
     node_bytes = n * (options.sketch_dim * 4 if options.stores_sketch(n, node_dim) else node_dim * 2)
-    return n * feature_dim * 2 + node_bytes + n * n * 8
+    return (0 if spilled else n * feature_dim * 2) + node_bytes + n * n * 8
 
 
 def plan_layer_groups(
     layers: Sequence[str], feature_dims: dict[str, int], node_dim: int, n: int, options: GraphOptions, budget: int
-) -> list[list[str]]:
-    """Split ``layers`` (in forward order) into groups whose stored features and nodes fit ``budget``."""
+) -> tuple[list[list[str]], set[str]]:
+    """Split ``layers`` (in forward order) into groups whose stored features and nodes fit ``budget``.
+
+    A layer whose features alone do not fit is never refused: it runs in a group of its own with
+    its features spilled to a float16 memory-mapped file, and its Gram matrix is formed block by
+    block from there (exact, slower). Returns the groups and the spilled layers.
+    """
     groups: list[list[str]] = []
+    spilled: set[str] = set()
     used = budget + 1
     for layer in layers:
         need = _layer_bytes(n, feature_dims[layer], node_dim, options)
         if need > budget:
-            per_probe = max(_layer_bytes(1, feature_dims[layer], node_dim, options), 1)
-            fit = max(int(budget // per_probe), 0)
-            raise ProbeError(
-                f"{n} probes need {need / 2**30:.2f} GiB at layer {layer!r} ({feature_dims[layer]:,} features per probe),"
-                f" more than the memory budget of {budget / 2**30:.2f} GiB; about {fit} probes fit",
-                f"use at most {fit} probes, a smaller probe size, or raise the memory budget",
-            )
+            spilled.add(layer)
+            in_memory = _layer_bytes(n, feature_dims[layer], node_dim, options, spilled=True)
+            if in_memory > budget:
+                raise ProbeError(
+                    f"{n} probes need {in_memory / 2**20:,.0f} MiB for the attribution maps and Gram matrix of layer {layer!r},"
+                    f" more than the memory budget of {budget / 2**20:,.0f} MiB even with its features on disk",
+                    "raise the memory budget (--memory-budget), use fewer probes, or store sketched nodes (node_storage='sketch')",
+                )
+            groups.append([layer])
+            used = budget + 1  # the next layer starts a new group
+            continue
         if used + need > budget:
             groups.append([])
             used = 0
         groups[-1].append(layer)
         used += need
-    return groups
+    return groups, spilled
 
 
 def default_memory_budget(device: torch.device | None = None) -> int:
@@ -64,11 +75,24 @@ def default_memory_budget(device: torch.device | None = None) -> int:
     if device is not None and device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free // 2)
+    avail = available_memory()
+    return DEFAULT_MEMORY_BUDGET if avail is None else int(min(DEFAULT_MEMORY_BUDGET, avail // 2))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work: Linux's ``MemAvailable`` (free memory plus what the page
+    cache would give back), not ``MemFree``, which shrinks whenever the OS caches files."""
     try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
-        return DEFAULT_MEMORY_BUDGET
-    return int(min(DEFAULT_MEMORY_BUDGET, avail // 2))
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,11 +108,19 @@ class Plan:
     activation_bytes_per_probe: int
     budget: int
     device: torch.device
+    spilled: frozenset[str] = frozenset()
 
     def group_bytes(self, n: int, options: GraphOptions) -> list[int]:
-        """Bytes of stored features, nodes and Gram matrices held while each group runs."""
+        """Bytes of stored features (in memory), nodes and Gram matrices held while each group runs."""
         dim = math.prod(self.node_shape)
-        return [sum(_layer_bytes(n, self.feature_dims[k], dim, options) for k in g) for g in self.groups]
+        return [sum(_layer_bytes(n, self.feature_dims[k], dim, options, k in self.spilled) for k in g) for g in self.groups]
+
+    def describe(self, n: int, options: GraphOptions) -> str:
+        """The plan in one line (the command line prints it; tests read it)."""
+        peak = self.peak_bytes(n, options)
+        spill = f"; features of {', '.join(sorted(self.spilled))} on disk" if self.spilled else ""
+        return (f"memory budget {self.budget / 2**20:,.0f} MiB: {len(self.groups)} layer group(s), batch {self.batch_size},"
+                f" planned peak {peak / 2**20:,.0f} MiB{spill}")  # fmt: skip
 
     def peak_bytes(self, n: int, options: GraphOptions) -> int:
         """Planned peak of the engine's own memory: the largest group plus one batch's autograd graph."""
@@ -116,8 +148,8 @@ def plan_computation(
     feature_dims = {k: math.prod(shapes[k]) for k in layers}
     order = [k for k in dict.fromkeys(list(calls)) if k in feature_dims]  # forward order
     order += [k for k in layers if k not in order]
-    groups = plan_layer_groups(order, feature_dims, math.prod(node_shape), len(probes), options, int(budget * STORE_SHARE))
+    groups, spilled = plan_layer_groups(order, feature_dims, math.prod(node_shape), len(probes), options, int(budget * STORE_SHARE))
     return Plan(
         tuple(tuple(g) for g in groups), batch, calls, feature_dims, node_shape,
-        options.stores_sketch(len(probes), math.prod(node_shape)), act_bytes, budget, device,
+        options.stores_sketch(len(probes), math.prod(node_shape)), act_bytes, budget, device, frozenset(spilled),
     )  # fmt: skip

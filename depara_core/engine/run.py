@@ -19,6 +19,8 @@ layer of a group.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -93,7 +95,7 @@ def iter_graphs(
         total, done = len(groups) * len(batches), 0
 
         for group in groups:
-            feats = {k: torch.empty((n, feature_dims[k]), dtype=torch.float16, device=device) for k in group}
+            feats = {k: (_spill_store(n, feature_dims[k]) if k in plan.spilled else torch.empty((n, feature_dims[k]), dtype=torch.float16, device=device)) for k in group}
             feat_norms = {k: torch.empty(n, dtype=torch.float64, device=device) for k in group}
             sums = {k: np.empty(n, np.float64) for k in group}
             nodes = {k: np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16) for k in group}
@@ -115,7 +117,11 @@ def iter_graphs(
                         _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
                         flat = f.detach().flatten(1).float()
                         nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
-                        feats[k][lo:hi] = (flat / nrm.clamp_min(1e-30).float()[:, None]).half()  # unit rows: no fp16 overflow
+                        units = (flat / nrm.clamp_min(1e-30).float()[:, None]).half()  # unit rows: no fp16 overflow
+                        if isinstance(feats[k], np.ndarray):
+                            feats[k][lo:hi] = units.cpu().numpy()  # spilled: written to the memory-mapped file
+                        else:
+                            feats[k][lo:hi] = units
                         feat_norms[k][lo:hi] = nrm
                         sums[k][lo:hi] = flat.sum(1, dtype=torch.float64).cpu().numpy()
                     del captured
@@ -123,7 +129,9 @@ def iter_graphs(
                 if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
                     raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
             for k in group:
-                gram = _gram(feats.pop(k), feat_norms.pop(k))
+                store = feats.pop(k)
+                gram = _gram_blocks(store, feat_norms.pop(k), plan.budget // 8) if isinstance(store, np.ndarray) else _gram(store, feat_norms.pop(k))
+                del store  # a spilled store's file is unlinked already: its space goes with the mapping
                 yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched)
 
 
@@ -159,6 +167,28 @@ def _gram(units: torch.Tensor, norms: torch.Tensor, chunk: int = 2**18) -> np.nd
     out = torch.zeros((n, n), dtype=torch.float64, device=units.device)
     for c in range(0, d, chunk):
         block = units[:, c : c + chunk].float()
+        out += (block @ block.T).double()
+    return (out * norms[:, None] * norms[None, :]).cpu().numpy()
+
+
+def _spill_store(n: int, dim: int) -> np.ndarray:
+    """A float16 (n, dim) array in an unlinked temporary file (``$DEPARA_SPILL_DIR``, else the system's
+    temporary folder): features of a layer too large for the memory budget. The file vanishes with
+    the mapping, also when the process is killed."""
+    folder = os.environ.get("DEPARA_SPILL_DIR") or None
+    with tempfile.TemporaryFile(dir=folder) as fh:
+        fh.truncate(n * dim * 2)
+        return np.memmap(fh, dtype=np.float16, mode="r+", shape=(n, dim))
+
+
+def _gram_blocks(units: np.ndarray, norms: torch.Tensor, block_bytes: int) -> np.ndarray:
+    """X Xᵀ from spilled unit rows, reading column blocks of at most ``block_bytes`` (float32) at a
+    time; float64 sums, the same arithmetic as :func:`_gram`."""
+    n, d = units.shape
+    chunk = max(1, min(2**18, block_bytes // max(4 * n, 1)))
+    out = torch.zeros((n, n), dtype=torch.float64, device=norms.device)
+    for c in range(0, d, chunk):
+        block = torch.from_numpy(np.ascontiguousarray(units[:, c : c + chunk])).to(norms.device).float()
         out += (block @ block.T).double()
     return (out * norms[:, None] * norms[None, :]).cpu().numpy()
 

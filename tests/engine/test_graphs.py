@@ -94,7 +94,8 @@ def test_batch_size_and_memory_groups_do_not_change_results(tiny, probes):
     from depara_core.engine.plan import plan_layer_groups
 
     dims = {"conv1": 864, "relu1": 864, "conv2": 216, "act2": 216, "fc": 5}
-    assert len(plan_layer_groups(list(TINY_LAYERS), dims, 432, len(probes), GraphOptions(), 35_000)) == 3
+    groups, spilled = plan_layer_groups(list(TINY_LAYERS), dims, 432, len(probes), GraphOptions(), 35_000)
+    assert len(groups) == 3 and not spilled
     grouped = compute_graphs(tiny, probes, list(TINY_LAYERS), batch_size=2, memory_budget=35_000)
     for layer in TINY_LAYERS:
         np.testing.assert_allclose(one[layer].gram, grouped[layer].gram, rtol=1e-5)
@@ -316,9 +317,24 @@ def test_nan_attributions_are_reported(probes):
         compute_graphs(load_model(callable_spec("nan", Nan)), probes, ["output"])
 
 
-def test_too_many_probes_for_the_memory_budget(tiny, probes):
-    with pytest.raises(ProbeError, match=r"about \d+ probes fit"):
-        compute_graphs(tiny, probes, ["conv1"], memory_budget=20_000)
+def test_a_layer_over_the_budget_is_spilled_not_refused(tiny, probes, tmp_path, monkeypatch):
+    """Features that do not fit go to a memory-mapped file; the graphs are the same."""
+    from depara_core.engine.plan import plan_computation
+
+    monkeypatch.setenv("DEPARA_SPILL_DIR", str(tmp_path))
+    free = compute_graphs(tiny, probes, ["conv1", "act2"])
+    plan = plan_computation(tiny, probes, ["conv1", "act2"], memory_budget=20_000)
+    assert "conv1" in plan.spilled and "on disk" in plan.describe(len(probes), GraphOptions())
+    tight = compute_graphs(tiny, probes, ["conv1", "act2"], memory_budget=20_000)
+    for layer in ("conv1", "act2"):
+        np.testing.assert_allclose(tight[layer].gram, free[layer].gram, rtol=1e-6)
+        np.testing.assert_allclose(tight[layer].nodes.astype(float), free[layer].nodes.astype(float), atol=2e-4)  # float16 maps; batch sizes differ
+    assert list(tmp_path.iterdir()) == []  # the spill file is unlinked
+
+
+def test_a_budget_too_small_even_for_the_maps_says_what_to_do(tiny, probes):
+    with pytest.raises(ProbeError, match="even with its features on disk.*--memory-budget"):
+        compute_graphs(tiny, probes, ["conv1"], memory_budget=2_000)
 
 
 def test_progress_can_cancel_and_finished_layers_are_kept(tiny, probes, tmp_path):

@@ -11,9 +11,9 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import spearmanr
 from conftest import random_probes, tiny_spec
 from PIL import Image
+from scipy.stats import spearmanr
 
 from depara_core.cache import GraphCache
 from depara_core.compare.terms import SimilarityTerms
@@ -27,7 +27,7 @@ from depara_core.evaluation.ranking import RankingEvaluator, evaluate, ground_tr
 from depara_core.models.preprocess import Preprocess
 from depara_core.models.spec import load_model
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
-from depara_core.session.uploads import check_path, probes_from_path, probes_from_upload, save_upload
+from depara_core.session.uploads import probes_from_upload, save_upload
 from depara_core.session.workspace import Workspace, terms_digest
 from depara_core.session.zoos import default_zoo, zoo_probe_default
 from depara_core.viz import views
