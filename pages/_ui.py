@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,13 +185,21 @@ def bind(name: str, on_change=None, widget: str | None = None, upper: float | No
     return {"key": key, "on_change": copy_back}
 
 
-_UPLOAD_LABELS: dict[str, str] = {}
-"""Labels of uploaded probe sets by digest (format functions must not depend on session state)."""
+_UPLOAD_LABELS: OrderedDict[str, str] = OrderedDict()
+"""Labels of uploaded probe sets by content digest, for the sidebar's format function (which runs
+outside session state). A session lists only its own uploads' digests, so it sees only their labels;
+bounded, oldest dropped."""
+
+
+def _upload_labels() -> OrderedDict[str, str]:
+    while len(_UPLOAD_LABELS) > 1000:
+        _UPLOAD_LABELS.popitem(last=False)
+    return _UPLOAD_LABELS
 
 
 def probe_label(option: str) -> str:
     kind, _, rest = option.partition(":")
-    return _UPLOAD_LABELS.get(rest, "uploaded set") if kind == "uploaded" else rest
+    return _upload_labels().get(rest, "uploaded set") if kind == "uploaded" else rest
 
 
 def current_config() -> Config:
@@ -411,14 +420,8 @@ def table(df: pd.DataFrame, name: str, key: str | None = None, images: tuple[str
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def ground_truth_upload(file_name: str, data: bytes) -> GroundTruth:
-    """A measured-transfer CSV (source,target,affinity) from an upload."""
-    import tempfile
-
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(file_name).name)[:80] or "ground-truth.csv"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / safe
-        path.write_bytes(data)
-        return GroundTruth.from_csv(path, name=path.stem)
+    """A measured-transfer CSV (source,target,affinity) from an upload (read in memory)."""
+    return GroundTruth.from_csv(data, name=Path(file_name).stem[:80] or "uploaded")
 
 
 # ---- deferred changes of sidebar choices ---------------------------------------------------
@@ -442,7 +445,7 @@ def flash() -> None:
 def add_probes(ps: ProbeSet) -> None:
     """Keep an uploaded probe set in this session and choose it in the sidebar."""
     st.session_state.uploaded_probes[ps.digest] = ps
-    _UPLOAD_LABELS[ps.digest] = f"uploaded: {ps.name} ({len(ps)})"
+    _upload_labels()[ps.digest] = f"uploaded: {ps.name} ({len(ps)})"
     defer(f"Using {len(ps)} probe images from {ps.name!r}.", probe_set=f"uploaded:{ps.digest}", probe_count=len(ps))
 
 

@@ -68,7 +68,16 @@ def capture_layers(
                 out[OUTPUT] = model_output(result)
         except _StopForward:
             pass
+        except SystemExit as exc:  # a model whose forward exits would end the program (or the server)
+            raise GraphError(f"the model's forward called exit ({exc.code!r})", "fix the model's forward; it must return a tensor") from None
         missing = [n for n in names if n not in out]
+        mixed = [n for n, t in out.items() if t.ndim == 0 or t.shape[0] != x.shape[0]]
+        if mixed:
+            n0 = mixed[0]
+            raise GraphError(
+                f"layer {n0!r} gave {out[n0].shape[0] if out[n0].ndim else 0} row(s) for a batch of {x.shape[0]} probes: the model mixes or drops the batch",
+                "make every layer keep one row per probe (batch dimension first)",
+            )
         if missing:
             raise GraphError(f"layer(s) {', '.join(missing)} did not run in the forward pass", "choose layers the model's forward uses")
         return dict(out)

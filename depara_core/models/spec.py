@@ -186,8 +186,8 @@ def load_model(spec: ModelSpec, device: str | torch.device | None = None) -> Loa
         module = spec.build()
     except (ModelError, LayerError):
         raise
-    except Exception as exc:  # a user's builder can fail in any way: report it readably
-        raise ModelError(f"building model {spec.name!r} failed: {type(exc).__name__}: {exc}", "check the model's source") from exc
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a user's builder can fail in any way, exits included
+        raise ModelError(f"building model {spec.name!r} failed: {type(exc).__name__}: {str(exc)[:300]}", "check the model's source") from None
     if not isinstance(module, nn.Module):
         raise ModelError(f"model {spec.name!r}: the builder returned {type(module).__name__}, not a torch.nn.Module", "return an nn.Module")
     scripted = isinstance(module, torch.jit.ScriptModule)

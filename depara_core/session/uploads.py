@@ -89,8 +89,16 @@ def probes_from_path(path: str, size: int | None = 224, policy: ServerPolicy | N
     return ProbeSet.from_path(check_path(path, "file" if p.suffix.lower() == ".zip" else "folder", policy), size=hw, confine=True)
 
 
-def save_upload(data: bytes, suffix: str, root: str | os.PathLike) -> Path:
-    """Store uploaded bytes content-addressed under ``root/uploads`` (atomic) and return the path."""
+UPLOADS_CAP = 4 * 2**30
+"""Bytes of stored uploads kept (``$DEPARA_UPLOADS_CAP``); the least recently used go first."""
+
+
+def save_upload(data: bytes, suffix: str, root: str | os.PathLike, cap: int | None = None) -> Path:
+    """Store uploaded bytes content-addressed under ``root/uploads`` (atomic) and return the path.
+
+    The folder is kept under ``cap`` bytes: the least recently used uploads (by modification
+    time, refreshed on reuse) are removed, never the one just stored.
+    """
     digest = hashlib.sha256(data).hexdigest()
     folder = Path(root) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,4 +106,15 @@ def save_upload(data: bytes, suffix: str, root: str | os.PathLike) -> Path:
     path = folder / f"{digest}{safe_suffix}"
     if not path.is_file():
         atomic_write(path, data)
+    else:
+        os.utime(path)
+    limit = cap if cap is not None else int(os.environ.get("DEPARA_UPLOADS_CAP") or UPLOADS_CAP)
+    stored = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    total = sum(p.stat().st_size for p in stored)
+    for old in stored:
+        if total <= limit:
+            break
+        if old != path:
+            total -= old.stat().st_size
+            old.unlink(missing_ok=True)
     return path

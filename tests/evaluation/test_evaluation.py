@@ -111,3 +111,21 @@ def test_ndcg_uses_the_graded_ground_truth():
     disc = 1 / np.log2(np.arange(2, 6))
     ideal = np.sort(np.array([3.5, 2.5, 0.5, 0.0]))[::-1]
     assert m.ndcg == pytest.approx((order_gains * disc).sum() / (ideal * disc).sum())
+
+
+@pytest.mark.parametrize(
+    "csv, pattern",
+    [
+        (b"source,target,affinity\na,b,1\na,c,inf\nb,a,2\n", "not finite numbers"),
+        (b"source,target,affinity\na,b,1\na,b,2\nb,a,2\n", "different values for the same pair"),
+        (b"source,target,affinity\na,b,1\nc,b,1\nb,a,2\n", "same value for target"),
+        (b"source,target\na,b\n", "lacks column"),
+        (b"\x00\xff\xfe", "cannot be read|lacks column"),
+        (b"source,target,affinity\na,b,x\nb,a,1\n", "not finite numbers"),
+    ],
+)
+def test_bad_ground_truth_csvs_say_what_to_fix(csv, pattern):
+    with pytest.raises(DeparaError, match=pattern):
+        GroundTruth.from_csv(csv)
+    good = GroundTruth.from_csv(b"source,target,affinity\na,b,1\na,b,1\nc,b,2\nb,a,2\nc,a,1\n")
+    assert good.affinity.loc["c", "b"] == 2 and np.isfinite(good.affinity.loc["a", "b"])

@@ -77,3 +77,17 @@ def test_symlinks_cannot_escape_the_roots(tmp_path):
     assert sorted(probes.ids) == ["0.png", "1.png", "2.png"]  # neither the linked file nor the linked folder
     with pytest.raises(DeparaError, match="not a folder under the folders this server may read"):
         probes_from_path(str(root / "escape"), size=8, policy=policy)
+
+
+def test_stored_uploads_stay_under_their_cap(tmp_path):
+    import os
+    import time
+
+    from depara_core.session.uploads import save_upload
+
+    paths = []
+    for i in range(4):
+        paths.append(save_upload(bytes([i]) * 1000, ".pth", tmp_path, cap=2500))
+        os.utime(paths[-1], (time.time() + i, time.time() + i))  # distinct ages
+    kept = sorted(p.name for p in (tmp_path / "uploads").iterdir())
+    assert paths[-1].name in kept and len(kept) == 2 and paths[0].name not in kept
