@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from depara_core.errors import ProbeError
 __all__ = [
     "ProbeSet",
     "MIN_PROBES",
+    "ProbeWarning",
     "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "MAX_SET_PIXELS",
@@ -120,7 +123,7 @@ class ProbeSet:
                 raise ProbeError("float probe images must lie in [0, 1]", "rescale them or pass uint8 images")
             arr = np.round(arr * 255).astype(np.uint8)
         ids = tuple(ids) if ids is not None else tuple(f"{name}-{i:04d}" for i in range(arr.shape[0]))
-        return cls(arr, ids, name, licence)
+        return cls(arr, ids, name, licence, notes=tuple(_report_degenerate(list(arr), ids)))
 
     @classmethod
     def from_bytes(
@@ -218,8 +221,12 @@ class ProbeSet:
                     raise ProbeError(
                         f"the archive unpacks to more than {limits.max_total_bytes // 2**20} MiB", "upload fewer or smaller images"
                     )
-                with zf.open(m) as fh:
-                    data = fh.read(limits.max_member_bytes + 1)
+                try:
+                    with zf.open(m) as fh:
+                        data = fh.read(limits.max_member_bytes + 1)
+                except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError, zlib.error) as exc:
+                    why = "encrypted" if m.flag_bits & 0x1 else ("compressed with an unsupported method" if isinstance(exc, NotImplementedError) else "damaged")
+                    raise ProbeError(f"archive member {safe!r} cannot be read: it is {why}", "upload an ordinary (unencrypted, deflate or stored) zip of images") from None
                 if len(data) > limits.max_member_bytes:
                     raise ProbeError(f"archive member {safe!r} is larger than declared", "upload a well-formed zip")
                 items[safe] = data
@@ -245,7 +252,40 @@ class ProbeSet:
             arrays = list(decoded.values())
         else:
             arrays = [_resize_crop_uint8(a, size) for a in decoded.values()]
-        return cls(np.stack(arrays), tuple(decoded), name, notes=tuple(notes))
+        ids = tuple(decoded)
+        return cls(np.stack(arrays), ids, name, notes=tuple(notes + _report_degenerate(arrays, ids)))
+
+
+class ProbeWarning(UserWarning):
+    """Probes whose edges are degenerate (duplicates, constant images): allowed, but reported."""
+
+
+def _degenerate_probe_notes(arrays: list[np.ndarray], ids: tuple[str, ...]) -> list[str]:
+    """Notes naming duplicate probes (cosine 1 to each other at every layer) and constant ones (one
+    colour: their attribution maps and features carry no spatial content)."""
+    notes = []
+    seen: dict[bytes, str] = {}
+    dupes = []
+    for key, arr in zip(ids, arrays):
+        h = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).digest()
+        if h in seen:
+            dupes.append(f"{key} = {seen[h]}")
+        else:
+            seen[h] = key
+    if dupes:
+        notes.append(f"identical probes ({len(dupes)}): {', '.join(dupes[:5])}; each pair's edge is 1 at every layer")
+    flat = [key for key, arr in zip(ids, arrays) if int(arr.max()) == int(arr.min())]
+    if flat:
+        notes.append(f"constant probes ({len(flat)}, a single colour): {', '.join(flat[:5])}")
+    return notes
+
+
+def _report_degenerate(arrays: list[np.ndarray], ids: tuple[str, ...]) -> list[str]:
+    """The degenerate-probe notes, each also issued as a :class:`ProbeWarning`."""
+    notes = _degenerate_probe_notes(arrays, ids)
+    for note in notes:
+        warnings.warn(note, ProbeWarning, stacklevel=4)
+    return notes
 
 
 def decode_image(data: bytes, label: str = "image", target: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:

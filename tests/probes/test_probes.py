@@ -188,3 +188,33 @@ def test_large_jpegs_are_decoded_at_reduced_scale_with_the_same_result_size():
         items[f"{i}.jpg"] = buf.getvalue()
     probes = ProbeSet.from_bytes(items, size=(64, 64))
     assert probes.images.shape == (3, 64, 64, 3)
+
+
+def test_damaged_zip_members_are_named_not_raised_raw():
+    import io as _io
+    import zipfile as _zip
+
+    from PIL import Image as _Image
+
+    buf = _io.BytesIO()
+    with _zip.ZipFile(buf, "w", compression=_zip.ZIP_STORED) as z:
+        for i in range(3):
+            png = _io.BytesIO()
+            _Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(png, format="PNG")
+            z.writestr(f"p{i}.png", png.getvalue())
+    data = bytearray(buf.getvalue())
+    at = data.find(b"IDAT") + 8  # inside the first member's stored bytes
+    data[at] ^= 0xFF
+    with pytest.raises(ProbeError, match="archive member 'p0.png' cannot be read: it is damaged"):
+        ProbeSet.from_zip(bytes(data))
+
+
+def test_duplicate_and_constant_probes_are_reported():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    imgs[3] = imgs[1]
+    imgs[2] = 128
+    with pytest.warns(UserWarning, match="identical probes"):
+        probes = ProbeSet.from_arrays(imgs, name="dupes")
+    assert any("p3" in n or "3" in n for n in probes.notes if n.startswith("identical")) or any("identical" in n for n in probes.notes)
+    assert any(n.startswith("constant probes (1") for n in probes.notes)
