@@ -32,12 +32,16 @@ digest = terms_digest(terms)
 def live() -> None:
     """λ, method and target controls with everything that depends on them; reruns alone."""
     ss = st.session_state
-    c1, c2, c3 = st.columns([4, 1.2, 1.6])
-    c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider", upper=10.0), help="Weight of the edge term s_E")
-    c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"))
+    c1, c2, c3, c4 = st.columns([4, 1.2, 1.6, 1.4])
     method = c3.selectbox("Method", METHODS, key="method_view", help="DEPARA-V / -E: node or edge term alone; RSA and linear CKA are baselines.")
+    fixed_lam = method != "DEPARA"  # λ changes nothing for the other methods
+    why = "λ weighs s_E in DEPARA only" if fixed_lam else "Weight of the edge term s_E"
+    c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider", upper=10.0), help=why, disabled=fixed_lam)
+    c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"), disabled=fixed_lam)
+    scale = c4.radio("Colours", ["pairs", "fixed"], key="matrix_scale", format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get,
+                     help="Span the pairs: the off-diagonal range, diagonal marked. Fixed: [0, 1+λ] for DEPARA, [-1, 1] otherwise.")  # fmt: skip
     lam = float(ss.lam)
-    view = task_view(terms, lam, method)
+    view = task_view(terms, lam, method, scale=scale)
     left, right = st.columns([1, 2])
     with left:
         ui.chart(view.tree_fig, "task-tree", key="tree")

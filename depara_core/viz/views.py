@@ -17,6 +17,7 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -65,15 +66,38 @@ class TaskView:
     tree_fig: go.Figure
 
 
-def task_view(terms: SimilarityTerms, lam: float, method: str = "DEPARA", linkage: str = "average") -> TaskView:
-    """Matrix of ``method`` at ``lam`` with rows and columns in the task tree's leaf order."""
+def task_view(
+    terms: SimilarityTerms, lam: float, method: str = "DEPARA", linkage: str = "average", scale: Literal["pairs", "fixed"] = "pairs"
+) -> TaskView:
+    """Matrix of ``method`` at ``lam`` with rows and columns in the task tree's leaf order.
+
+    ``scale="pairs"`` spreads the colours over the off-diagonal pairs (the range is stated in the
+    title, and the diagonal, each model with itself, is marked, since it saturates); ``"fixed"`` uses
+    the method's whole range, [0, 1 + λ] for DEPARA and [-1, 1] for the others, so that matrices at
+    different settings compare by colour.
+    """
     m = terms.matrix(method, lam)
     tree = task_tree(m, terms.names, method=linkage)
     title = f"s = s_V + {lam:g}·s_E" if method == "DEPARA" else method
-    matrix_fig = plots.similarity_heatmap(m, terms.names, title=f"{title} (rows: source, columns: target)", order=list(tree.order))
     off = m[~np.eye(len(m), dtype=bool)]
-    if off.size and np.ptp(off) > 0:  # colours span the pairs; the diagonal (each model with itself) saturates
-        matrix_fig.update_traces(zmin=float(off.min()), zmax=float(off.max()))
+    if scale == "fixed":
+        lo, hi = (0.0, terms.node_scale + lam) if method == "DEPARA" else (-1.0, 1.0)
+        shown = f"colours {lo:g} to {hi:g}"
+    elif off.size and np.ptp(off) > 0:
+        lo, hi = float(off.min()), float(off.max())
+        shown = f"colours span the pairs, {lo:.3g} to {hi:.3g}; diagonal marked ×"
+    else:
+        lo = hi = None
+        shown = ""
+    matrix_fig = plots.similarity_heatmap(m, terms.names, title=f"{title} (rows: source, columns: target){'; ' + shown if shown else ''}", order=list(tree.order))
+    if lo is not None:
+        matrix_fig.update_traces(zmin=lo, zmax=hi, selector={"type": "heatmap"})
+    if scale == "pairs":
+        ordered = [terms.names[i] for i in tree.order]
+        matrix_fig.add_trace(go.Scatter(
+            x=ordered, y=ordered, mode="markers", marker={"symbol": "x-thin", "size": 10, "line": {"width": 2, "color": "white"}},
+            hovertemplate="%{x} with itself: " + ("1 + λ" if method == "DEPARA" else "1") + "<extra></extra>", showlegend=False, name="diagonal",
+        ))  # fmt: skip
     tree_fig = plots.tree_figure(tree.linkage, tree.labels)
     # Same height and vertical margins, and free cell aspect: the tree's leaves line up with the matrix rows.
     n = len(terms.names)

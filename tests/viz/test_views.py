@@ -1,0 +1,31 @@
+"""Result views: the similarity matrix states its colour range and marks the diagonal."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depara_core.compare.terms import SimilarityTerms
+from depara_core.viz.views import task_view
+
+
+def _terms():
+    s_v = np.array([[1.0, 0.74, 0.75], [0.74, 1.0, 0.76], [0.75, 0.76, 1.0]])
+    return SimilarityTerms(("a", "b", "c"), s_v, np.eye(3) * 0.5 + 0.5)
+
+
+def test_pair_scale_states_its_range_and_marks_the_diagonal():
+    view = task_view(_terms(), 1.0)
+    heat = view.matrix_fig.data[0]
+    assert "colours span the pairs" in view.matrix_fig.layout.title.text
+    off = view.matrix[~np.eye(3, dtype=bool)]
+    assert (heat.zmin, heat.zmax) == (off.min(), off.max())
+    diag = [t for t in view.matrix_fig.data if t.name == "diagonal"]
+    assert diag and list(diag[0].x) == list(diag[0].y) and len(diag[0].x) == 3
+
+
+def test_fixed_scale_is_zero_to_one_plus_lambda():
+    view = task_view(_terms(), 2.0, scale="fixed")
+    assert (view.matrix_fig.data[0].zmin, view.matrix_fig.data[0].zmax) == (0.0, 3.0)
+    assert not [t for t in view.matrix_fig.data if t.name == "diagonal"]
+    rsa_like = task_view(_terms(), 2.0, method="DEPARA-V", scale="fixed")
+    assert (rsa_like.matrix_fig.data[0].zmin, rsa_like.matrix_fig.data[0].zmax) == (-1.0, 1.0)
