@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 from conftest import random_probes, tiny_spec
@@ -58,7 +60,6 @@ def test_writer_killed_mid_write_leaves_no_readable_entry(tmp_path):
     child = textwrap.dedent(
         f"""
         import os, sys, time
-        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
         from conftest import random_probes, tiny_spec
         from depara_core.cache import GraphCache
         from depara_core.engine.run import compute_graphs
@@ -72,7 +73,8 @@ def test_writer_killed_mid_write_leaves_no_readable_entry(tmp_path):
         GraphCache({str(tmp_path)!r}).store_graph(m, p, g)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # the child imports conftest's helpers
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "WRITING"
         time.sleep(0.2)

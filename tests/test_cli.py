@@ -53,7 +53,7 @@ def workdir(tmp_path):
 
 
 @pytest.mark.slow
-def test_similarity_exact_form_writes_paper_default_json(workdir):
+def test_similarity_exact_form_writes_paper_default_json(workdir, monkeypatch):
     cmd = [sys.executable, "-m", "depara_core", "similarity"]
     for name in ("alpha", "beta", "gamma"):
         cmd += ["--model", f"{name.upper()}=cli_models:{name}"]
@@ -63,13 +63,10 @@ def test_similarity_exact_form_writes_paper_default_json(workdir):
     assert run.returncode == 0, run.stderr
     out = json.loads((workdir / "out.json").read_text())
     assert set(out) == {"models", "s_V", "s_E"} and out["models"] == ["ALPHA", "BETA", "GAMMA"]
-    sys.path.insert(0, str(workdir))
-    try:
-        import cli_models
+    monkeypatch.syspath_prepend(str(workdir))
+    import cli_models
 
-        models = [load_model(callable_spec(n.upper(), getattr(cli_models, n))) for n in ("alpha", "beta", "gamma")]
-    finally:
-        sys.path.remove(str(workdir))
+    models = [load_model(callable_spec(n.upper(), getattr(cli_models, n))) for n in ("alpha", "beta", "gamma")]
     terms = zoo_terms(models, ProbeSet.from_folder(workdir / "probes"), layers={m.name: "3" for m in models}, baselines=False)
     np.testing.assert_allclose(out["s_V"], terms.s_V, atol=1e-9)
     np.testing.assert_allclose(out["s_E"], terms.s_E, atol=1e-9)
