@@ -129,7 +129,7 @@ def select_layers(
                 if hit is not None:
                     yield hit
                     continue
-                missing.append(layer)  # the entry vanished (cleared) since the check: compute it alone
+                # the entry vanished (cleared) since the check: compute it alone
                 yield from iter_graphs(source, probes, [layer], options, batch_size=batch_size, memory_budget=memory_budget)
                 continue
             while layer not in computed:

@@ -207,7 +207,8 @@ def torchvision_spec(arch: str, checkpoint: str | Path | None = None, name: str 
             )
         return apply_checkpoint(model, load_checkpoint(cached), f"cached weights {cached.name!r}")
 
-    kwargs.setdefault("preprocess", torchvision_preprocess(arch))
+    if "preprocess" not in kwargs:
+        kwargs["preprocess"] = torchvision_preprocess(arch)
     src = f"torchvision:{arch}" + (f"@{Path(checkpoint).name}" if checkpoint else "@hub-cache") + (f"#classes={num_classes}" if num_classes else "")
     return ModelSpec(name=name or arch, build=build, source=src, **kwargs)
 
