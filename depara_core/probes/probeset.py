@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +40,9 @@ __all__ = [
 MIN_PROBES = 3
 MAX_IMAGE_PIXELS = 64_000_000
 """The largest probe image decoded (pixels, read from the header first)."""
-MAX_SET_PIXELS = 1_500_000_000
-"""The most pixels decoded for one probe set (1,000 photos of 1.5 megapixels each)."""
+MAX_SET_PIXELS = 600_000_000
+"""The most pixels decoded for one probe set, counted from the headers before decoding (1,000 images
+of 0.6 megapixels; JPEGs count at the reduced size they are decoded at)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -133,19 +136,18 @@ class ProbeSet:
         decoded: dict[str, np.ndarray] = {}
         notes: list[str] = []
         bad: list[str] = []
-        total = 0
+        total = sum(_pixels_to_decode(items[key], size) for key in items)  # from the headers, before any decoding
+        if total > MAX_SET_PIXELS:
+            raise ProbeError(
+                f"decoding these probe images would take {total / 1e6:,.0f} megapixels, more than the {MAX_SET_PIXELS / 1e6:,.0f} allowed for one set",
+                "use fewer or smaller images (JPEGs are decoded at reduced size), or a smaller probe size",
+            )
         for key in sorted(items):
             try:
                 arr, note = decode_image(items[key], key, size)
             except ProbeError as exc:
                 bad.append(exc.problem)
                 continue
-            total += arr.shape[0] * arr.shape[1]
-            if total > MAX_SET_PIXELS:
-                raise ProbeError(
-                    f"the probe images hold more than {MAX_SET_PIXELS / 1e6:,.0f} megapixels in all (at {key!r})",
-                    "use fewer or smaller images, or a smaller probe size",
-                )
             decoded[key] = _resize_crop_uint8(arr, size) if size is not None else arr  # one full-size image held at a time
             if note:
                 notes.append(f"{key}: {note}")
@@ -202,13 +204,17 @@ class ProbeSet:
             raise ProbeError(f"the probe archive is not a readable zip file ({exc})", "upload a .zip of images") from None
         with zf:
             members = [m for m in zf.infolist() if not m.is_dir() and m.filename.lower().endswith(IMAGE_SUFFIXES)]
-            members = [m for m in members if not Path(m.filename).name.startswith(("._", "."))]
             if len(members) > limits.max_members:
                 raise ProbeError(f"the archive holds {len(members)} images, more than {limits.max_members}", "use fewer probes")
+            safe_names = {id(m): _safe_member_name(m.filename) for m in members}  # every name is checked, hidden ones too
+            members = [m for m in members if not safe_names[id(m)].rsplit("/", 1)[-1].startswith(("._", "."))]
+            repeated = sorted(k for k, v in Counter(safe_names[id(m)] for m in members).items() if v > 1)
+            if repeated:
+                raise ProbeError(f"the archive holds several members named {', '.join(map(repr, repeated[:3]))}", "give every image in the archive its own name")
             total = 0
             items: dict[str, bytes] = {}
             for m in members:
-                safe = _safe_member_name(m.filename)
+                safe = safe_names[id(m)]
                 ratio = m.file_size / max(m.compress_size, 1)
                 if m.file_size > limits.max_member_bytes or ratio > limits.max_ratio:
                     raise ProbeError(
@@ -235,6 +241,18 @@ class ProbeSet:
         return cls.from_bytes(items, size, name)
 
     @classmethod
+    def concat(cls, sets: Sequence[ProbeSet], name: str = "probes") -> ProbeSet:
+        """Several probe sets of one size as one, ids prefixed by their set's name (``set/id``)."""
+        if len({s.size for s in sets}) > 1:
+            raise ProbeError("the probe sets hold images of different sizes", "choose a common probe size")
+        arrays = [a for s in sets for a in s.images]
+        ids = tuple(f"{s.name}/{i}" for s in sets for i in s.ids)
+        if len(set(ids)) != len(ids):
+            ids = tuple(f"{k}:{s.name}/{i}" for k, s in enumerate(sets) for i in s.ids)
+        notes = [n for s in sets for n in s.notes if not n.startswith(_DEGENERATE)] + _report_degenerate(arrays, ids)
+        return cls(np.stack(arrays), ids, name, notes=tuple(notes))
+
+    @classmethod
     def _assemble(cls, decoded: dict[str, np.ndarray], size: tuple[int, int] | None, name: str, notes: list[str]) -> ProbeSet:
         if len(decoded) < MIN_PROBES:
             raise ProbeError(
@@ -256,6 +274,10 @@ class ProbeSet:
         return cls(np.stack(arrays), ids, name, notes=tuple(notes + _report_degenerate(arrays, ids)))
 
 
+_DEGENERATE = ("identical probes", "constant probes")
+"""How the notes on degenerate probes begin."""
+
+
 class ProbeWarning(UserWarning):
     """Probes whose edges are degenerate (duplicates, constant images): allowed, but reported."""
 
@@ -273,10 +295,10 @@ def _degenerate_probe_notes(arrays: list[np.ndarray], ids: tuple[str, ...]) -> l
         else:
             seen[h] = key
     if dupes:
-        notes.append(f"identical probes ({len(dupes)}): {', '.join(dupes[:5])}; each pair's edge is 1 at every layer")
+        notes.append(f"{_DEGENERATE[0]} ({len(dupes)}): {', '.join(dupes[:5])}; each pair's edge is 1 at every layer")
     flat = [key for key, arr in zip(ids, arrays) if int(arr.max()) == int(arr.min())]
     if flat:
-        notes.append(f"constant probes ({len(flat)}, a single colour): {', '.join(flat[:5])}")
+        notes.append(f"{_DEGENERATE[1]} ({len(flat)}, a single colour): {', '.join(flat[:5])}")
     return notes
 
 
@@ -288,6 +310,41 @@ def _report_degenerate(arrays: list[np.ndarray], ids: tuple[str, ...]) -> list[s
     return notes
 
 
+def _draft_factor(w: int, h: int, target: tuple[int, int] | None) -> int:
+    """How much a JPEG's decoder may shrink it (1, 2, 4 or 8) and still cover ``target`` after resizing."""
+    if target is None:
+        return 1
+    room = min(w / max(target[1], 1), h / max(target[0], 1))
+    return next((r for r in (8, 4, 2) if r <= room), 1)
+
+
+def _pixels_to_decode(data: bytes, target: tuple[int, int] | None) -> int:
+    """Pixels that decoding ``data`` will produce, from its header alone (0 when unreadable: the decoder reports it)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            r = _draft_factor(w, h, target) if im.format == "JPEG" else 1
+    except Exception:  # noqa: BLE001 - any unreadable header is reported by decode_image, with the file's name
+        return 0
+    return -(-w // r) * -(-h // r)
+
+
+def _png_intact(data: bytes, label: str) -> None:
+    """Check every chunk's CRC-32 and that the file ends with IEND. Written by hand because PIL skips
+    the CRCs of the chunks it does not need (IEND's included) and decodes files that lack the end."""
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        body = data[pos + 4 : pos + 8 + length]
+        crc = data[pos + 8 + length : pos + 12 + length]
+        if len(crc) < 4 or zlib.crc32(body) != int.from_bytes(crc, "big"):
+            raise ProbeError(f"{label!r} is damaged: its {body[:4].decode('latin-1')!r} chunk fails its checksum", "remove or replace that file")
+        if body[:4] == b"IEND":
+            return
+        pos += 12 + length
+    raise ProbeError(f"{label!r} is truncated: the PNG ends before its end marker", "remove or replace that file")
+
+
 def decode_image(data: bytes, label: str = "image", target: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
     """Decode encoded image bytes to uint8 RGB (H, W, 3); returns the array and a note on conversion.
 
@@ -296,20 +353,29 @@ def decode_image(data: bytes, label: str = "image", target: tuple[int, int] | No
     ``target`` size (the resize-and-crop that follows), JPEGs are decoded at a reduced scale that
     still covers it (PIL's ``draft``).
     """
+    if not data:
+        raise ProbeError(f"{label!r} is empty (0 bytes)", "remove or replace that file")
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
+            if w * h == 0:
+                raise ProbeError(f"{label!r} has no pixels ({w}x{h})", "remove or replace that file")
             if w * h > MAX_IMAGE_PIXELS:
                 raise ProbeError(f"{label!r} has {w}x{h} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a probe may have", "use smaller images")
             if target is not None and im.format == "JPEG":
                 scale = max(target[0] / h, target[1] / w)
                 im.draft("RGB", (max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))))
+            if im.format == "PNG":
+                _png_intact(data, label)
             im.load()
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             note = ""
             if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                 arr = np.asarray(im, dtype=np.float64)
+                if not np.isfinite(arr).all():
+                    bad = int((~np.isfinite(arr)).sum())
+                    raise ProbeError(f"{label!r} holds {bad} pixel(s) that are NaN or infinite", "replace them (e.g. with the image's mean) before using it as a probe")
                 lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (float(arr.min()), float(arr.max()))
                 arr = np.clip((arr - lo) / max(hi - lo, 1e-12), 0, 1)
                 rgb = np.repeat(np.round(arr * 255).astype(np.uint8)[..., None], 3, axis=2)
@@ -328,11 +394,13 @@ def decode_image(data: bytes, label: str = "image", target: tuple[int, int] | No
             return rgb, note
     except ProbeError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ProbeError(
-            f"{label!r} is not a readable image ({type(exc).__name__}: {exc})",
-            "remove or replace that file",
-        ) from None
+    except Image.DecompressionBombError:
+        raise ProbeError(f"{label!r} has more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a probe may have", "use smaller images") from None
+    except UnidentifiedImageError:
+        raise ProbeError(f"{label!r} is not a readable image: its content is none of PNG, JPEG, BMP, GIF, TIFF, WebP or PPM", "remove or replace that file") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        detail = re.sub(r"<[^>]*>", "", str(exc)).strip()[:160]  # the decoder's own words, without object addresses
+        raise ProbeError(f"{label!r} is not a readable image: it is truncated or damaged ({detail})", "remove or replace that file") from None
 
 
 def _resize_crop_uint8(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:

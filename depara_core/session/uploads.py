@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from depara_core.atomic import atomic_write
 from depara_core.errors import DeparaError, ProbeError
-from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
+from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet, ProbeWarning
 from depara_core.probes.registry import load_builtin
 from depara_core.session.config import ProbeChoice
 from depara_core.session.policy import ENABLE_PATHS_HINT, ServerPolicy
@@ -40,6 +39,7 @@ def probes_from_upload(files: Sequence[tuple[str, bytes]], size: int | None = 22
     if not files:
         raise ProbeError("no files were uploaded", "choose image files or a .zip of images")
     hw = (size, size) if size else None
+    files = _distinct_names(files)
     zips = [(n, b) for n, b in files if n.lower().endswith(".zip")]
     images = {n: b for n, b in files if not n.lower().endswith(".zip")}
     bad = [n for n in images if not n.lower().endswith(IMAGE_SUFFIXES)]
@@ -50,10 +50,23 @@ def probes_from_upload(files: Sequence[tuple[str, bytes]], size: int | None = 22
         sets.append(ProbeSet.from_bytes(images, size=hw, name=name or "uploaded"))
     if len(sets) == 1:
         return dataclasses.replace(sets[0], name=name or sets[0].name, digest="") if name else sets[0]
-    if len({s.size for s in sets}) > 1:
-        raise ProbeError("the uploaded archives hold images of different sizes", "choose a common probe size")
-    ids = [f"{s.name}/{i}" for s in sets for i in s.ids]
-    return ProbeSet(np.concatenate([s.images for s in sets]), tuple(ids), name or "uploaded")
+    return ProbeSet.concat(sets, name or "uploaded")
+
+
+def _distinct_names(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Uploaded files with distinct names: a repeated name gets `` (2)``, `` (3)``… before its suffix,
+    with a warning, so that no upload silently replaces another."""
+    seen: dict[str, int] = {}
+    out = []
+    for name, data in files:
+        count = seen[name] = seen.get(name, 0) + 1
+        if count > 1:
+            stem, dot, ext = name.rpartition(".")
+            renamed = f"{stem} ({count}).{ext}" if dot else f"{name} ({count})"
+            warnings.warn(f"{count} uploads are named {name!r}; the repeat is kept as {renamed!r}", ProbeWarning, stacklevel=3)
+            name = renamed
+        out.append((name, data))
+    return out
 
 
 def check_path(path: str, kind: Literal["file", "folder"] = "folder", policy: ServerPolicy | None = None) -> Path:
@@ -69,7 +82,7 @@ def check_path(path: str, kind: Literal["file", "folder"] = "folder", policy: Se
     roots = ", ".join(map(str, policy.allowed_roots))
     try:
         resolved = Path(path.strip()).expanduser().resolve(strict=True)
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte in the path
         resolved = None
     if resolved is None or not policy.allows_path(resolved):  # one answer: nothing outside the roots is revealed
         raise DeparaError(f"{shown!r} is not a {kind} under the folders this server may read", f"use a path under {roots}")

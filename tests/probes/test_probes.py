@@ -56,7 +56,7 @@ def test_corrupt_and_non_image_files_are_named(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     with pytest.raises(ProbeError, match="'broken.jpg' is not a readable image.*remove or replace"):
         ProbeSet.from_folder(tmp_path)
-    with pytest.raises(ProbeError, match="'c.png' is not a readable image.*'readme.png' is not a readable image.*those files"):
+    with pytest.raises(ProbeError, match="'c.png' is empty.*'readme.png' is not a readable image.*those files"):
         ProbeSet.from_bytes({"a.png": png(np.zeros((4, 4, 3), np.uint8)), "readme.png": b"hello", "c.png": b""})
 
 

@@ -1,0 +1,1 @@
+"""A corpus of bad and hostile inputs, generated at test time, with each case's expected outcome."""
