@@ -19,7 +19,7 @@ from torch import nn
 from depara_core.errors import GraphError
 from depara_core.models.spec import OUTPUT
 
-__all__ = ["capture_layers", "count_calls", "model_output"]
+__all__ = ["capture_layers", "count_calls", "model_output", "forward", "check_real"]
 
 
 class _StopForward(Exception):
@@ -49,6 +49,7 @@ def capture_layers(
                 output = output[0]
             if not isinstance(output, torch.Tensor):
                 raise GraphError(f"layer {name!r} returns {type(output).__name__}, not a tensor", "choose a layer whose output is a tensor")
+            check_real(output, f"layer {name!r}")
             out[name] = output
             seen[name] = seen.get(name, 0) + 1
             if stop_early and all(seen.get(n, 0) >= calls.get(n, 1) for n in wanted):
@@ -63,13 +64,11 @@ def capture_layers(
         out.clear()
         seen.clear()
         try:
-            result = module(x)
+            result = forward(module, x)
             if OUTPUT in names:
-                out[OUTPUT] = model_output(result)
+                out[OUTPUT] = check_real(model_output(result), "the model's output")
         except _StopForward:
             pass
-        except SystemExit as exc:  # a model whose forward exits would end the program (or the server)
-            raise GraphError(f"the model's forward called exit ({exc.code!r})", "fix the model's forward; it must return a tensor") from None
         missing = [n for n in names if n not in out]
         mixed = [n for n, t in out.items() if t.ndim == 0 or t.shape[0] != x.shape[0]]
         if mixed:
@@ -87,6 +86,32 @@ def capture_layers(
     finally:
         for h in handles:
             h.remove()
+
+
+def forward(module: nn.Module, x: torch.Tensor) -> object:
+    """``module(x)``, with what a user's model can do wrong turned into a :class:`GraphError`: an
+    exception (named, with its message), an exit or a keyboard interrupt raised from its code."""
+    try:
+        return module(x)
+    except (_StopForward, GraphError):
+        raise
+    except (SystemExit, KeyboardInterrupt) as exc:  # a forward that exits would end the program (or the server)
+        what = f"called exit ({exc.code!r})" if isinstance(exc, SystemExit) else "raised KeyboardInterrupt"
+        raise GraphError(f"the model's forward {what}", "fix the model's forward; it must return a tensor") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of a user's forward becomes a message
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[-1] if lines else ""  # TorchScript puts its interpreter's stack first and the cause last
+        raise GraphError(
+            f"the model's forward failed on a batch of shape {tuple(x.shape)}: {type(exc).__name__}: {detail[:300]}",
+            "check that the model accepts RGB images of this size (set the model's input size), or fix its forward",
+        ) from None
+
+
+def check_real(t: torch.Tensor, what: str) -> torch.Tensor:
+    """``t`` if it holds real floating-point values; complex or integer outputs have no gradient DEPARA can use."""
+    if t.is_complex() or not t.is_floating_point():
+        raise GraphError(f"{what} holds {t.dtype} values; DEPARA needs real floating-point features", "return a real float tensor (e.g. .abs() or .float())")
+    return t
 
 
 def model_output(result: object) -> torch.Tensor:
@@ -126,13 +151,16 @@ def count_calls(
 
     wanted = [n for n in dict.fromkeys(names) if n != OUTPUT]
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in wanted]
-    handles += [m.register_forward_hook(leaf_hook) for m in modules.values() if not list(m.children())]
+    if not isinstance(module, torch.jit.ScriptModule):  # scripted modules take no hooks: only their output is measured
+        handles += [m.register_forward_hook(leaf_hook) for m in modules.values() if not list(m.children())]
     try:
         with torch.no_grad():
-            result = module(x)
+            result = forward(module, x)
     finally:
         for h in handles:
             h.remove()
     if OUTPUT in names:
-        counts[OUTPUT], shapes[OUTPUT] = 1, tuple(model_output(result).shape[1:])
+        out = model_output(result)
+        counts[OUTPUT], shapes[OUTPUT] = 1, tuple(out.shape[1:])
+        act[0] = max(act[0], out.numel() * out.element_size())
     return counts, shapes, max(act[0] // max(x.shape[0], 1), x[0].numel() * x.element_size())

@@ -29,6 +29,7 @@ import torch
 
 from depara_core.engine.attribution import get_method
 from depara_core.engine.capture import capture_layers
+from depara_core.engine.checks import behaviour_notes
 from depara_core.engine.gram import center_gram, degenerate_rows
 from depara_core.engine.graph import DEFAULT_METHOD, Cancelled, DegenerateGraphWarning, Graph, GraphOptions, Progress
 from depara_core.engine.plan import plan_computation
@@ -91,6 +92,7 @@ def iter_graphs(
         calls, node_shape, feature_dims, groups, sketched = plan.calls, plan.node_shape, plan.feature_dims, plan.groups, plan.sketched
         device = plan.device
         node_dim = math.prod(node_shape)
+        model_notes = behaviour_notes(module, prep(probes.images[:2]).to(device), repr(model.name))
         batches = [(i, min(i + plan.batch_size, n)) for i in range(0, n, plan.batch_size)]
         total, done = len(groups) * len(batches), 0
 
@@ -109,6 +111,11 @@ def iter_graphs(
                     for idx, k in enumerate(group):
                         f = captured[k]
                         if fast:
+                            if not f.requires_grad:
+                                raise GraphError(
+                                    f"the output of {model.name}/{k} does not depend differentiably on the input (no gradient path)",
+                                    "choose a layer the input flows into, without detach(), no_grad or integer steps on the way",
+                                )
                             obj = _objective(f, options.objective).sum()
                             (grad,) = torch.autograd.grad(obj, x, retain_graph=idx < len(group) - 1)
                             node = x.detach() * grad
@@ -132,7 +139,7 @@ def iter_graphs(
                 store = feats.pop(k)
                 gram = _gram_blocks(store, feat_norms.pop(k), plan.budget // 8) if isinstance(store, np.ndarray) else _gram(store, feat_norms.pop(k))
                 del store  # a spilled store's file is unlinked already: its space goes with the mapping
-                yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched)
+                yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched, model_notes)
 
 
 def _captum_node(model: LoadedModel, layer: str, calls: dict[str, int], x: torch.Tensor, options: GraphOptions, method, params) -> torch.Tensor:
@@ -193,7 +200,7 @@ def _gram_blocks(units: np.ndarray, norms: torch.Tensor, block_bytes: int) -> np
     return (out * norms[:, None] * norms[None, :]).cpu().numpy()
 
 
-def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched) -> Graph:
+def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model_notes=()) -> Graph:
     if not np.isfinite(gram).all():
         raise GraphError(f"features at layer {layer!r} contain NaN or Inf", "check the model's numerics or choose another layer")
     n, notes = len(probes), []
@@ -212,7 +219,7 @@ def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feat
             notes.append(f"{where}: the {what} of {len(idx)} of {n} probes are all zero ({ids}); their cosines count as 0")
     for note in notes:
         warnings.warn(note, DegenerateGraphWarning, stacklevel=3)
-    return Graph(model.name, layer, probes.ids, probes.digest, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model.digest, tuple(notes))
+    return Graph(model.name, layer, probes.ids, probes.digest, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model.digest, (*model_notes, *notes))
 
 
 def compute_graphs(

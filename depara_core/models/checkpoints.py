@@ -59,5 +59,22 @@ def apply_checkpoint(module: nn.Module, state: dict[str, torch.Tensor], label: s
             f"{label} does not fit the architecture: " + " | ".join(parts),
             "check that the checkpoint was saved from this architecture (and number of classes)",
         )
+    _check_values(own, state, label)
     module.load_state_dict(state, strict=True)
     return module
+
+
+_REAL_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _check_values(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], label: str) -> None:
+    """Refuse what ``load_state_dict`` would silently cast or keep: complex, float8 or integer values
+    for floating-point weights (the imaginary part dropped, values rounded), and NaN or infinities."""
+    for key, value in state.items():
+        if own[key].is_floating_point() and value.dtype not in _REAL_FLOATS:
+            raise ModelError(
+                f"{label} stores {key!r} as {str(value.dtype).removeprefix('torch.')}, which cannot stand for the model's {str(own[key].dtype).removeprefix('torch.')} weights",
+                "save the weights as float32 (or float16/bfloat16/float64)",
+            )
+        if value.is_floating_point() and value.numel() and not bool(torch.isfinite(value).all()):
+            raise ModelError(f"{label} holds NaN or infinite values in {key!r}", "use a checkpoint saved before training diverged")

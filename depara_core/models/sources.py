@@ -38,6 +38,7 @@ from depara_core.errors import DeparaError, ModelError
 from depara_core.models.checkpoints import apply_checkpoint, load_checkpoint
 from depara_core.models.preprocess import IDENTITY, Preprocess, timm_preprocess, torchvision_preprocess
 from depara_core.models.spec import OUTPUT, ModelSpec
+from depara_core.models.trial import trial_build
 
 __all__ = [
     "SOURCE_KINDS",
@@ -178,7 +179,14 @@ def import_callable(target: str) -> Callable[..., nn.Module]:
 def callable_spec(name: str, factory: Callable[[], nn.Module] | str, **kwargs) -> ModelSpec:
     """A spec from a zero-argument factory, or its ``package.module:function`` path."""
     source = f"callable:{factory}" if isinstance(factory, str) else f"callable:{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', 'factory')}"
-    build = (lambda: import_callable(factory)()) if isinstance(factory, str) else factory
+    if isinstance(factory, str):
+        size = kwargs.get("preprocess", IDENTITY).size
+
+        def build() -> nn.Module:
+            trial_build("callable", factory, size)  # exits, crashes and hangs happen in a child process
+            return import_callable(factory)()
+    else:
+        build = factory
     return ModelSpec(name=name, build=build, source=source, **kwargs)
 
 
@@ -242,10 +250,11 @@ def torchscript_spec(path: str | Path, name: str | None = None, **kwargs) -> Mod
     def build() -> nn.Module:
         if not path.is_file():
             raise ModelError(f"TorchScript file {path.name!r} does not exist", "check the path")
+        trial_build("torchscript", str(path), kwargs["preprocess"].size)
         try:
             return torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:
-            raise ModelError(f"{path.name!r} is not a TorchScript file ({str(exc)[:200]})", "save it with torch.jit.save") from None
+        except Exception:  # noqa: BLE001 - torch's text names its internals, not the user's file
+            raise ModelError(f"{path.name!r} is not a TorchScript file, or it is damaged", "save the model with torch.jit.save(torch.jit.script(model), path)") from None
 
     kwargs.setdefault("encoder", OUTPUT)
     kwargs.setdefault("preprocess", IDENTITY)

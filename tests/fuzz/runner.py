@@ -84,8 +84,9 @@ def worker() -> None:
 # ---- the parent ----------------------------------------------------------------------------
 class _Worker:
     def __init__(self, scratch: Path) -> None:
-        env = {**os.environ, "FUZZ_SCRATCH": str(scratch), "DEPARA_MODEL_TIMEOUT": MODEL_TIMEOUT, "PYTHONFAULTHANDLER": ""}
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        (scratch / "modules").mkdir(parents=True, exist_ok=True)  # on the import path from the start
+        env = {**os.environ, "FUZZ_SCRATCH": str(scratch), "DEPARA_CACHE_DIR": str(scratch / "cache"), "DEPARA_MODEL_TIMEOUT": MODEL_TIMEOUT, "PYTHONFAULTHANDLER": ""}
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(scratch / "modules"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from fuzz.runner import worker; worker()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=scratch,
