@@ -16,9 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "TEMP_SUFFIX"]
+__all__ = ["atomic_write", "remove_stale_temporaries", "TEMP_SUFFIX", "STALE_AFTER"]
 
 TEMP_SUFFIX = ".tmp"
+STALE_AFTER = 3600.0
+"""Seconds after which a temporary file is taken to belong to a writer that was killed."""
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | Callable[[BinaryIO], None], mode: int | None = None) -> Path:
@@ -41,3 +43,20 @@ def atomic_write(path: str | os.PathLike, data: bytes | Callable[[BinaryIO], Non
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(root: str | os.PathLike, older_than: float = STALE_AFTER, now: float | None = None) -> int:
+    """Remove the temporary files of killed writers under ``root`` (``.*.tmp``, unchanged for
+    ``older_than`` seconds); returns how many. A live writer's file is younger and is kept."""
+    import time
+
+    limit = (time.time() if now is None else now) - older_than
+    removed = 0
+    for p in Path(root).rglob(f".*{TEMP_SUFFIX}"):
+        try:
+            if p.is_file() and p.stat().st_mtime < limit:
+                p.unlink()
+                removed += 1
+        except OSError:  # another process removed or renamed it first
+            continue
+    return removed

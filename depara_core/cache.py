@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depara_core.atomic import TEMP_SUFFIX, atomic_write
+from depara_core.atomic import TEMP_SUFFIX, atomic_write, remove_stale_temporaries
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.engine.graph import Graph, GraphOptions
 from depara_core.errors import CacheError
@@ -49,6 +49,7 @@ class GraphCache:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheError(f"cannot create the cache folder {str(self.root)!r} ({exc})", "set DEPARA_CACHE_DIR to a writable folder") from None
+        remove_stale_temporaries(self.root)  # left by writers that were killed mid-write
 
     # ---- keys ------------------------------------------------------------------------------
     @staticmethod

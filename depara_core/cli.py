@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def probes_from_arg(arg: str, size: Sequence[int] | None = None, count: int | No
         raise DeparaError("--probes is empty", "give a folder of images, a .zip, or builtin:NAME (python -m depara_core probes lists them)")
     if arg.startswith("builtin:"):
         probes = load_builtin(arg[len("builtin:") :], count)
-        return probes
+        return probes.resized(sz) if sz else probes
     probes = ProbeSet.from_path(arg, size=sz)
     return probes.subset(count) if count else probes
 
@@ -101,8 +103,12 @@ def parse_bytes(text: str) -> int:
         value = float(number) * _UNITS[unit]
     except (ValueError, KeyError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512MiB or 2GiB") from None
-    if not math.isfinite(value) or value < 2**20:
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512MiB or 2GiB")
+    if value < 2**20:
         raise argparse.ArgumentTypeError(f"{text!r} is below 1 MiB")
+    if value > 2**50:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than 1 PiB; give the memory the engine may really use")
     return int(value)
 
 
@@ -146,12 +152,26 @@ def _load_all(specs: list[ModelSpec]) -> list[LoadedModel]:
     return [load_model(s) for s in specs]
 
 
+def _write_output(path: str, write: Callable[[Path], object]) -> None:
+    """``write(path)``, with a failure to write said plainly (a folder, a missing folder, no permission)."""
+    target = Path(path)
+    try:
+        write(target)
+    except OSError as exc:
+        why = "it is a folder" if target.is_dir() else ("its folder does not exist" if not target.parent.is_dir() else (exc.strerror or "it cannot be written").lower())
+        raise DeparaError(f"cannot write {path!r}: {why}", "give the path of a file in an existing, writable folder") from None
+
+
 def _write_json(path: str | None, payload: dict) -> None:
     text = json.dumps(payload, indent=2)
     if path:
-        Path(path).write_text(text)
+        _write_output(path, lambda p: p.write_text(text))
     else:
         print(text)
+
+
+def _write_csv(path: str, table: pd.DataFrame) -> None:
+    _write_output(path, lambda p: table.to_csv(p, index=False))
 
 
 # ---- commands ------------------------------------------------------------------------------
@@ -181,7 +201,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
             for i, s in enumerate(terms.names)
             for j, t in enumerate(terms.names)
         ]
-        pd.DataFrame(rows).to_csv(args.csv, index=False)
+        _write_csv(args.csv, pd.DataFrame(rows))
     if not args.json:
         s = pd.DataFrame(terms.combined(args.lam), index=terms.names, columns=terms.names)
         print(f"s = s_V + {args.lam}·s_E (rows: sources, columns: targets), {len(probes)} probes")
@@ -207,7 +227,7 @@ def cmd_graphs(args: argparse.Namespace) -> int:
         bar.close()
     table = pd.DataFrame(rows)
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        _write_csv(args.csv, table)
     if args.json:
         _write_json(args.json, {"cache": str(cache.root), "graphs": rows})
     print(table.to_string(index=False))
@@ -216,6 +236,8 @@ def cmd_graphs(args: argparse.Namespace) -> int:
 
 def cmd_layers(args: argparse.Namespace) -> int:
     source, target = _load_all([model_from_arg(args.source, args), model_from_arg(args.target, args)])
+    if (source.digest, source.architecture) == (target.digest, target.architecture):
+        warnings.warn(f"the source {source.name!r} and the target {target.name!r} are the same model: every layer is compared with itself", UserWarning, stacklevel=1)
     probes = probes_from_arg(args.probes, args.size, args.count)
     layers = None if args.layers in (None, ["all"]) else args.layers
     bar = _Bar(not args.quiet)
@@ -229,7 +251,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     s = scores.combined(args.lam)
     table = pd.DataFrame({"layer": scores.layers, "s_V": scores.s_V, "s_E": scores.s_E, "s": s})
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        _write_csv(args.csv, table)
     if args.json:
         _write_json(args.json, {"source": source.name, "target": target.name, "lambda": args.lam, "best": scores.best(args.lam), "layers": table.to_dict(orient="records")})
     print(table.to_string(index=False))
@@ -242,20 +264,52 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         gt = taskonomy_ground_truth(args.ground_truth.partition("-")[2] or "16k")
     else:
         gt = GroundTruth.from_csv(args.ground_truth, value=args.gt_column, higher_is_better=not args.lower_is_better)
-    if args.scores.endswith(".json"):
-        data = json.loads(Path(args.scores).read_text())
-        terms = SimilarityTerms(tuple(data["models"]), np.asarray(data["s_V"]), np.asarray(data["s_E"]), node_scale=float(data.get("node_scale", 1.0)))
-        scores = terms.score_table(args.lam)
-    else:
-        df = pd.read_csv(args.scores)
-        scores = {}
-        for row in df.itertuples(index=False):
-            scores.setdefault(row.target, {})[row.source] = float(row.score)
+    scores = read_scores(args.scores, args.lam)
     metrics = evaluate(scores, gt, relevant=args.relevant, method=args.method_name)
     _, rp, rr = random_baseline(int(metrics.k[-1]), args.relevant)
     payload = {**metrics.summary(), "random": {"precision_at_k": rp[: len(metrics.k)].tolist(), "recall_at_k": rr[: len(metrics.k)].tolist()}, "per_target": metrics.per_target.to_dict(orient="records")}
     _write_json(args.json, payload)
     return 0
+
+
+def read_scores(path: str, lam: float = 1.0) -> dict[str, dict[str, float]]:
+    """Predicted ``scores[target][source]`` from the similarity command's JSON (combined at ``lam``) or
+    from a CSV with columns source,target,score; every score a finite number."""
+    file = Path(path)
+    if not file.is_file():
+        raise DeparaError(f"the scores file {file.name!r} does not exist", "give the JSON written by the similarity command, or a CSV with columns source,target,score")
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(file.read_text())
+            names = tuple(map(str, data["models"]))
+            s_v, s_e = np.asarray(data["s_V"], dtype=float), np.asarray(data["s_E"], dtype=float)
+            node_scale = float(data.get("node_scale", 1.0))
+        except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+            raise DeparaError(f"the scores file {file.name!r} cannot be read as the similarity command's JSON ({type(exc).__name__})", "write it again with: similarity --json FILE") from None
+        except KeyError as exc:
+            raise DeparaError(f"the scores file {file.name!r} has no {exc.args[0]!r} entry", "write it again with: similarity --json FILE") from None
+        n = len(names)
+        if s_v.shape != (n, n) or s_e.shape != (n, n):
+            raise DeparaError(f"the scores file {file.name!r} holds s_V {s_v.shape} and s_E {s_e.shape} for {n} models", f"give {n}×{n} matrices (rows: sources, columns: targets)")
+        if not (np.isfinite(s_v).all() and np.isfinite(s_e).all() and np.isfinite(node_scale)):
+            raise DeparaError(f"the scores file {file.name!r} holds values that are not finite numbers (NaN or infinite)", "compute the similarities again")
+        return SimilarityTerms(names, s_v, s_e, node_scale=node_scale).score_table(lam)
+    try:
+        df = pd.read_csv(file)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DeparaError(f"the scores file {file.name!r} cannot be read as CSV ({type(exc).__name__})", "give a CSV with columns source,target,score") from None
+    missing = {"source", "target", "score"} - set(df.columns)
+    if missing:
+        raise DeparaError(f"the scores CSV {file.name!r} lacks column(s) {', '.join(sorted(missing))}", "give columns source,target,score")
+    values = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
+    bad = df.loc[~np.isfinite(values), ["source", "target"]]
+    if len(bad):
+        pairs = ", ".join(f"{a}→{b}" for a, b in bad.head(3).itertuples(index=False))
+        raise DeparaError(f"the scores CSV {file.name!r}: {len(bad)} score(s) are not finite numbers ({pairs})", "give a number for every pair")
+    scores: dict[str, dict[str, float]] = {}
+    for (source, target), value in zip(df[["source", "target"]].astype(str).itertuples(index=False), values):
+        scores.setdefault(target, {})[source] = float(value)
+    return scores
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
@@ -327,8 +381,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_plans(args: argparse.Namespace) -> logging.Handler | None:
+    """Print the engine's memory plans on standard error, unless ``--quiet``."""
+    if getattr(args, "quiet", True):
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("depara_core.engine")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler = _show_plans(args)
+    try:
+        return _run(args)
+    finally:
+        if handler is not None:
+            logging.getLogger("depara_core.engine").removeHandler(handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except DeparaError as exc:

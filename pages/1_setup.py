@@ -10,7 +10,7 @@ import streamlit as st
 from depara_core.probes.probeset import IMAGE_SUFFIXES, ProbeSet
 from depara_core.session.config import CustomModel
 from depara_core.session.policy import ENABLE_CODE_HINT, ENABLE_PATHS_HINT
-from depara_core.session.uploads import probes_from_path, probes_from_upload, save_upload
+from depara_core.session.uploads import probes_from_path, probes_from_upload, stored_upload
 from pages import _ui as ui
 
 ui.init_state()  # a no-op when app.py ran first
@@ -63,15 +63,15 @@ with st.expander("Add a model", expanded=False):
             st.caption("Runs Python code importable on the server.")
         submitted = st.form_submit_button("Add model", icon=":material/add:")
     if submitted:
-        with ui.guard("adding the model"):
-            if upload is not None:
-                saved = str(save_upload(upload.getvalue(), Path(upload.name).suffix, ui.cache().root))
-                checkpoint_path, target = (saved, target) if kind in ("torchvision", "timm") else ("", saved)
+        data, suffix = (upload.getvalue(), Path(upload.name).suffix) if upload is not None else (None, "")
+        with ui.guard("adding the model"), stored_upload(data, suffix, ui.cache().root) as saved:
+            if saved is not None:  # removed again if the model is refused
+                checkpoint_path, target = (str(saved), target) if kind in ("torchvision", "timm") else ("", str(saved))
             elif kind == "torchscript" and target:
                 target = str(ui.check_file(target))
             elif checkpoint_path:
                 checkpoint_path = str(ui.check_file(checkpoint_path))
-            name = name.strip() or (Path(target).stem if kind == "torchscript" else target.split(":")[-1])
+            name = name.strip() or (Path(upload.name).stem if upload is not None and kind == "torchscript" else Path(target).stem if kind == "torchscript" else target.split(":")[-1])
             if name in ss.custom_models or (z is not None and name in z.names):
                 raise ui.DeparaError(f"a model named {name!r} already exists", "give the new model another name")
             custom = CustomModel(kind, name, target.strip(), checkpoint_path, encoder.strip(), int(num_classes) or None, int(input_size) or None, int(resize) or None)

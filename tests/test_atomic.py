@@ -36,3 +36,22 @@ def test_a_failing_writer_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "x.json", broken)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_temporaries_of_killed_writers_are_swept_and_live_ones_kept(tmp_path):
+    import os
+
+    from depara_core.atomic import STALE_AFTER, remove_stale_temporaries
+    from depara_core.cache import GraphCache
+
+    (tmp_path / "graphs").mkdir()
+    old = tmp_path / "graphs" / ".abc.npz.x1y2.tmp"
+    live = tmp_path / "graphs" / ".def.npz.z3w4.tmp"
+    entry = tmp_path / "graphs" / "abc.npz"
+    for p in (old, live, entry):
+        p.write_bytes(b"x")
+    os.utime(old, (0, live.stat().st_mtime - STALE_AFTER - 10))
+    os.utime(entry, (0, 0))  # an old entry is not a temporary file
+    GraphCache(tmp_path)
+    assert not old.exists() and live.exists() and entry.exists()
+    assert remove_stale_temporaries(tmp_path, now=live.stat().st_mtime + STALE_AFTER + 1) == 1 and not live.exists()

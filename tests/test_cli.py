@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -133,3 +134,11 @@ def test_empty_probes_and_the_memory_budget(in_workdir, capsys):
     assert main([*args, "tight.json", "--memory-budget", "1MiB"]) == 0 and main([*args, "free.json"]) == 0
     tight, free = (json.loads(Path(f).read_text()) for f in ("tight.json", "free.json"))
     np.testing.assert_allclose(tight["s_E"], free["s_E"], atol=1e-6)
+
+
+def test_the_memory_plan_is_printed_unless_quiet(in_workdir, capsys):
+    args = ["graphs", "--model", "a=cli_models:alpha", "--probes", "probes", "--layers", "3", "--no-cache", "--memory-budget", "64MiB"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"plan for a on \d+ probes: memory budget 64 MiB: 1 layer group\(s\), batch \d+, planned peak \d", err), err
+    assert main([*args, "--quiet"]) == 0 and "plan for" not in capsys.readouterr().err

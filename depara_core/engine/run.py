@@ -18,6 +18,7 @@ layer of a group.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -39,6 +40,9 @@ from depara_core.models.spec import LoadedModel, model_lock
 from depara_core.probes.probeset import ProbeSet
 
 __all__ = ['iter_graphs', 'compute_graphs']
+
+log = logging.getLogger(__name__)
+"""Reports each run's memory plan (the command line shows it unless --quiet)."""
 
 
 # ---- the engine ----------------------------------------------------------------------------
@@ -89,6 +93,7 @@ def iter_graphs(
 
     with model_lock(module):
         plan = plan_computation(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget)
+        log.info("plan for %s on %d probes: %s", model.name, len(probes), plan.describe(len(probes), options))
         calls, node_shape, feature_dims, groups, sketched = plan.calls, plan.node_shape, plan.feature_dims, plan.groups, plan.sketched
         device = plan.device
         node_dim = math.prod(node_shape)

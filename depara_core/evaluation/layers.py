@@ -50,6 +50,10 @@ class LayerTruth:
         vals = pd.to_numeric(df[col], errors="coerce")
         if vals.isna().all():
             raise DeparaError(f"column {col!r} of the layer ground truth holds no numbers", "put the measured transfer there")
+        bad = df.loc[~np.isfinite(vals.to_numpy(dtype=float)), ["source", "target", "layer"]]
+        if len(bad):
+            rows = ", ".join(f"{a}→{b} at {c}" for a, b, c in bad.head(3).itertuples(index=False))
+            raise DeparaError(f"{len(bad)} value(s) of {col!r} in the layer ground truth are not finite numbers ({rows})", "give a number for every row, or leave the row out")
         better_high = (col != "loss") if higher_is_better is None else higher_is_better
         out = pd.DataFrame({"source": df["source"].astype(str), "target": df["target"].astype(str), "layer": df["layer"].astype(str), "value": vals if better_high else -vals})
         return cls(out, name or (col if better_high else f"−{col}"))

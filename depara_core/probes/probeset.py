@@ -35,6 +35,7 @@ __all__ = [
     "MAX_SET_PIXELS",
     "ZipLimits",
     "decode_image",
+    "check_set_size",
 ]
 
 MIN_PROBES = 3
@@ -44,6 +45,18 @@ MAX_SET_PIXELS = 600_000_000
 """The most pixels decoded for one probe set, counted from the headers before decoding (1,000 images
 of 0.6 megapixels; JPEGs count at the reduced size they are decoded at)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def check_set_size(count: int, size: Sequence[int]) -> None:
+    """Refuse a probe set of ``count`` images of ``size`` (H, W) holding more than :data:`MAX_SET_PIXELS`."""
+    h, w = (int(v) for v in size)
+    if h < 1 or w < 1:
+        raise ProbeError(f"a probe size of {h}x{w} pixels holds no image", "use a size of at least 8x8")
+    if count * h * w > MAX_SET_PIXELS:
+        raise ProbeError(
+            f"{count} probes of {h}x{w} pixels would hold {count * h * w / 1e6:,.0f} megapixels, more than the {MAX_SET_PIXELS / 1e6:,.0f} allowed",
+            "use fewer probes or a smaller probe size (224x224 suits most models)",
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class ProbeSet:
                 " (edges compare pairs of probes, and their Spearman correlation needs 3 pairs)",
                 "add more images (about 200 are enough for stable rankings)",
             )
+        check_set_size(imgs.shape[0], imgs.shape[1:3])
         imgs = np.ascontiguousarray(imgs)
         imgs.setflags(write=False)
         object.__setattr__(self, "images", imgs)
@@ -104,6 +118,14 @@ class ProbeSet:
     def size(self) -> tuple[int, int]:
         """(height, width) of every image."""
         return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def resized(self, size: tuple[int, int]) -> ProbeSet:
+        """Every probe resized (shorter side first) and centre-cropped to ``size`` = (H, W)."""
+        if tuple(size) == self.size:
+            return self
+        check_set_size(len(self), size)
+        arrays = [_resize_crop_uint8(a, tuple(size)) for a in self.images]
+        return ProbeSet(np.stack(arrays), self.ids, self.name, self.licence, self.notes)
 
     def subset(self, count: int | None = None, indices: Iterable[int] | None = None) -> ProbeSet:
         """The first ``count`` probes, or those at ``indices``, as a new probe set."""
@@ -133,6 +155,8 @@ class ProbeSet:
         cls, items: Mapping[str, bytes], size: tuple[int, int] | None = None, name: str = "uploaded"
     ) -> ProbeSet:
         """From a mapping of file name to encoded image bytes (uploads, zip members)."""
+        if size is not None:
+            check_set_size(len(items), size)
         decoded: dict[str, np.ndarray] = {}
         notes: list[str] = []
         bad: list[str] = []

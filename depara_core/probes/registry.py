@@ -13,7 +13,7 @@ from depara_core.errors import DeparaError, ProbeError
 from depara_core.probes.probeset import ProbeSet
 from depara_core.registry import Entry, Registry
 
-__all__ = ["PROBE_SETS", "builtin_probe_sets", "load_builtin", "register_probe_set"]
+__all__ = ["PROBE_SETS", "MAX_BUILTIN_COUNT", "builtin_probe_sets", "load_builtin", "register_probe_set"]
 
 PROBE_SETS = Registry(
     "built-in probe set",
@@ -38,6 +38,10 @@ PROBE_SETS = Registry(
 )  # fmt: skip
 
 
+MAX_BUILTIN_COUNT = 20_000
+"""The most probes a built-in set generates (about 250 MB at 64x64)."""
+
+
 def register_probe_set(name: str, target: str, description: str, licence: str, default_count: int = 200) -> None:
     """Add a probe set: ``target`` is ``"module:function"`` with ``function(count) -> ProbeSet``."""
     PROBE_SETS.register(Entry(name, target, description, (("licence", licence), ("default_count", default_count))))
@@ -56,5 +60,7 @@ def load_builtin(name: str, count: int | None = None) -> ProbeSet:
         raise ProbeError(exc.problem, exc.hint) from None
     if count is not None and (isinstance(count, bool) or int(count) != count or count < 1):
         raise ProbeError(f"probe count {count!r} is not a positive whole number", "ask for 3 or more probes, or leave the count out for the set's default")
+    if count is not None and count > MAX_BUILTIN_COUNT:
+        raise ProbeError(f"{count} probes were asked for; a built-in set makes at most {MAX_BUILTIN_COUNT:,}", "ask for fewer (about 200 give stable rankings)")
     factory: Callable[[int], ProbeSet] = entry.load()
     return factory(int(count) if count is not None else int(entry.meta.get("default_count", 200)))

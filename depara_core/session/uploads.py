@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,7 @@ from depara_core.probes.registry import load_builtin
 from depara_core.session.config import ProbeChoice
 from depara_core.session.policy import ENABLE_PATHS_HINT, ServerPolicy
 
-__all__ = ['load_probes', 'probes_from_upload', 'check_path', 'probes_from_path', 'save_upload']
+__all__ = ['load_probes', 'probes_from_upload', 'check_path', 'probes_from_path', 'save_upload', 'stored_upload']
 
 
 # ---- probes --------------------------------------------------------------------------------
@@ -106,6 +107,27 @@ UPLOADS_CAP = 4 * 2**30
 """Bytes of stored uploads kept (``$DEPARA_UPLOADS_CAP``); the least recently used go first."""
 
 
+@contextlib.contextmanager
+def stored_upload(data: bytes | None, suffix: str, root: str | os.PathLike) -> Iterator[Path | None]:
+    """:func:`save_upload` for the ``with`` block that uses the file: when the block fails (the
+    checkpoint is refused, say), a file this call stored is removed again. ``data=None`` yields None."""
+    if data is None:
+        yield None
+        return
+    existed = (Path(root) / "uploads" / (hashlib.sha256(data).hexdigest() + _safe_suffix(suffix))).is_file()
+    path = save_upload(data, suffix, root)
+    try:
+        yield path
+    except BaseException:
+        if not existed:  # a file that was there before belongs to another session's model
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _safe_suffix(suffix: str) -> str:
+    return "".join(ch for ch in suffix.lower() if ch.isalnum() or ch == ".")[:16]
+
+
 def save_upload(data: bytes, suffix: str, root: str | os.PathLike, cap: int | None = None) -> Path:
     """Store uploaded bytes content-addressed under ``root/uploads`` (atomic) and return the path.
 
@@ -115,8 +137,7 @@ def save_upload(data: bytes, suffix: str, root: str | os.PathLike, cap: int | No
     digest = hashlib.sha256(data).hexdigest()
     folder = Path(root) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    safe_suffix = "".join(ch for ch in suffix.lower() if ch.isalnum() or ch == ".")[:16]
-    path = folder / f"{digest}{safe_suffix}"
+    path = folder / f"{digest}{_safe_suffix(suffix)}"
     if not path.is_file():
         atomic_write(path, data)
     else:

@@ -245,3 +245,29 @@ def _small_zoo_pages() -> None:
     at.switch_page("pages/5_layer_selection.py").run()  # every layer is cached: scored at once
     ok(at)
     assert at.metric[0].label == "Recommended layer" and not [b for b in at.button if b.label.startswith("Score the")]
+
+
+def test_two_sessions_never_see_each_others_uploads():
+    alice = new_app()
+    alice.switch_page("pages/1_setup.py").run()
+    alice.file_uploader(key="probe_files").set_value([(f"secret{i}.png", _png(i * 60 + 5), "image/png") for i in range(4)]).run()
+    alice.number_input(key="probe_size").set_value(32).run()
+    alice.button(key="use_uploads").click().run()
+    ok(alice)
+    assert not alice.error, [e.value for e in alice.error]
+    assert alice.session_state["probe_set"].startswith("uploaded:")
+    bob = new_app()
+    bob.switch_page("pages/1_setup.py").run()
+    ok(bob)
+    options = [str(o) for o in bob.selectbox(key="w_probe_set").options]
+    assert not any("secret" in o or "uploaded" in o for o in options), options
+    assert not bob.session_state["uploaded_probes"]
+    # the same file name and length, other content: each session scores with its own table
+    names = list(alice.session_state["models"])
+    for at, sign in ((alice, 1), (bob, -1)):
+        rows = ["source,target,affinity"] + [f"{s},{t},{sign * np.cos(i + 3 * j):+.4f}" for i, s in enumerate(names) for j, t in enumerate(names) if s != t]
+        at.switch_page("pages/4_task_transferability.py").run()
+        at.file_uploader(key="gt_file").set_value(("gt.csv", "\n".join(rows).encode(), "text/csv")).run()
+        ok(at)
+    a_aff, b_aff = (at.session_state["gt_upload"].affinity.to_numpy() for at in (alice, bob))
+    assert np.allclose(a_aff, -b_aff, equal_nan=True) and not np.allclose(a_aff, b_aff, equal_nan=True)

@@ -42,6 +42,10 @@ def module_dir() -> Path:
 
 def write_module(name: str, code: str) -> str:
     """Write ``code`` as module ``name`` on the import path and return the name."""
-    (module_dir() / f"{name}.py").write_text(code)
+    path = module_dir() / f"{name}.py"
+    if not path.is_file() or path.read_text() != code:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(code)
+        os.replace(tmp, path)  # two workers may write the same module at once: never half a file
     importlib.invalidate_caches()
     return name

@@ -17,6 +17,7 @@ import os
 import selectors
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -29,7 +30,7 @@ __all__ = ["all_cases", "run_cases", "summary_table", "CASE_TIMEOUT"]
 
 CASE_TIMEOUT = 60.0
 """Seconds a case may take before it counts as a hang."""
-MODEL_TIMEOUT = "8"
+MODEL_TIMEOUT = "20"
 """The project's own limit on building and first running a code-defined model, for the workers."""
 
 
@@ -73,7 +74,15 @@ def worker() -> None:
     import torch
 
     torch.set_num_threads(1)
-    cases = {c.id: c for c in all_cases()}
+    source = os.environ.get("FUZZ_CASES", "")  # another list of cases, "module:function" (the runner's own tests)
+    if source:
+        import importlib
+
+        mod, _, fn = source.partition(":")
+        listed = getattr(importlib.import_module(mod), fn)()
+    else:
+        listed = all_cases()
+    cases = {c.id: c for c in listed}
     root = Path(os.environ["FUZZ_SCRATCH"])
     for line in sys.stdin:
         case_id = line.strip()
@@ -83,9 +92,9 @@ def worker() -> None:
 
 # ---- the parent ----------------------------------------------------------------------------
 class _Worker:
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, source: str = "") -> None:
         (scratch / "modules").mkdir(parents=True, exist_ok=True)  # on the import path from the start
-        env = {**os.environ, "FUZZ_SCRATCH": str(scratch), "DEPARA_CACHE_DIR": str(scratch / "cache"), "DEPARA_MODEL_TIMEOUT": MODEL_TIMEOUT, "PYTHONFAULTHANDLER": ""}
+        env = {"FUZZ_CASES": source, **os.environ, "FUZZ_SCRATCH": str(scratch), "DEPARA_CACHE_DIR": str(scratch / "cache"), "DEPARA_MODEL_TIMEOUT": MODEL_TIMEOUT, "PYTHONFAULTHANDLER": ""}
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(scratch / "modules"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from fuzz.runner import worker; worker()"],
@@ -132,22 +141,41 @@ class _Worker:
                 self.kill()
 
 
-def run_cases(cases: Sequence[Case], scratch: Path, timeout: float = CASE_TIMEOUT, progress: bool = False) -> list[Judgement]:
-    """Judge every case; a worker is replaced after a crash or a hang."""
+def run_cases(
+    cases: Sequence[Case], scratch: Path, timeout: float = CASE_TIMEOUT, progress: bool = False, source: str = "", workers: int = 2
+) -> list[Judgement]:
+    """Judge every case, in ``workers`` worker processes; a worker is replaced after a crash or a
+    hang. ``source`` (``module:function``) is where workers find the cases when they are not the
+    corpus's. Judgements come back in the order of ``cases``."""
     scratch.mkdir(parents=True, exist_ok=True)
-    out: list[Judgement] = []
-    w = _Worker(scratch)
-    try:
-        for i, case in enumerate(cases):
-            if not w.alive():
-                w = _Worker(scratch)
-            outcome = w.run(case, timeout)
-            out.append(judge(case, outcome))
-            if progress:
-                print(f"[{i + 1}/{len(cases)}] {out[-1].verdict:9s} {outcome.seconds:6.2f}s {case.id}", file=sys.stderr)
-    finally:
-        w.close()
-    return out
+    out: dict[int, Judgement] = {}
+    todo = list(enumerate(cases))
+    lock = threading.Lock()
+
+    def drive() -> None:
+        w = _Worker(scratch, source)
+        try:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    i, case = todo.pop(0)
+                if not w.alive():
+                    w = _Worker(scratch, source)
+                outcome = w.run(case, timeout)
+                with lock:
+                    out[i] = judge(case, outcome)
+                    if progress:
+                        print(f"[{len(out)}/{len(cases)}] {out[i].verdict:9s} {outcome.seconds:6.2f}s {case.id}", file=sys.stderr)
+        finally:
+            w.close()
+
+    threads = [threading.Thread(target=drive) for _ in range(max(1, min(workers, len(cases))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [out[i] for i in range(len(cases))]
 
 
 def summary_table(judgements: Iterable[Judgement]) -> str:

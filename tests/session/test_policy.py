@@ -91,3 +91,17 @@ def test_stored_uploads_stay_under_their_cap(tmp_path):
         os.utime(paths[-1], (time.time() + i, time.time() + i))  # distinct ages
     kept = sorted(p.name for p in (tmp_path / "uploads").iterdir())
     assert paths[-1].name in kept and len(kept) == 2 and paths[0].name not in kept
+
+
+def test_a_refused_upload_is_removed_and_one_already_stored_is_kept(tmp_path):
+    from depara_core.session.uploads import stored_upload
+
+    with pytest.raises(ValueError), stored_upload(b"refused weights", ".pth", tmp_path) as path:
+        assert path.is_file()
+        raise ValueError("the checkpoint does not fit")
+    assert not path.exists()
+    with stored_upload(b"kept", ".pth", tmp_path) as kept:
+        pass
+    with pytest.raises(ValueError), stored_upload(b"kept", ".pth", tmp_path):  # another session's identical upload fails
+        raise ValueError("refused")
+    assert kept.is_file()
