@@ -114,7 +114,7 @@ def stored_upload(data: bytes | None, suffix: str, root: str | os.PathLike) -> I
     if data is None:
         yield None
         return
-    existed = (Path(root) / "uploads" / (hashlib.sha256(data).hexdigest() + _safe_suffix(suffix))).is_file()
+    existed = _upload_path(data, suffix, root).is_file()
     path = save_upload(data, suffix, root)
     try:
         yield path
@@ -124,8 +124,10 @@ def stored_upload(data: bytes | None, suffix: str, root: str | os.PathLike) -> I
         raise
 
 
-def _safe_suffix(suffix: str) -> str:
-    return "".join(ch for ch in suffix.lower() if ch.isalnum() or ch == ".")[:16]
+def _upload_path(data: bytes, suffix: str, root: str | os.PathLike) -> Path:
+    """Where :func:`save_upload` stores ``data``: its content digest and a sanitised suffix under ``root/uploads``."""
+    safe_suffix = "".join(ch for ch in suffix.lower() if ch.isalnum() or ch == ".")[:16]
+    return Path(root) / "uploads" / f"{hashlib.sha256(data).hexdigest()}{safe_suffix}"
 
 
 def save_upload(data: bytes, suffix: str, root: str | os.PathLike, cap: int | None = None) -> Path:
@@ -134,10 +136,9 @@ def save_upload(data: bytes, suffix: str, root: str | os.PathLike, cap: int | No
     The folder is kept under ``cap`` bytes: the least recently used uploads (by modification
     time, refreshed on reuse) are removed, never the one just stored.
     """
-    digest = hashlib.sha256(data).hexdigest()
-    folder = Path(root) / "uploads"
+    path = _upload_path(data, suffix, root)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}{_safe_suffix(suffix)}"
     if not path.is_file():
         atomic_write(path, data)
     else:
