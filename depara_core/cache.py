@@ -2,7 +2,9 @@
 
 Keys hash (weights digest, layer, probe digest, preprocessing, method and its parameters, engine
 version). Entries are written to a temporary file and renamed into place, so a writer killed
-mid-write never leaves a readable broken entry; nothing is ever unpickled.
+mid-write never leaves a readable broken entry; nothing is ever unpickled. Processes that share a
+cache folder (several drivers, Ray workers) take a file lock per key before computing an entry, so
+that no entry is computed twice at once.
 
 >>> import tempfile
 >>> cache = GraphCache(tempfile.mkdtemp())
@@ -12,23 +14,27 @@ mid-write never leaves a readable broken entry; nothing is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import warnings
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import filelock
 import numpy as np
 
-from depara_core.atomic import TEMP_SUFFIX, atomic_write, remove_stale_temporaries
+from depara_core.atomic import atomic_write, remove_stale_temporaries
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.engine.graph import Graph, GraphOptions
-from depara_core.errors import CacheError
+from depara_core.errors import CacheError, ProbeError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ["GraphCache", "ENGINE_VERSION", "default_cache_dir"]
+__all__ = ["GraphCache", "CacheWriteWarning", "ENGINE_VERSION", "default_cache_dir"]
 
 ENGINE_VERSION = "2"
 """Bumped whenever stored graphs or terms would change for the same inputs (2: preprocessing from
@@ -38,6 +44,10 @@ the architectures' metadata, torchvision's crop rounding, model code in the keys
 def default_cache_dir() -> Path:
     """``$DEPARA_CACHE_DIR``, else ``~/.cache/depara-explorer``."""
     return Path(os.environ.get("DEPARA_CACHE_DIR") or Path.home() / ".cache" / "depara-explorer")
+
+
+class CacheWriteWarning(UserWarning):
+    """An entry could not be written (the folder was removed or is full); the result is still returned."""
 
 
 class GraphCache:
@@ -76,9 +86,39 @@ class GraphCache:
     def _path(self, kind: str, key: str) -> Path:
         return self.root / kind / key[:2] / f"{key}.npz"
 
+    # ---- locks -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, keys: Iterable[str]) -> Iterator[None]:
+        """Hold the file lock of every key (taken in sorted order, so two holders never deadlock).
+
+        Whoever holds a key's lock is the only process computing that entry; a second process waits,
+        then finds the entry on disk. Locks are released when their holder exits, also when killed.
+        """
+        with contextlib.ExitStack() as stack:
+            for key in sorted(set(keys)):
+                path = self.root / "locks" / key[:2] / f"{key}.lock"
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    stack.enter_context(filelock.FileLock(path))
+                except OSError as exc:  # the folder is gone or read-only: compute without the lock
+                    warnings.warn(f"could not lock the cache entry {key[:12]} ({exc.strerror or exc})", CacheWriteWarning, stacklevel=3)
+            yield
+
     # ---- atomic storage --------------------------------------------------------------------
     def _write(self, path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        atomic_write(path, lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays))
+        """Write one entry; when the folder vanishes meanwhile (the cache was cleared or removed)
+        try once more, and when it still cannot be written warn and go on: a cache is optional."""
+        for attempt in (1, 2):
+            try:
+                atomic_write(path, lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays))
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    break
+            except OSError as exc:
+                warnings.warn(f"could not write the cache entry {path.name} ({exc.strerror or exc})", CacheWriteWarning, stacklevel=3)
+                return
+        warnings.warn(f"could not write the cache entry {path.name}: its folder was removed meanwhile", CacheWriteWarning, stacklevel=3)
 
     def _read(self, path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
         if not path.is_file():
@@ -140,6 +180,26 @@ class GraphCache:
             notes=tuple(meta.get("notes", ())),
         )
 
+    # ---- probe sets (read by workers on other processes or machines) ------------------------
+    def store_probes(self, probes: ProbeSet) -> Path:
+        """Keep ``probes`` under its digest so that another process can read it with :meth:`load_probes`."""
+        path = self._path("probes", probes.digest)
+        if not path.is_file():
+            self._write(path, {"images": probes.images, "ids": np.array(probes.ids)}, {"name": probes.name, "licence": probes.licence, "notes": list(probes.notes)})
+        return path
+
+    def load_probes(self, digest: str) -> ProbeSet:
+        """The probe set stored under ``digest``; its pixels are hashed again and must match."""
+        hit = self._read(self._path("probes", digest))
+        if hit is None:
+            raise CacheError(f"the probe set {digest[:12]} is not in the cache folder {str(self.root)!r}",
+                             "use a cache folder that every node of the cluster sees (--cache-dir on a shared file system)")  # fmt: skip
+        arrays, meta = hit
+        probes = ProbeSet(arrays["images"], tuple(str(i) for i in arrays["ids"]), meta["name"], meta["licence"], tuple(meta["notes"]))
+        if probes.digest != digest:
+            raise ProbeError(f"the stored probe set {digest[:12]} does not match its digest", "clear the cache folder and run again")
+        return probes
+
     # ---- similarity terms ------------------------------------------------------------------
     @staticmethod
     def terms_key(graph_keys: list[str], names: list[str], options: GraphOptions, baselines: bool, node_scale: float) -> str:
@@ -167,7 +227,9 @@ class GraphCache:
         return SimilarityTerms(tuple(meta["names"]), arrays["s_V"], arrays["s_E"], arrays.get("rsa"), arrays.get("cka"), meta["node_scale"])
 
     def clear(self) -> None:
-        """Remove every entry (and stray temporary files)."""
-        for p in sorted(self.root.rglob("*"), reverse=True):
-            if p.is_file() and (p.suffix in (".npz", TEMP_SUFFIX)):
-                p.unlink(missing_ok=True)
+        """Remove every entry and the temporary files of killed writers; a live writer's temporary
+        file is left alone, so clearing while another process writes never breaks that writer."""
+        for p in self.root.rglob("*.npz"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        remove_stale_temporaries(self.root)

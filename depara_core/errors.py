@@ -26,6 +26,9 @@ class DeparaError(ValueError):
             text += f" What to do: {self.hint}."
         super().__init__(text)
 
+    def __reduce__(self):  # keep problem and hint across processes (Ray workers, trial children)
+        return (type(self), (self.problem, self.hint))
+
 
 class ProbeError(DeparaError):
     """The probe images cannot be used as given."""

@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 
 from depara_core.cache import GraphCache
 from depara_core.compare.layers import LayerScores, layer_scores
 from depara_core.compare.terms import SimilarityTerms, pairwise_terms
+from depara_core.distributed.ray_runner import GraphJob, fill_cache
 from depara_core.engine.graph import Graph, GraphOptions, Progress
 from depara_core.engine.run import compute_graphs, iter_graphs
 from depara_core.errors import DeparaError
@@ -45,14 +47,23 @@ def zoo_graphs(
     batch_size: int = 16,
     memory_budget: int | None = None,
     progress: Progress | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, Graph]:
-    """The graph of each model's encoder layer (or ``layers[name]``), keyed by model name."""
+    """The graph of each model's encoder layer (or ``layers[name]``), keyed by model name.
+
+    With ``ray_address`` the graphs are computed on that Ray cluster into ``cache`` first (see
+    :mod:`depara_core.distributed`); the same code then reads them from the cache.
+    """
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise DeparaError("two models have the same name", "give every model its own name")
+    chosen = {m.name: (layers or {}).get(m.name, m.spec.encoder) for m in models}
+    if ray_address:
+        fill_cache(ray_address, [GraphJob(m, (chosen[m.name],)) for m in models], probes, options, cache,
+                   batch_size=batch_size, memory_budget=memory_budget, progress=progress)  # fmt: skip
     out = {}
     for i, m in enumerate(models):
-        layer = (layers or {}).get(m.name, m.spec.encoder)
+        layer = chosen[m.name]
         out[m.name] = compute_graphs(
             m, probes, [layer], options, cache=cache, batch_size=batch_size, memory_budget=memory_budget, progress=_stage_progress(progress, i, len(models))
         )[layer]
@@ -72,6 +83,7 @@ def zoo_terms(
     memory_budget: int | None = None,
     progress: Progress | None = None,
     graphs: Mapping[str, Graph] | None = None,
+    ray_address: str | None = None,
 ) -> SimilarityTerms:
     """λ-independent similarity terms of a zoo (see the module's example), from the cache when every
     input is unchanged.
@@ -88,7 +100,8 @@ def zoo_terms(
         if hit is not None:
             return hit
     if graphs is None:
-        graphs = zoo_graphs(models, probes, options, layers=chosen, cache=cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress)
+        graphs = zoo_graphs(models, probes, options, layers=chosen, cache=cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress,
+                            ray_address=ray_address)  # fmt: skip
     terms = pairwise_terms({m.name: graphs[m.name] for m in models}, baselines=baselines, node_scale=node_scale)
     if cache is not None and key is not None:
         cache.store_terms(key, terms)
@@ -108,19 +121,32 @@ def select_layers(
     memory_budget: int | None = None,
     progress: Progress | None = None,
     target_graph: Graph | None = None,
+    ray_address: str | None = None,
 ) -> LayerScores:
     """Score each layer of ``source`` against ``target``'s encoder graph (Eq. 6).
 
     Layers found in the cache are read from it one at a time; the others stream through the engine
     one memory group at a time and are written to the cache as they come, so that no more than one
     group of layers is held at once. ``target_graph`` is used when the caller holds it already.
+    With ``ray_address`` the source's layer groups and the target's encoder are computed on that Ray
+    cluster into ``cache`` first.
     """
     layers = list(dict.fromkeys(layers)) if layers else [layer.name for layer in source.selectable_layers()]
+    if ray_address:
+        jobs = [GraphJob(source, tuple(layers))] + ([GraphJob(target, (target.spec.encoder,))] if target_graph is None else [])
+        fill_cache(ray_address, jobs, probes, options, cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress)
     if target_graph is None:
-        target_graph = compute_graphs(target, probes, [target.spec.encoder], options, cache=cache, batch_size=batch_size)[target.spec.encoder]
+        target_graph = compute_graphs(target, probes, [target.spec.encoder], options, cache=cache, batch_size=batch_size, memory_budget=memory_budget)[target.spec.encoder]
+
+    def missing() -> list[str]:
+        return [layer for layer in layers if cache is None or not cache.has_graph(source, probes, layer, options)]
 
     def graphs() -> Iterator[Graph]:
-        missing = [layer for layer in layers if cache is None or not cache.has_graph(source, probes, layer, options)]
+        keys = [cache.graph_key(source, probes, layer, options) for layer in missing()] if cache is not None else []
+        with cache.locked(keys) if cache is not None else contextlib.nullcontext():  # see compute_graphs
+            yield from stream(missing())
+
+    def stream(missing: list[str]) -> Iterator[Graph]:
         fresh = iter_graphs(source, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress) if missing else iter(())
         computed: dict[str, Graph] = {}
         for layer in layers:  # yield in the requested order, computing groups as needed

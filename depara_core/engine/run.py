@@ -18,6 +18,7 @@ layer of a group.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -102,7 +103,8 @@ def iter_graphs(
         total, done = len(groups) * len(batches), 0
 
         for group in groups:
-            feats = {k: (_spill_store(n, feature_dims[k]) if k in plan.spilled else torch.empty((n, feature_dims[k]), dtype=torch.float16, device=device)) for k in group}
+            stored = {k: options.stored_feature_dim(feature_dims[k]) for k in group}
+            feats = {k: (_spill_store(n, stored[k]) if k in plan.spilled else torch.empty((n, stored[k]), dtype=torch.float16, device=device)) for k in group}
             feat_norms = {k: torch.empty(n, dtype=torch.float64, device=device) for k in group}
             sums = {k: np.empty(n, np.float64) for k in group}
             nodes = {k: np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16) for k in group}
@@ -129,7 +131,10 @@ def iter_graphs(
                         _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
                         flat = f.detach().flatten(1).float()
                         nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
-                        units = (flat / nrm.clamp_min(1e-30).float()[:, None]).half()  # unit rows: no fp16 overflow
+                        units = flat / nrm.clamp_min(1e-30).float()[:, None]  # unit rows: no fp16 overflow
+                        if stored[k] < feature_dims[k]:  # the explicit random-projection option
+                            units = count_sketch(units, stored[k], seed=1)
+                        units = units.half()
                         if isinstance(feats[k], np.ndarray):
                             feats[k][lo:hi] = units.cpu().numpy()  # spilled: written to the memory-mapped file
                         else:
@@ -238,18 +243,30 @@ def compute_graphs(
     memory_budget: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Graph]:
-    """Graphs of every layer in ``layers``: from ``cache`` where present, computed (and stored) otherwise."""
+    """Graphs of every layer in ``layers``: from ``cache`` where present, computed (and stored) otherwise.
+
+    The missing entries' locks are held while they are computed: another process sharing the cache
+    waits for them and then reads them instead of computing them too."""
     result: dict[str, Graph] = {}
     missing = list(dict.fromkeys(layers))
-    if cache is not None:
+
+    def read_hits() -> None:
         for layer in list(missing):
             hit = cache.load_graph(model, probes, layer, options)
             if hit is not None:
                 result[layer] = hit
                 missing.remove(layer)
+
+    if cache is not None:
+        read_hits()
     if missing:
-        for graph in iter_graphs(model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+        keys = [cache.graph_key(model, probes, layer, options) for layer in missing] if cache is not None else []
+        with cache.locked(keys) if cache is not None else contextlib.nullcontext():
             if cache is not None:
-                cache.store_graph(model, probes, graph)
-            result[graph.layer] = graph
+                read_hits()  # another process may have computed some while we waited for the locks
+            if missing:
+                for graph in iter_graphs(model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+                    if cache is not None:
+                        cache.store_graph(model, probes, graph)
+                    result[graph.layer] = graph
     return {layer: result[layer] for layer in dict.fromkeys(layers)}
