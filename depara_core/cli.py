@@ -23,6 +23,7 @@ import pandas as pd
 from depara_core.cache import GraphCache
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
+from depara_core.distributed.ray_runner import GraphJob, fill_cache
 from depara_core.engine.graph import GraphOptions
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import DeparaError
@@ -141,6 +142,7 @@ def _options(args: argparse.Namespace) -> GraphOptions:
         objective=args.objective,
         node_reduce=args.node_reduce,
         center_edges=args.center_edges,
+        feature_sketch_dim=args.feature_sketch or 0,
     )
 
 
@@ -184,7 +186,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     try:
         terms = zoo_terms(
             models, probes, _options(args), layers=layers, cache=_cache(args), baselines=args.baselines,
-            node_scale=args.node_scale, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar,
+            node_scale=args.node_scale, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, ray_address=args.ray,
         )  # fmt: skip
     finally:
         bar.close()
@@ -215,9 +217,13 @@ def cmd_graphs(args: argparse.Namespace) -> int:
     cache = _cache(args) or GraphCache()
     rows = []
     bar = _Bar(not args.quiet)
+    wanted = {m.name: [layer.name for layer in m.selectable_layers()] if args.layers == ["all"] else (args.layers or [m.spec.encoder]) for m in models}
     try:
+        if args.ray:
+            fill_cache(args.ray, [GraphJob(m, tuple(wanted[m.name])) for m in models], probes, _options(args), cache,
+                       batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar)  # fmt: skip
         for m in models:
-            layers = [layer.name for layer in m.selectable_layers()] if args.layers == ["all"] else (args.layers or [m.spec.encoder])
+            layers = wanted[m.name]
             graphs = compute_graphs(m, probes, layers, _options(args), cache=cache, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar)
             for layer, g in graphs.items():
                 e = g.edges
@@ -244,7 +250,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     try:
         scores = select_layers(
             source, target, probes, layers, _options(args), cache=_cache(args), node_scale=args.node_scale,
-            batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar,
+            batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, ray_address=args.ray,
         )  # fmt: skip
     finally:
         bar.close()
@@ -331,6 +337,8 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--node-reduce", default="none", choices=["none", "channel_mean", "channel_abs_mean"])
     p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
     p.add_argument("--batch-size", type=_number(int, 1, 4096), default=16)
+    p.add_argument("--feature-sketch", type=_number(int, 256, 2**24), metavar="DIM",
+                   help="store features as a DIM-dimensional random projection (count sketch): less memory, approximate edges (default: exact)")  # fmt: skip
     p.add_argument("--memory-budget", type=parse_bytes, help="memory the engine may hold for stored features and nodes, e.g. 512MiB (default: 2 GiB or half the available memory, whichever is smaller)")
     p.add_argument("--input-size", type=_number(int, 8, 4096), nargs=2, metavar=("H", "W"), help="override every model's input size (default: the architecture's own)")
     p.add_argument("--resize", type=_number(int, 8, 8192), help="override the shorter side images are resized to before the centre crop")
@@ -341,6 +349,7 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--node-scale", type=_number(float, 0, strict_low=True), default=1.0, help="weight of s_V (the original code used 0.001)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")
     p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--ray", metavar="ADDRESS", help="compute on the Ray cluster at ADDRESS (HOST:PORT, or auto on a cluster node); the cache folder must be one every node sees")
     p.add_argument("--json", help="write results as JSON to this file")
     p.add_argument("--csv", help="write results as CSV to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
