@@ -48,6 +48,11 @@ class GraphOptions:
     Reference-compatible choices (the original code's): ``objective="mean"`` (gradient of
     mean(F)) or ``"sum"``; ``node_reduce="channel_mean"`` or ``"channel_abs_mean"``;
     ``center_edges=True`` (features centred over probes before cosine edges).
+
+    ``feature_sketch_dim`` > 0 stores each probe's features as a count sketch of that many
+    dimensions (a random projection that keeps inner products) instead of exactly: less memory for
+    very large layers, at a small error on the edges (measured in ``benchmarks/bench_memory.py`` and
+    the tests). Off by default: without it the engine spills large layers to disk and stays exact.
     """
 
     method: str = DEFAULT_METHOD
@@ -58,9 +63,12 @@ class GraphOptions:
     node_storage: Literal["auto", "float16", "sketch"] = "auto"
     sketch_dim: int = 16384
     sketch_above: int = 2**27
+    feature_sketch_dim: int = 0
 
     def __post_init__(self) -> None:
         _method_params(self.method, self.method_params)
+        if not isinstance(self.feature_sketch_dim, int) or self.feature_sketch_dim < 0 or 0 < self.feature_sketch_dim < 256:
+            raise DeparaError(f"feature_sketch_dim={self.feature_sketch_dim!r} is not supported", "use 0 (exact features) or a dimension of 256 or more, e.g. 16384")
         for name, value, allowed in (
             ("objective", self.objective, ("sqnorm", "mean", "sum")),
             ("node_reduce", self.node_reduce, ("none", "channel_mean", "channel_abs_mean")),
@@ -79,11 +87,16 @@ class GraphOptions:
             "node_storage": self.node_storage,
             "sketch_dim": self.sketch_dim,
             "sketch_above": self.sketch_above,
+            **({"feature_sketch_dim": self.feature_sketch_dim} if self.feature_sketch_dim else {}),  # absent: old keys stay valid
         }
 
     def terms_key(self) -> dict:
         """The options that change similarity terms computed from stored graphs (not the graphs)."""
         return {"center_edges": self.center_edges}
+
+    def stored_feature_dim(self, feature_dim: int) -> int:
+        """Dimensions stored per probe for a layer of ``feature_dim`` features (sketched or exact)."""
+        return min(feature_dim, self.feature_sketch_dim) if self.feature_sketch_dim else feature_dim
 
     def stores_sketch(self, n: int, node_dim: int) -> bool:
         return self.node_storage == "sketch" or (self.node_storage == "auto" and n * node_dim > self.sketch_above)

@@ -30,7 +30,7 @@ STORE_SHARE = 0.75
 def _layer_bytes(n: int, feature_dim: int, node_dim: int, options: GraphOptions, spilled: bool = False) -> int:
     """Memory one layer's graph holds while its group runs; a spilled layer keeps its features on disk."""
     node_bytes = n * (options.sketch_dim * 4 if options.stores_sketch(n, node_dim) else node_dim * 2)
-    return (0 if spilled else n * feature_dim * 2) + node_bytes + n * n * 8
+    return (0 if spilled else n * options.stored_feature_dim(feature_dim) * 2) + node_bytes + n * n * 8
 
 
 def plan_layer_groups(

@@ -99,3 +99,30 @@ def test_measured_peak_follows_the_plan_and_the_budget():
         assert run["measured"] <= 1.3 * run["planned"] + 64 * 2**20
     assert small["planned"] < large["planned"] / 4
     assert small["measured"] < large["measured"] / 2
+
+
+def test_feature_sketch_keeps_edges_within_its_measured_error():
+    """The explicit random-projection option: edges of a 16,384-dimension sketch against exact ones."""
+    from scipy.stats import spearmanr
+
+    from depara_core.compare.pairwise import edge_similarity
+    from depara_core.engine.run import compute_graphs
+
+    torch.manual_seed(0)
+    m = load_model(callable_spec("vgg", lambda: torchvision.models.vgg11_bn(weights=None), preprocess=Preprocess()))
+    from depara_core.probes.registry import load_builtin
+
+    probes = load_builtin("scenes", 40).resized((64, 64))  # structured images: edges spread out (noise gives near-equal cosines)
+    layer = "features.2"  # 64 × 64 × 64 = 262,144 features per probe
+    exact = compute_graphs(m, probes, [layer])[layer]
+    sketched = compute_graphs(m, probes, [layer], GraphOptions(feature_sketch_dim=16384))[layer]
+    iu = np.triu_indices(40, 1)
+    rho = spearmanr(exact.edges[iu], sketched.edges[iu])[0]
+    err = np.abs(exact.edges - sketched.edges).max()
+    print(f"\n  feature sketch 16384: edge Spearman {rho:.4f}, max |Δedge| {err:.4f}, spread of edges {exact.edges[iu].std():.3f}")
+    assert rho > 0.99 and err < 0.05, (rho, err)  # count sketch: per-cosine error ≤ sqrt(2/d) ≈ 0.011 (1 s.d.)
+    assert edge_similarity(exact, sketched) > 0.99  # s_E between a graph and its sketch
+    assert sketched.feature_dim == exact.feature_dim  # the true dimension is kept
+    np.testing.assert_array_equal(exact.nodes, sketched.nodes)  # nodes are untouched
+    with pytest.raises(Exception, match="feature_sketch_dim"):
+        GraphOptions(feature_sketch_dim=10)
