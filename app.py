@@ -21,6 +21,7 @@ from datetime import datetime
 import streamlit as st
 
 from depara_core.engine.attribution import get_method, method_names
+from depara_core.engine.plan import default_memory_budget
 from depara_core.probes.registry import builtin_probe_sets
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
@@ -71,6 +72,13 @@ def sidebar(current: st.Page) -> None:
             st.caption("λ (edge weight): set with the slider on this page.")
         else:
             st.number_input("λ (edge weight)", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_sidebar"), help="s = s_V + λ·s_E")
+        auto = default_memory_budget() / 2**20
+        st.text_input(
+            "Memory budget", **ui.bind("memory_budget"), placeholder=f"automatic ({auto:,.0f} MiB now)",
+            help="Memory the engine may hold for features and maps, e.g. 512MiB or 2GiB. Larger layers are computed in"
+            " groups or from disk with the same numbers; a smaller budget is slower, never different.",
+        )  # fmt: skip
+        ui.memory_budget(report=True)  # a size it cannot read is reported beside the field
         if ui.png_available():
             st.toggle("PNG download buttons", **ui.bind("png_buttons"), help="Charts always save SVG from their toolbar camera; PNGs are drawn on the server.")
 

@@ -25,6 +25,7 @@ from depara_core.compare.terms import SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
 from depara_core.distributed.ray_runner import GraphJob, fill_cache
 from depara_core.engine.graph import GraphOptions
+from depara_core.engine.plan import parse_size
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
@@ -88,29 +89,16 @@ def _number(kind: type, low: float | None = None, high: float | None = None, str
     return parse
 
 
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30}
-
-
 def parse_bytes(text: str) -> int:
-    """``512MiB``, ``2GiB``, ``1.5G`` or a number of bytes, as an argparse type.
+    """:func:`~depara_core.engine.plan.parse_size` as an argparse type.
 
     >>> parse_bytes("512MiB"), parse_bytes("2g")
     (536870912, 2147483648)
     """
-    raw = text.strip().lower().replace(" ", "")
-    number = raw.rstrip("kmgib")
-    unit = raw[len(number) :]
     try:
-        value = float(number) * _UNITS[unit]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512MiB or 2GiB") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512MiB or 2GiB")
-    if value < 2**20:
-        raise argparse.ArgumentTypeError(f"{text!r} is below 1 MiB")
-    if value > 2**50:
-        raise argparse.ArgumentTypeError(f"{text!r} is more than 1 PiB; give the memory the engine may really use")
-    return int(value)
+        return parse_size(text)
+    except DeparaError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
 
 
 class _Bar:
@@ -143,6 +131,7 @@ def _options(args: argparse.Namespace) -> GraphOptions:
         node_reduce=args.node_reduce,
         center_edges=args.center_edges,
         feature_sketch_dim=args.feature_sketch or 0,
+        precision=args.precision,
     )
 
 
@@ -186,7 +175,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     try:
         terms = zoo_terms(
             models, probes, _options(args), layers=layers, cache=_cache(args), baselines=args.baselines,
-            node_scale=args.node_scale, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, ray_address=args.ray,
+            node_scale=args.node_scale, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, ray_address=args.ray, ray_probe_shard=args.ray_shard,
         )  # fmt: skip
     finally:
         bar.close()
@@ -221,7 +210,7 @@ def cmd_graphs(args: argparse.Namespace) -> int:
     try:
         if args.ray:
             fill_cache(args.ray, [GraphJob(m, tuple(wanted[m.name])) for m in models], probes, _options(args), cache,
-                       batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar)  # fmt: skip
+                       batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, probe_shard=args.ray_shard)  # fmt: skip
         for m in models:
             layers = wanted[m.name]
             graphs = compute_graphs(m, probes, layers, _options(args), cache=cache, batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar)
@@ -250,7 +239,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     try:
         scores = select_layers(
             source, target, probes, layers, _options(args), cache=_cache(args), node_scale=args.node_scale,
-            batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, ray_address=args.ray,
+            batch_size=args.batch_size, memory_budget=args.memory_budget, progress=bar, ray_address=args.ray, ray_probe_shard=args.ray_shard,
         )  # fmt: skip
     finally:
         bar.close()
@@ -337,6 +326,8 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--node-reduce", default="none", choices=["none", "channel_mean", "channel_abs_mean"])
     p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
     p.add_argument("--batch-size", type=_number(int, 1, 4096), default=16)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
+                   help="arithmetic of the passes: fp32 (default), bf16 autocast or TF32 on CUDA; errors against fp32 in benchmarks/RESULTS.md")  # fmt: skip
     p.add_argument("--feature-sketch", type=_number(int, 256, 2**24), metavar="DIM",
                    help="store features as a DIM-dimensional random projection (count sketch): less memory, approximate edges (default: exact)")  # fmt: skip
     p.add_argument("--memory-budget", type=parse_bytes, help="memory the engine may hold for stored features and nodes, e.g. 512MiB (default: 2 GiB or half the available memory, whichever is smaller)")
@@ -349,6 +340,7 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--node-scale", type=_number(float, 0, strict_low=True), default=1.0, help="weight of s_V (the original code used 0.001)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")
     p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--ray-shard", type=_number(int, 3), metavar="N", help="with --ray: at most N probes per task (larger sets are split into shards, combined exactly)")
     p.add_argument("--ray", metavar="ADDRESS", help="compute on the Ray cluster at ADDRESS (HOST:PORT, or auto on a cluster node); the cache folder must be one every node sees")
     p.add_argument("--json", help="write results as JSON to this file")
     p.add_argument("--csv", help="write results as CSV to this file")

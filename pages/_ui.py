@@ -18,6 +18,7 @@ from streamlit.runtime.scriptrunner import RerunException, StopException
 from depara_core.cache import GraphCache, default_cache_dir
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.engine.graph import Cancelled
+from depara_core.engine.plan import parse_size
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.lambda_cv import LambdaSuggestion, suggest_lambda
@@ -145,7 +146,7 @@ def init_state() -> None:
     if ss.get("initialised"):
         return
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
-                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False)):  # fmt: skip
+                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", "")):  # fmt: skip
         if key not in ss:
             ss[key] = value
     if "zoo" not in ss:
@@ -327,8 +328,23 @@ def _compute(ws: Workspace, job: str, run) -> bool:
     return True
 
 
+def memory_budget(report: bool = False) -> int | None:
+    """The sidebar's memory budget in bytes (None: automatic). A size that cannot be read is reported
+    beside the field (``report``) and the automatic budget is used meanwhile."""
+    text = str(st.session_state.get("memory_budget", "")).strip()
+    if not text:
+        return None
+    try:
+        return parse_size(text)
+    except DeparaError as exc:
+        if report:
+            st.sidebar.error(f"Memory budget: {exc}")
+        return None
+
+
 def compute_encoders(ws: Workspace) -> bool:
     """Compute the workspace's graphs and terms with progress; True when complete."""
+    ws.memory_budget = memory_budget()
     ok = _compute(ws, "attribution graphs", lambda sink: ws.compute(sink, build_terms=False))
     if ok:
         ws.terms = _terms(tuple(ws.graph_key(n) for n in ws.names), ws.names, ws)
@@ -336,6 +352,7 @@ def compute_encoders(ws: Workspace) -> bool:
 
 
 def compute_layers(ws: Workspace, source: str, target: str) -> bool:
+    ws.memory_budget = memory_budget()
     return _compute(ws, f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
 
 

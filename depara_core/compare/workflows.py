@@ -48,11 +48,13 @@ def zoo_graphs(
     memory_budget: int | None = None,
     progress: Progress | None = None,
     ray_address: str | None = None,
+    ray_probe_shard: int | None = None,
 ) -> dict[str, Graph]:
     """The graph of each model's encoder layer (or ``layers[name]``), keyed by model name.
 
     With ``ray_address`` the graphs are computed on that Ray cluster into ``cache`` first (see
-    :mod:`depara_core.distributed`); the same code then reads them from the cache.
+    :mod:`depara_core.distributed`; ``ray_probe_shard`` probes per task); the same code then reads
+    them from the cache.
     """
     names = [m.name for m in models]
     if len(set(names)) != len(names):
@@ -60,7 +62,7 @@ def zoo_graphs(
     chosen = {m.name: (layers or {}).get(m.name, m.spec.encoder) for m in models}
     if ray_address:
         fill_cache(ray_address, [GraphJob(m, (chosen[m.name],)) for m in models], probes, options, cache,
-                   batch_size=batch_size, memory_budget=memory_budget, progress=progress)  # fmt: skip
+                   batch_size=batch_size, memory_budget=memory_budget, progress=progress, probe_shard=ray_probe_shard)  # fmt: skip
     out = {}
     for i, m in enumerate(models):
         layer = chosen[m.name]
@@ -84,6 +86,7 @@ def zoo_terms(
     progress: Progress | None = None,
     graphs: Mapping[str, Graph] | None = None,
     ray_address: str | None = None,
+    ray_probe_shard: int | None = None,
 ) -> SimilarityTerms:
     """λ-independent similarity terms of a zoo (see the module's example), from the cache when every
     input is unchanged.
@@ -101,7 +104,7 @@ def zoo_terms(
             return hit
     if graphs is None:
         graphs = zoo_graphs(models, probes, options, layers=chosen, cache=cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress,
-                            ray_address=ray_address)  # fmt: skip
+                            ray_address=ray_address, ray_probe_shard=ray_probe_shard)  # fmt: skip
     terms = pairwise_terms({m.name: graphs[m.name] for m in models}, baselines=baselines, node_scale=node_scale)
     if cache is not None and key is not None:
         cache.store_terms(key, terms)
@@ -122,6 +125,7 @@ def select_layers(
     progress: Progress | None = None,
     target_graph: Graph | None = None,
     ray_address: str | None = None,
+    ray_probe_shard: int | None = None,
 ) -> LayerScores:
     """Score each layer of ``source`` against ``target``'s encoder graph (Eq. 6).
 
@@ -134,7 +138,7 @@ def select_layers(
     layers = list(dict.fromkeys(layers)) if layers else [layer.name for layer in source.selectable_layers()]
     if ray_address:
         jobs = [GraphJob(source, tuple(layers))] + ([GraphJob(target, (target.spec.encoder,))] if target_graph is None else [])
-        fill_cache(ray_address, jobs, probes, options, cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress)
+        fill_cache(ray_address, jobs, probes, options, cache, batch_size=batch_size, memory_budget=memory_budget, progress=progress, probe_shard=ray_probe_shard)
     if target_graph is None:
         target_graph = compute_graphs(target, probes, [target.spec.encoder], options, cache=cache, batch_size=batch_size, memory_budget=memory_budget)[target.spec.encoder]
 

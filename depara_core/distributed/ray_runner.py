@@ -14,12 +14,16 @@ from what the cache holds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from depara_core.cache import GraphCache
+from depara_core.distributed.shards import assemble_graph, compute_shard, gram_block, shard_ranges
 from depara_core.engine.graph import Cancelled, GraphOptions, Progress
 from depara_core.errors import DeparaError, GraphError, ModelError
 from depara_core.models.spec import LoadedModel, ModelSpec
@@ -84,17 +88,16 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         ) from None
 
 
-def _run_group(spec: ModelSpec, digest: str, probe_digest: str, cache_root: str, layers: tuple[str, ...], options: GraphOptions,
-               batch_size: int, memory_budget: int | None) -> int:  # fmt: skip
-    """One task, on a worker: compute ``layers`` of ``spec`` into the cache at ``cache_root``."""
+def _worker_inputs(spec: ModelSpec, digest: str, probe_digest: str, cache_root: str) -> tuple[LoadedModel, ProbeSet, GraphCache]:
+    """On a worker: the model built from its spec (checked against the driver's weights), the probes
+    read by digest, and the shared cache; torch gets as many threads as Ray gave the task."""
     import ray
     import torch
 
-    from depara_core.engine.run import compute_graphs
     from depara_core.models.spec import load_model
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
-    torch.set_num_threads(max(1, int(cpus)))  # as many threads as Ray gave the task, not the node's cores
+    torch.set_num_threads(max(1, int(cpus)))  # not the node's cores: other tasks share them
     cache = GraphCache(cache_root)
     probes = cache.load_probes(probe_digest)
     model = load_model(spec)
@@ -103,8 +106,61 @@ def _run_group(spec: ModelSpec, digest: str, probe_digest: str, cache_root: str,
             f"the weights of {spec.name!r} on node {ray.util.get_node_ip_address()} differ from the driver's",
             "make the same checkpoint (same path, same file) available on every node",
         )
+    return model, probes, cache
+
+
+def _run_group(spec: ModelSpec, digest: str, probe_digest: str, cache_root: str, layers: tuple[str, ...], options: GraphOptions,
+               batch_size: int, memory_budget: int | None) -> int:  # fmt: skip
+    """One task: compute ``layers`` of ``spec`` over every probe into the cache at ``cache_root``."""
+    from depara_core.engine.run import compute_graphs
+
+    model, probes, cache = _worker_inputs(spec, digest, probe_digest, cache_root)
     compute_graphs(model, probes, list(layers), options, cache=cache, batch_size=batch_size, memory_budget=memory_budget)
     return len(layers)
+
+
+def _run_shard(spec, digest, probe_digest, cache_root, layers, options, lo, hi, batch_size, memory_budget) -> dict[str, str]:
+    """One task: the per-probe pieces of probes ``lo:hi`` (see :mod:`depara_core.distributed.shards`)."""
+    model, probes, cache = _worker_inputs(spec, digest, probe_digest, cache_root)
+    return compute_shard(model, probes, tuple(layers), options, lo, hi, cache, batch_size, memory_budget)
+
+
+def _run_block(layer: str, a: dict[str, str], b: dict[str, str]) -> np.ndarray:
+    """One task: the Gram block of two shards at ``layer``."""
+    return gram_block(a[layer], b[layer])
+
+
+def _run_assembly(spec, digest, probe_digest, cache_root, layer, options, ranges, pairs, *parts) -> str:
+    """One task: join a layer's shards (``parts``: the shards' files, then the blocks of ``pairs``) into its graph."""
+    model, probes, cache = _worker_inputs(spec, digest, probe_digest, cache_root)
+    files, blocks = parts[: len(ranges)], parts[len(ranges) :]
+    assemble_graph(model, probes, layer, options, ranges, [f[layer] for f in files], dict(zip(pairs, blocks, strict=True)), cache)
+    return layer
+
+
+@functools.lru_cache(maxsize=8)
+def _remote(ray, fn):
+    """``fn`` as a Ray remote function: one CPU, rerun when its worker dies (not on a raised error)."""
+    return ray.remote(num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=False)(fn)
+
+
+def _submit(ray, model: LoadedModel, probes: ProbeSet, group: tuple[str, ...], options: GraphOptions, cache: GraphCache,
+            batch_size: int, memory_budget: int | None, shard: int | None) -> dict:  # fmt: skip
+    """Submit one layer group's tasks; returns {ref: (model name, group)} of every task, to wait on."""
+    args = (model.spec, model.digest, probes.digest, str(cache.root.resolve()))
+    run = functools.partial(_remote, ray)
+    ranges = shard_ranges(len(probes), shard) if shard else [(0, len(probes))]
+    if len(ranges) == 1:
+        return {run(_run_group).remote(*args, group, options, batch_size, memory_budget): (model.name, group)}
+    refs = {}
+    shards = [run(_run_shard).remote(*args, group, options, lo, hi, batch_size, memory_budget) for lo, hi in ranges]
+    refs.update({r: (model.name, group) for r in shards})
+    pairs = [(i, j) for i in range(len(ranges)) for j in range(i, len(ranges))]
+    for layer in group:
+        blocks = [run(_run_block).remote(layer, shards[i], shards[j]) for i, j in pairs]
+        refs.update({b: (model.name, (layer,)) for b in blocks})
+        refs[run(_run_assembly).remote(*args, layer, options, ranges, pairs, *shards, *blocks)] = (model.name, (layer,))
+    return refs
 
 
 def fill_cache(
@@ -117,11 +173,13 @@ def fill_cache(
     batch_size: int = 16,
     memory_budget: int | None = None,
     progress: Progress | None = None,
+    probe_shard: int | None = None,
 ) -> int:
     """Compute every graph of ``jobs`` missing from ``cache`` on the Ray cluster at ``address``.
 
-    Returns the number of tasks run. ``cache`` must be a folder every node sees (workers write
-    there; the driver reads the results from it).
+    Returns the number of layer groups run. ``cache`` must be a folder every node sees (workers
+    write there; the driver reads the results from it). ``probe_shard``: probes per task; a larger
+    set is split into shards whose pieces and Gram blocks are separate tasks, combined exactly.
     """
     if cache is None:
         raise DeparaError("a Ray run needs the cache: workers write the graphs there", "drop --no-cache and give a --cache-dir every node sees")
@@ -134,8 +192,9 @@ def fill_cache(
         if not missing:
             continue
         job.model.check_layers(missing)
-        with model_lock(job.model.module):
-            plan = plan_computation(job.model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget)
+        first = probes if not probe_shard else ProbeSet(probes.images[: max(probe_shard, 3)], probes.ids[: max(probe_shard, 3)])
+        with model_lock(job.model.module):  # groups sized for the probes one task holds
+            plan = plan_computation(job.model, first, missing, options, batch_size=batch_size, memory_budget=memory_budget)
         todo += [(job.model, group) for group in plan.groups]
     if not todo:
         return 0
@@ -143,12 +202,11 @@ def fill_cache(
     import ray
 
     cache.store_probes(probes)
-    remote = ray.remote(_run_group).options(num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=False)
-    pending = {
-        remote.remote(m.spec, m.digest, probes.digest, str(cache.root.resolve()), tuple(group), options, batch_size, memory_budget): (m.name, group)
-        for m, group in todo
-    }
-    log.info("%d Ray task(s) for %d model(s) on %s", len(pending), len({m.name for m, _ in todo}), address)
+    pending: dict = {}
+    for m, group in todo:
+        pending.update(_submit(ray, m, probes, tuple(group), options, cache, batch_size, memory_budget, probe_shard))
+    tasks = len(pending)
+    log.info("%d Ray task(s) for %d layer group(s) of %d model(s) on %s", tasks, len(todo), len({m.name for m, _ in todo}), address)
     done = 0
     try:
         while pending:
@@ -157,7 +215,7 @@ def fill_cache(
                 name, group = pending.pop(ref)
                 _result(ray, ref, name, group)
                 done += 1
-            if progress is not None and progress(done, len(todo), f"Ray: {done}/{len(todo)} task(s) done") is False:
+            if progress is not None and progress(done, tasks, f"Ray: {done}/{tasks} task(s) done") is False:
                 raise Cancelled("stopped while the cluster was computing", "run again to resume from the cache")
     finally:
         for ref in pending:  # stopped or failed: the other tasks are not needed now

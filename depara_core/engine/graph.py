@@ -53,6 +53,12 @@ class GraphOptions:
     dimensions (a random projection that keeps inner products) instead of exactly: less memory for
     very large layers, at a small error on the edges (measured in ``benchmarks/bench_memory.py`` and
     the tests). Off by default: without it the engine spills large layers to disk and stays exact.
+
+    ``precision`` chooses the arithmetic of the forward and backward passes: ``"fp32"`` (default),
+    ``"bf16"`` (autocast to bfloat16; norms and Gram matrices still accumulate in float32/float64)
+    or ``"tf32"`` (TensorFloat-32 matrix products on CUDA; the same as fp32 on a CPU). Their error
+    on s_V and s_E against fp32 is measured in the tests and ``benchmarks/bench_gpu.py``: bf16 keeps
+    s_E within 2e-3 but moves s_V (maps from a bf16 backward pass) by about 1e-2.
     """
 
     method: str = DEFAULT_METHOD
@@ -64,6 +70,7 @@ class GraphOptions:
     sketch_dim: int = 16384
     sketch_above: int = 2**27
     feature_sketch_dim: int = 0
+    precision: Literal["fp32", "bf16", "tf32"] = "fp32"
 
     def __post_init__(self) -> None:
         _method_params(self.method, self.method_params)
@@ -73,6 +80,7 @@ class GraphOptions:
             ("objective", self.objective, ("sqnorm", "mean", "sum")),
             ("node_reduce", self.node_reduce, ("none", "channel_mean", "channel_abs_mean")),
             ("node_storage", self.node_storage, ("auto", "float16", "sketch")),
+            ("precision", self.precision, ("fp32", "bf16", "tf32")),
         ):
             if value not in allowed:
                 raise DeparaError(f"{name}={value!r} is not supported", f"use one of {', '.join(allowed)}")
@@ -87,7 +95,9 @@ class GraphOptions:
             "node_storage": self.node_storage,
             "sketch_dim": self.sketch_dim,
             "sketch_above": self.sketch_above,
-            **({"feature_sketch_dim": self.feature_sketch_dim} if self.feature_sketch_dim else {}),  # absent: old keys stay valid
+            # absent at their defaults, so that keys written before these options existed stay valid
+            **({"feature_sketch_dim": self.feature_sketch_dim} if self.feature_sketch_dim else {}),
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
         }
 
     def terms_key(self) -> dict:

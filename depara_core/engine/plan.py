@@ -11,11 +11,11 @@ import torch
 
 from depara_core.engine.capture import count_calls
 from depara_core.engine.graph import GraphOptions
-from depara_core.errors import ProbeError
+from depara_core.errors import DeparaError, ProbeError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "STORE_SHARE", "plan_layer_groups", "default_memory_budget", "available_memory", "Plan", "plan_computation"]
+__all__ = ["parse_size", "DEFAULT_MEMORY_BUDGET", "STORE_SHARE", "plan_layer_groups", "default_memory_budget", "available_memory", "Plan", "plan_computation"]
 
 
 DEFAULT_MEMORY_BUDGET = 2 * 2**30
@@ -24,6 +24,31 @@ graph (1/4), on top of the model itself."""
 
 
 STORE_SHARE = 0.75
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30}
+
+
+def parse_size(text: str) -> int:
+    """A memory budget written ``512MiB``, ``2GiB``, ``1.5G`` or as a number of bytes (1 MiB to 1 PiB).
+
+    >>> parse_size("512MiB"), parse_size("1.5 GiB")
+    (536870912, 1610612736)
+    """
+    raw = str(text).strip().lower().replace(" ", "")
+    number = raw.rstrip("kmgib")
+    unit = raw[len(number) :]
+    hint = "write a size such as 512MiB or 2GiB"
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise DeparaError(f"{text!r} is not a size such as 512MiB or 2GiB", hint) from None
+    if not math.isfinite(value):
+        raise DeparaError(f"{text!r} is not a size such as 512MiB or 2GiB", hint)
+    if value < 2**20:
+        raise DeparaError(f"{text!r} is below 1 MiB", "give at least 1MiB; the engine needs room for one probe's maps")
+    if value > 2**50:
+        raise DeparaError(f"{text!r} is more than 1 PiB; give the memory the engine may really use", hint)
+    return int(value)
 
 
 # ---- planning ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from depara_core.errors import DeparaError, GraphError
 from depara_core.models.spec import LoadedModel, model_lock
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ['iter_graphs', 'compute_graphs']
+__all__ = ['iter_graphs', 'iter_pieces', 'LayerPieces', 'feature_gram', 'make_graph', 'compute_graphs', 'arithmetic']
 
 log = logging.getLogger(__name__)
 """Reports each run's memory plan (the command line shows it unless --quiet)."""
@@ -64,6 +65,26 @@ def _reduce_node(node: torch.Tensor, how: str) -> torch.Tensor:
     return node
 
 
+@dataclass(frozen=True)
+class LayerPieces:
+    """One layer's per-probe results before its Gram matrix is formed: what the engine holds at the end
+    of a group, and what probe shards compute separately and combine exactly (see
+    :mod:`depara_core.distributed`). ``units`` are the unit feature rows (float16; a tensor, or a
+    memory-mapped array when spilled) and ``feature_norms`` their norms."""
+
+    layer: str
+    nodes: np.ndarray
+    node_norms: np.ndarray
+    units: torch.Tensor | np.ndarray
+    feature_norms: torch.Tensor
+    feature_sums: np.ndarray
+    node_shape: tuple[int, ...]
+    feature_dim: int
+    sketched: bool
+    notes: tuple[str, ...]
+    block_bytes: int
+
+
 def iter_graphs(
     model: LoadedModel,
     probes: ProbeSet,
@@ -79,6 +100,27 @@ def iter_graphs(
     Only one group's features and nodes are held at a time, so a caller that reduces each graph
     (layer selection) never holds every layer at once.
     """
+    for p in iter_pieces(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+        gram = feature_gram(p.units, p.feature_norms, p.units, p.feature_norms, p.block_bytes)
+        graph = make_graph(model, probes, p.layer, p.nodes, p.node_norms, p.node_shape, gram, p.feature_sums, p.feature_dim, options, p.sketched, p.notes)
+        del p  # the features go before the caller gets the graph
+        yield graph
+
+
+def iter_pieces(
+    model: LoadedModel,
+    probes: ProbeSet,
+    layers: Sequence[str],
+    options: GraphOptions = GraphOptions(),
+    *,
+    batch_size: int = 16,
+    memory_budget: int | None = None,
+    progress: Progress | None = None,
+    sketch_count: int | None = None,
+) -> Iterator[LayerPieces]:
+    """The engine's run: one forward per batch and group of layers, one VJP per layer; yields each
+    layer's :class:`LayerPieces` when its group is done. ``sketch_count``: the number of probes the
+    node-sketch decision counts, when ``probes`` is one shard of a larger set."""
     layers = list(dict.fromkeys(layers))
     if not layers:
         raise DeparaError("no layers were chosen", "choose at least one layer")
@@ -95,9 +137,10 @@ def iter_graphs(
     with model_lock(module):
         plan = plan_computation(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget)
         log.info("plan for %s on %d probes: %s", model.name, len(probes), plan.describe(len(probes), options))
-        calls, node_shape, feature_dims, groups, sketched = plan.calls, plan.node_shape, plan.feature_dims, plan.groups, plan.sketched
+        calls, node_shape, feature_dims, groups = plan.calls, plan.node_shape, plan.feature_dims, plan.groups
         device = plan.device
         node_dim = math.prod(node_shape)
+        sketched = plan.sketched if sketch_count is None else options.stores_sketch(sketch_count, node_dim)
         model_notes = behaviour_notes(module, prep(probes.images[:2]).to(device), repr(model.name))
         batches = [(i, min(i + plan.batch_size, n)) for i in range(0, n, plan.batch_size)]
         total, done = len(groups) * len(batches), 0
@@ -112,7 +155,7 @@ def iter_graphs(
             group_calls = {k: calls.get(k, 1) for k in group}
             for lo, hi in batches:
                 x = prep(probes.images[lo:hi]).to(device).requires_grad_(fast)
-                with capture_layers(module, group, group_calls) as run, torch.set_grad_enabled(fast):
+                with capture_layers(module, group, group_calls) as run, torch.set_grad_enabled(fast), arithmetic(options.precision, device):
                     captured = run(x)
                 with torch.set_grad_enabled(fast):  # hooks are gone; the autograd graph is kept
                     for idx, k in enumerate(group):
@@ -123,7 +166,7 @@ def iter_graphs(
                                     f"the output of {model.name}/{k} does not depend differentiably on the input (no gradient path)",
                                     "choose a layer the input flows into, without detach(), no_grad or integer steps on the way",
                                 )
-                            obj = _objective(f, options.objective).sum()
+                            obj = _objective(f.float(), options.objective).sum()  # float32 sums also under bf16
                             (grad,) = torch.autograd.grad(obj, x, retain_graph=idx < len(group) - 1)
                             node = x.detach() * grad
                         else:
@@ -145,11 +188,27 @@ def iter_graphs(
                 done += 1
                 if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
                     raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
-            for k in group:
-                store = feats.pop(k)
-                gram = _gram_blocks(store, feat_norms.pop(k), plan.budget // 8) if isinstance(store, np.ndarray) else _gram(store, feat_norms.pop(k))
-                del store  # a spilled store's file is unlinked already: its space goes with the mapping
-                yield _make_graph(model, probes, k, nodes.pop(k), norms.pop(k), node_shape, gram, sums.pop(k), feature_dims[k], options, sketched, model_notes)
+            for k in group:  # a spilled store's file is unlinked already: its space goes with the mapping
+                yield LayerPieces(k, nodes.pop(k), norms.pop(k), feats.pop(k), feat_norms.pop(k), sums.pop(k), node_shape, feature_dims[k], sketched,
+                                  model_notes, plan.budget // 8)  # fmt: skip
+
+
+@contextlib.contextmanager
+def arithmetic(precision: str, device: torch.device) -> Iterator[None]:
+    """The forward's arithmetic (see :class:`GraphOptions`): bf16 autocast, or TF32 matrix products
+    switched on for the duration only (torch's flags are global; they are restored after)."""
+    if precision == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    elif precision == "tf32" and device.type == "cuda":
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    else:
+        yield
 
 
 def _captum_node(model: LoadedModel, layer: str, calls: dict[str, int], x: torch.Tensor, options: GraphOptions, method, params) -> torch.Tensor:
@@ -160,9 +219,9 @@ def _captum_node(model: LoadedModel, layer: str, calls: dict[str, int], x: torch
         with capture_layers(module, [layer], None if method.needs_module else {layer: calls.get(layer, 1)}) as run:
             return _objective(run(inp)[layer], options.objective)
 
-    with torch.enable_grad():
+    with torch.enable_grad(), arithmetic(options.precision, x.device):
         xi = x.detach().clone().requires_grad_(True)
-        return method.attribute(scalar, xi, module=module, **params).detach()
+        return method.attribute(scalar, xi, module=module, **params).detach().float()
 
 
 def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: GraphOptions, probes: ProbeSet, layer: str) -> None:
@@ -178,14 +237,23 @@ def _store_node(store, norms, lo, node: torch.Tensor, sketched: bool, options: G
     store[lo:hi] = count_sketch(unit, options.sketch_dim).cpu().numpy() if sketched else unit.cpu().numpy().astype(np.float16)
 
 
-def _gram(units: torch.Tensor, norms: torch.Tensor, chunk: int = 2**18) -> np.ndarray:
-    """X Xᵀ from unit rows (float16) and their norms: float32 blocks of columns, float64 sums."""
-    n, d = units.shape
-    out = torch.zeros((n, n), dtype=torch.float64, device=units.device)
+def feature_gram(a: torch.Tensor | np.ndarray, norms_a: torch.Tensor, b: torch.Tensor | np.ndarray, norms_b: torch.Tensor, block_bytes: int = 2**30) -> np.ndarray:
+    """A Bᵀ scaled by the rows' norms: the Gram matrix (or, for two probe shards, one block of it) of
+    features kept as float16 unit rows in memory or spilled to disk. Columns are read in blocks of at
+    most ``block_bytes`` (float32); products in float32, sums in float64."""
+    (na, d), nb = a.shape, b.shape[0]
+    chunk = max(1, min(2**18, block_bytes // max(4 * (na + nb), 1)))
+    dev = norms_a.device
+
+    def cols(x, c):
+        block = x[:, c : c + chunk]
+        return (torch.from_numpy(np.ascontiguousarray(block)) if isinstance(block, np.ndarray) else block).to(dev).float()
+
+    out = torch.zeros((na, nb), dtype=torch.float64, device=dev)
     for c in range(0, d, chunk):
-        block = units[:, c : c + chunk].float()
-        out += (block @ block.T).double()
-    return (out * norms[:, None] * norms[None, :]).cpu().numpy()
+        ca = cols(a, c)
+        out += (ca @ (ca if b is a else cols(b, c)).T).double()
+    return (out * norms_a.to(dev)[:, None] * norms_b.to(dev)[None, :]).cpu().numpy()
 
 
 def _spill_store(n: int, dim: int) -> np.ndarray:
@@ -198,19 +266,8 @@ def _spill_store(n: int, dim: int) -> np.ndarray:
         return np.memmap(fh, dtype=np.float16, mode="r+", shape=(n, dim))
 
 
-def _gram_blocks(units: np.ndarray, norms: torch.Tensor, block_bytes: int) -> np.ndarray:
-    """X Xᵀ from spilled unit rows, reading column blocks of at most ``block_bytes`` (float32) at a
-    time; float64 sums, the same arithmetic as :func:`_gram`."""
-    n, d = units.shape
-    chunk = max(1, min(2**18, block_bytes // max(4 * n, 1)))
-    out = torch.zeros((n, n), dtype=torch.float64, device=norms.device)
-    for c in range(0, d, chunk):
-        block = torch.from_numpy(np.ascontiguousarray(units[:, c : c + chunk])).to(norms.device).float()
-        out += (block @ block.T).double()
-    return (out * norms[:, None] * norms[None, :]).cpu().numpy()
-
-
-def _make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model_notes=()) -> Graph:
+def make_graph(model, probes, layer, nodes, norms, node_shape, gram, sums, feature_dim, options, sketched, model_notes=()) -> Graph:
+    """The :class:`Graph` from a layer's pieces and Gram matrix, with its degenerate probes checked and noted."""
     if not np.isfinite(gram).all():
         raise GraphError(f"features at layer {layer!r} contain NaN or Inf", "check the model's numerics or choose another layer")
     n, notes = len(probes), []

@@ -69,6 +69,8 @@ class Workspace:
     cache: GraphCache | None = None
     ground_truth: GroundTruth | None = None
     notes: tuple[str, ...] = ()
+    memory_budget: int | None = None
+    """Bytes the engine may hold (None: its default, from the memory available now); never changes results."""
     graphs: dict[str, dict[str, Graph]] = field(default_factory=dict)
     terms: SimilarityTerms | None = None
     layer_results: dict[tuple[str, str], LayerScores] = field(default_factory=dict)
@@ -193,7 +195,8 @@ class Workspace:
             shown = ", ".join(ls[:3]) + ("…" if len(ls) > 3 else "")
             if tracker.begin(i, f"layers {shown}") is False:
                 raise Cancelled("stopped before the next model", "run again to resume from the cache")
-            got = compute_graphs(self.model(name), self.probes, ls, options, cache=self.cache, batch_size=batch_size or self.batch_size(), progress=tracker)
+            got = compute_graphs(self.model(name), self.probes, ls, options, cache=self.cache, batch_size=batch_size or self.batch_size(),
+                                 memory_budget=self.memory_budget, progress=tracker)  # fmt: skip
             for g in got.values():
                 self._keep(name, g)
         tracker.finish()
@@ -217,7 +220,7 @@ class Workspace:
             raise Cancelled("stopped before the layers of the source", "run again to resume from the cache")
         scores = select_layers(
             src, self.model(target), self.probes, layers, self.config.options(), cache=self.cache,
-            batch_size=self.batch_size(), progress=tracker, target_graph=self.graph(target),
+            batch_size=self.batch_size(), memory_budget=self.memory_budget, progress=tracker, target_graph=self.graph(target),
         )  # fmt: skip
         tracker.finish()
         if self.cache is not None:

@@ -271,3 +271,19 @@ def test_two_sessions_never_see_each_others_uploads():
         ok(at)
     a_aff, b_aff = (at.session_state["gt_upload"].affinity.to_numpy() for at in (alice, bob))
     assert np.allclose(a_aff, -b_aff, equal_nan=True) and not np.allclose(a_aff, b_aff, equal_nan=True)
+
+
+def test_memory_budget_field_reaches_the_engine_and_bad_sizes_are_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEPARA_CACHE_DIR", str(tmp_path))  # nothing cached: the engine runs under the budget
+    models = ["depth", "normals", "albedo"]
+    at = new_app(zoo="mini-taskonomy", models=models, memory_budget="lots", probe_set="builtin:scenes")
+    ok(at)
+    assert any("is not a size such as 512MiB" in e.value for e in at.sidebar.error)
+    assert [ws.memory_budget for ws in at.session_state["workspaces"].values()] == [None]  # automatic meanwhile
+    at.text_input(key="w_memory_budget").set_value("64MiB").run()
+    at.number_input(key="w_probe_count").set_value(PROBES + 1).run()  # new probes: something to compute
+    if any(b.key == "compute_inline" for b in at.button):
+        at.button(key="compute_inline").click().run()
+    ok(at)
+    assert not at.sidebar.error
+    assert [ws.memory_budget for ws in at.session_state["workspaces"].values()][-1] == 64 * 2**20

@@ -153,3 +153,17 @@ def test_bad_ray_settings_get_a_clear_message(extra, message, tmp_path, capsys):
         argv += ["--cache-dir", str(tmp_path)]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_probe_shards_on_ray_match_the_local_engine(cluster, tmp_path):
+    """24 probes in shards of 8: 3 piece tasks, 6 Gram blocks and an assembly per layer, combined exactly."""
+    probes = ["--probes", "builtin:scenes", "--count", "24"]
+    argv = ["layers", "--source", ZOO[0], "--target", ZOO[1], *probes, "--layers", "all"]
+    sharded = _run(tmp_path, "sharded", [*argv, "--cache-dir", str(tmp_path / "shared"), "--ray", cluster, "--ray-shard", "8"])
+    local = _run(tmp_path, "local", [*argv, "--no-cache"])
+    _close({k: v for k, v in sharded.items() if k != "layers"}, {k: v for k, v in local.items() if k != "layers"})
+    for got, want in zip(sharded["layers"], local["layers"], strict=True):
+        assert got["layer"] == want["layer"]
+        assert got["s_V"] == pytest.approx(want["s_V"], abs=1e-4) and got["s_E"] == pytest.approx(want["s_E"], abs=1e-4)
+    assert not list((tmp_path / "shared" / "shards").rglob("*.npz")), "shard files are removed once assembled"
