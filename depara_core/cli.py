@@ -23,7 +23,7 @@ import pandas as pd
 from depara_core.cache import GraphCache
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
-from depara_core.distributed.ray_runner import GraphJob, fill_cache
+from depara_core.distributed.ray_runner import GraphJob, fill_cache, needs_cache
 from depara_core.engine.graph import GraphOptions
 from depara_core.engine.plan import parse_size
 from depara_core.engine.run import compute_graphs
@@ -406,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "ray", None) and getattr(args, "no_cache", False):
+            raise needs_cache()  # graphs would otherwise fall back to the default cache
         return args.func(args)
     except DeparaError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -29,7 +29,7 @@ from depara_core.errors import DeparaError, GraphError, ModelError
 from depara_core.models.spec import LoadedModel, ModelSpec
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ["GraphJob", "fill_cache", "TASK_RETRIES"]
+__all__ = ["GraphJob", "fill_cache", "needs_cache", "TASK_RETRIES"]
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +71,24 @@ def _connect(address: str) -> None:
     _connected.append(address)
 
 
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a Ray address (None for ``auto``); a malformed address is refused."""
+    if address == "auto":
+        return None
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DeparaError(f"{address!r} is not a Ray address", "write HOST:PORT (as `ray start --head` prints it), ray://HOST:PORT or auto")
+    return host, int(port)
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail fast on a HOST:PORT nobody listens on (``ray.init`` would retry for minutes)."""
-    if address == "auto":
+    where = _host_port(address)
+    if where is None:
         return
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise DeparaError(f"{address!r} is not a Ray address", "write HOST:PORT (as `ray start --head` prints it), ray://HOST:PORT or auto")
+    host, port = where
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
         raise DeparaError(
             f"no Ray cluster answers at {address!r} ({exc.strerror or type(exc).__name__})",
@@ -163,6 +171,11 @@ def _submit(ray, model: LoadedModel, probes: ProbeSet, group: tuple[str, ...], o
     return refs
 
 
+def needs_cache() -> DeparaError:
+    """The error for a Ray run without a cache folder."""
+    return DeparaError("a Ray run needs the cache: workers write the graphs there", "drop --no-cache and give a --cache-dir every node sees")
+
+
 def fill_cache(
     address: str,
     jobs: Sequence[GraphJob],
@@ -182,10 +195,11 @@ def fill_cache(
     set is split into shards whose pieces and Gram blocks are separate tasks, combined exactly.
     """
     if cache is None:
-        raise DeparaError("a Ray run needs the cache: workers write the graphs there", "drop --no-cache and give a --cache-dir every node sees")
+        raise needs_cache()
     from depara_core.engine.plan import plan_computation
     from depara_core.models.spec import model_lock
 
+    _host_port(address)  # a malformed address is refused even when the cache holds everything
     todo = []
     for job in jobs:
         missing = [k for k in dict.fromkeys(job.layers) if not cache.has_graph(job.model, probes, k, options)]

@@ -105,8 +105,9 @@ def test_select_layers_streams_and_uses_the_cache(zoo, probes, tmp_path, monkeyp
     direct = layer_scores(compute_graphs(zoo[0], probes, list(TINY_LAYERS)).values(), compute_graphs(zoo[1], probes, ["act2"])["act2"])
     runs.clear(), held.clear()
     streamed = select_layers(zoo[0], zoo[1], probes, list(TINY_LAYERS), cache=cache, memory_budget=35_000)
-    np.testing.assert_allclose(streamed.s_V, direct.s_V, atol=1e-6)
-    np.testing.assert_allclose(streamed.s_E, direct.s_E, atol=1e-6)
+    # the budget also batches the target differently: float16 storage rounds a little differently
+    np.testing.assert_allclose(streamed.s_V, direct.s_V, atol=1e-5)
+    np.testing.assert_allclose(streamed.s_E, direct.s_E, atol=1e-5)
     assert runs == [list(TINY_LAYERS)]  # one engine run for the missing layers
     assert max(held) <= 3  # a group of layers at a time (the budget fits about two), never all five
     held.clear()

@@ -54,6 +54,8 @@ def _number_cases() -> list[Case]:
         "batch-size": ["0", "-1", "1e9", "abc", "2.5"],
         "resize": ["0", "-5", "7", "1e9", "nan"],
         "memory-budget": ["lots", "-1G", "0", "1e30", "12QB", "nan", "inf"],
+        "feature-sketch": ["10", "0", "abc", "1e9", "nan"],
+        "ray-shard": ["0", "2", "abc", "-4"],
     }
     for opt, values in bad.items():
         for v in values:
@@ -156,6 +158,11 @@ def _file_cases() -> list[Case]:
     ]
 
 
+def _fresh_cache_graphs(scratch: Path, *extra: str):
+    """``graphs`` on an empty cache folder (so that there is work to send to a cluster)."""
+    return _graphs("--cache-dir", str(scratch / "fresh-cache"), *extra)(scratch)
+
+
 def _misc_cases() -> list[Case]:
     c = "cli-misc"
 
@@ -172,6 +179,12 @@ def _misc_cases() -> list[Case]:
         Case(c, "source-equals-target", layers_same, "warn", match="same model|itself"),
         Case(c, "unknown-layer", _graphs("--layers", "nope"), match="no layer named 'nope'"),
         Case(c, "similarity-one-model", lambda s: write_module("fz_cli_net", NET) and cli("similarity", "--model", "a=fz_cli_net:build", "--probes", "builtin:noise", "--count", "4", "--quiet"), match="two|at least"),
+        Case(c, "precision-bogus", _graphs("--precision", "fp8"), match="precision"),
+        Case(c, "valid-precision-bf16", _graphs("--precision", "bf16"), "ok"),
+        Case(c, "ray-nobody-listens", lambda s: _fresh_cache_graphs(s, "--ray", "127.0.0.1:1"), match="no Ray cluster answers"),
+        Case(c, "ray-malformed-address", lambda s: _fresh_cache_graphs(s, "--ray", "head-node"), match="is not a Ray address"),
+        Case(c, "ray-port-out-of-range", lambda s: _fresh_cache_graphs(s, "--ray", "127.0.0.1:99999"), match="is not a Ray address"),
+        Case(c, "ray-without-cache", _graphs("--ray", "127.0.0.1:1", "--no-cache"), match="needs the cache"),
         Case(c, "similarity-same-name-twice", lambda s: write_module("fz_cli_net", NET) and cli("similarity", "--model", "a=fz_cli_net:build", "--model", "a=fz_cli_net:build", "--probes", "builtin:noise", "--count", "4", "--quiet"), match="twice|same name|unique"),
     ]
 
