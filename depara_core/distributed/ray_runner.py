@@ -196,10 +196,22 @@ def fill_cache(
     """
     if cache is None:
         raise needs_cache()
+    _host_port(address)  # a malformed address is refused even when the cache holds everything
+    args = (address, jobs, probes, options, cache, batch_size, memory_budget, progress, probe_shard)
+    if not probe_shard or len(shard_ranges(len(probes), probe_shard)) == 1:
+        return _fill(*args)  # each task's compute_graphs takes its entries' locks on the worker
+    # shard, block and assembly tasks take no locks of their own: the driver holds them for the run,
+    # so that a second driver waits and then finds the graphs instead of sharding them again
+    keys = [cache.graph_key(job.model, probes, k, options) for job in jobs for k in dict.fromkeys(job.layers) if not cache.has_graph(job.model, probes, k, options)]
+    with cache.locked(keys):
+        return _fill(*args)
+
+
+def _fill(address, jobs, probes, options, cache, batch_size, memory_budget, progress, probe_shard) -> int:
+    """:func:`fill_cache` after its checks: plan the missing layer groups, submit, wait."""
     from depara_core.engine.plan import plan_computation
     from depara_core.models.spec import model_lock
 
-    _host_port(address)  # a malformed address is refused even when the cache holds everything
     todo = []
     for job in jobs:
         missing = [k for k in dict.fromkeys(job.layers) if not cache.has_graph(job.model, probes, k, options)]

@@ -167,3 +167,19 @@ def test_probe_shards_on_ray_match_the_local_engine(cluster, tmp_path):
         assert got["layer"] == want["layer"]
         assert got["s_V"] == pytest.approx(want["s_V"], abs=1e-4) and got["s_E"] == pytest.approx(want["s_E"], abs=1e-4)
     assert not list((tmp_path / "shared" / "shards").rglob("*.npz")), "shard files are removed once assembled"
+
+
+@pytest.mark.slow
+def test_two_sharding_drivers_never_compute_the_same_graph_at_once(cluster, tmp_path):
+    models = [load_model(parse_source(m)) for m in ZOO[:2]]
+    probes = load_builtin("scenes", 18)
+    cache = GraphCache(tmp_path / "shared")
+    jobs = [GraphJob(m, (m.spec.encoder,)) for m in models]
+    runs: list[int] = []
+    drivers = [threading.Thread(target=lambda: runs.append(fill_cache(cluster, jobs, probes, GraphOptions(), cache, probe_shard=6))) for _ in range(2)]
+    for d in drivers:
+        d.start()
+    for d in drivers:
+        d.join(300)
+    assert sorted(runs) == [0, len(models)]  # the second driver waited for the first one's locks, then found the graphs
+    assert all(cache.has_graph(m, probes, m.spec.encoder, GraphOptions()) for m in models)
