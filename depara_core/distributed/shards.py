@@ -69,8 +69,9 @@ def gram_block(path_a: str, path_b: str, block_bytes: int = 2**28) -> np.ndarray
     """The Gram block between two shards' features of one layer."""
     a = _load(path_a)
     b = a if path_b == path_a else _load(path_b)
-    ua, ub = torch.from_numpy(a["units"]), torch.from_numpy(b["units"])
-    return feature_gram(ua, torch.from_numpy(a["feature_norms"]), ub if b is not a else ua, torch.from_numpy(b["feature_norms"]), block_bytes)
+    ua = torch.from_numpy(a["units"])
+    ub = ua if b is a else torch.from_numpy(b["units"])  # the same tensor: feature_gram reads a diagonal block once
+    return feature_gram(ua, torch.from_numpy(a["feature_norms"]), ub, torch.from_numpy(b["feature_norms"]), block_bytes)
 
 
 def assemble_graph(model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions, ranges: list[tuple[int, int]],
