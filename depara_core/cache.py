@@ -28,7 +28,8 @@ import filelock
 import numpy as np
 
 from depara_core.atomic import atomic_write, remove_stale_temporaries
-from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.baselines import BASELINES_VERSION
+from depara_core.compare.terms import BASELINES, SimilarityTerms
 from depara_core.engine.graph import Graph, GraphOptions
 from depara_core.errors import CacheError, ProbeError
 from depara_core.models.spec import LoadedModel
@@ -206,8 +207,9 @@ class GraphCache:
         """The key of a zoo's terms: its graphs' keys and names, and every option that changes the
         terms but not the stored graphs (edge centring, baselines, node scale)."""
         return GraphCache.key(
-            {"kind": "terms", "graphs": graph_keys, "names": names, "terms_options": options.terms_key(), "baselines": baselines, "node_scale": node_scale}
-        )
+            {"kind": "terms", "graphs": graph_keys, "names": names, "terms_options": options.terms_key(), "baselines": baselines, "node_scale": node_scale,
+             **({"baseline_set": list(BASELINES), "baselines_version": BASELINES_VERSION} if baselines else {})}
+        )  # fmt: skip
 
     def store_terms(self, key: str, terms: SimilarityTerms) -> Path:
         path = self._path("terms", key)
@@ -216,7 +218,8 @@ class GraphCache:
             arrays["rsa"] = terms.rsa
         if terms.cka is not None:
             arrays["cka"] = terms.cka
-        self._write(path, arrays, {"names": list(terms.names), "node_scale": terms.node_scale})
+        arrays.update({f"baseline{i}": m for i, m in enumerate(terms.baselines.values())})
+        self._write(path, arrays, {"names": list(terms.names), "node_scale": terms.node_scale, "baselines": list(terms.baselines)})
         return path
 
     def load_terms(self, key: str) -> SimilarityTerms | None:
@@ -224,7 +227,8 @@ class GraphCache:
         if hit is None:
             return None
         arrays, meta = hit
-        return SimilarityTerms(tuple(meta["names"]), arrays["s_V"], arrays["s_E"], arrays.get("rsa"), arrays.get("cka"), meta["node_scale"])
+        extra = {name: arrays[f"baseline{i}"] for i, name in enumerate(meta.get("baselines", []))}
+        return SimilarityTerms(tuple(meta["names"]), arrays["s_V"], arrays["s_E"], arrays.get("rsa"), arrays.get("cka"), meta["node_scale"], extra)
 
     def clear(self) -> None:
         """Remove every entry and the temporary files of killed writers; a live writer's temporary

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, logme_matrix
 from depara_core.compare.pairwise import (
     check_comparable,
     node_similarity,
@@ -24,15 +25,23 @@ from depara_core.compare.pairwise import (
     upper_triangle,
 )
 from depara_core.compare.ranks import spearman_matrix
-from depara_core.engine.gram import center_gram
+from depara_core.engine.gram import center_gram, edges_from_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import DeparaError, GraphError
 
-__all__ = ['METHODS', 'SimilarityTerms', 'pairwise_terms']
+__all__ = ['METHODS', 'BASELINES', 'ALL_METHODS', 'LAMBDA_METHODS', 'SimilarityTerms', 'pairwise_terms']
 
 
 METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
-"""The compared methods, in display order: the one list the library, the CLI and the app use."""
+"""The paper's methods and its baselines, in display order: the one list the library, the CLI and
+the app use."""
+BASELINES = ("DEPARA centred", "DEPARA-E centred", "debiased CKA", "DDS", "PL-LogME")
+"""Further label-free estimators (:mod:`depara_core.compare.baselines`): DEPARA and its edge term
+with features centred over probes before the edges (the original code's convention), debiased
+linear CKA, duality diagram similarity and pseudo-label LogME."""
+ALL_METHODS = METHODS + BASELINES
+LAMBDA_METHODS = ("DEPARA", "DEPARA centred")
+"""The methods that λ changes; every other one ignores it."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,14 @@ class SimilarityTerms:
     rsa: np.ndarray | None = field(default=None, repr=False)
     cka: np.ndarray | None = field(default=None, repr=False)
     node_scale: float = 1.0
+    baselines: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Matrices of the further estimators, keyed by their names in :data:`BASELINES`."""
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods these terms can score, in display order."""
+        have = {"RSA": self.rsa is not None, "CKA": self.cka is not None, "DEPARA centred": "DEPARA-E centred" in self.baselines}
+        return tuple(m for m in ALL_METHODS if have.get(m, m in METHODS or m in self.baselines))
 
     def index(self, name: str) -> int:
         if name not in self.names:
@@ -56,11 +73,18 @@ class SimilarityTerms:
         return self.node_scale * self.s_V + lam * self.s_E
 
     def matrix(self, method: str = "DEPARA", lam: float = 1.0) -> np.ndarray:
-        """The score matrix of a method: DEPARA (s(λ)), DEPARA-V, DEPARA-E, RSA or CKA."""
-        table = {"DEPARA": None, "DEPARA-V": self.s_V, "DEPARA-E": self.s_E, "RSA": self.rsa, "CKA": self.cka}
-        if method not in table:
-            raise DeparaError(f"unknown method {method!r}", f"choose one of: {', '.join(table)}")
-        m = self.combined(lam) if method == "DEPARA" else table[method]
+        """The score matrix of a method of :data:`ALL_METHODS` (DEPARA: s(λ); DEPARA centred:
+        node_scale·s_V + λ·s_E with centred edges)."""
+        if method not in ALL_METHODS:
+            raise DeparaError(f"unknown method {method!r}", f"choose one of: {', '.join(ALL_METHODS)}")
+        if method == "DEPARA":
+            return self.combined(lam)
+        table = {"DEPARA-V": self.s_V, "DEPARA-E": self.s_E, "RSA": self.rsa, "CKA": self.cka, **self.baselines}
+        if method == "DEPARA centred":
+            centred = self.baselines.get("DEPARA-E centred")
+            m = None if centred is None else self.node_scale * self.s_V + lam * centred
+        else:
+            m = table.get(method)
         if m is None:
             raise DeparaError(f"{method} was not computed for this zoo", "compute the terms with baselines=True")
         return m
@@ -79,7 +103,8 @@ class SimilarityTerms:
 
 
 def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_scale: float = 1.0) -> SimilarityTerms:
-    """s_V and s_E (and RSA, CKA) for every pair of graphs, keyed by model name.
+    """s_V and s_E (and, with ``baselines``, RSA, CKA and every estimator of :data:`BASELINES`)
+    for every pair of graphs, keyed by model name.
 
     s_E goes through standardised edge ranks, so the M(M-1)/2 Spearman correlations are one
     matrix product; tests check it against ``scipy.stats.spearmanr``.
@@ -104,7 +129,15 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
         cka = grams @ grams.T
         np.fill_diagonal(rsa, 1.0)
         np.fill_diagonal(cka, 1.0)
-    return SimilarityTerms(names, s_v, s_e, rsa, cka, node_scale)
+    return SimilarityTerms(names, s_v, s_e, rsa, cka, node_scale, _baselines(gs) if baselines else {})
+
+
+def _baselines(gs: Sequence[Graph]) -> dict[str, np.ndarray]:
+    centred = spearman_matrix(np.stack([upper_triangle(edges_from_gram(g.gram, center=True)) for g in gs]))
+    out = {"DEPARA-E centred": centred, "PL-LogME": logme_matrix(gs)}
+    if len(gs[0]) >= 4:  # U-centring (debiased HSIC) needs four probes
+        out.update({"debiased CKA": debiased_cka_matrix([g.gram for g in gs]), "DDS": dds_matrix(gs)})
+    return {m: out[m] for m in BASELINES if m in out}
 
 
 def _node_matrix(gs: Sequence[Graph], chunk_bytes: int = 2**28) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""Label-free transferability baselines beyond RSA and linear CKA, from the graphs' stored feature
+Gram matrices (no further pass over the models):
+
+- **debiased CKA**: linear CKA with the unbiased HSIC estimator (U-centred Gram matrices,
+  Kornblith et al., ICML 2019), which removes linear CKA's upward bias at few probes;
+- **DDS**: duality diagram similarity (Dwivedi et al., ECCV 2020) as in the authors' reference code
+  (``cvai-roig-lab/duality-diagram-similarity``): a kernel or distance matrix over the probes per
+  network, compared by debiased CKA. The kernels that a Gram matrix determines are offered: ``rbf``
+  (bandwidth half the median distance, the reference's setting; the default), ``euclidean`` and
+  ``pearson`` distance matrices (the latter with features centred over probes, the reference's
+  ``centering`` normalisation, as in RSA). The paper's best Taskonomy variant z-scores each feature first and
+  uses a Laplacian (L1) kernel; both need the raw features, which graphs do not keep;
+- **pseudo-label LogME**: LogME (You et al., ICML 2021), the log marginal evidence of a Bayesian
+  linear regression from a source's features, with the *target network's own* top principal
+  components on the probes as the regression targets (no labels: the same inputs DEPARA uses).
+  Computed in the dual (from the n×n Gram matrix), which gives LogME's evidence exactly: features
+  enter LogME only through their singular values and left singular vectors.
+
+Every matrix has sources as rows and targets as columns, like :class:`~.terms.SimilarityTerms`.
+The tests check each against a direct computation from the features (the reference algorithms).
+
+>>> import numpy as np
+>>> x = np.random.default_rng(0).normal(size=(12, 5))
+>>> k = x @ x.T
+>>> round(float(debiased_cka(k, k)), 6), round(float(debiased_cka(k, (2 * x + 1) @ (2 * x + 1).T)), 6)
+(1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from depara_core.compare.pairwise import rsa_dissimilarity
+from depara_core.engine.gram import center_gram, squared_distances, u_center_gram
+from depara_core.engine.graph import Graph
+from depara_core.errors import GraphError
+
+__all__ = ["BASELINES_VERSION", "DDS_KERNELS", "PSEUDO_LABELS", "debiased_cka", "debiased_cka_matrix", "dds_kernel", "dds_matrix", "logme_evidence", "logme_matrix"]
+
+DDS_KERNELS = ("rbf", "euclidean", "pearson")
+BASELINES_VERSION = "1"
+"""Bumped whenever a baseline's numbers change for the same graphs (it is part of the terms' cache key)."""
+PSEUDO_LABELS = 16
+"""Principal components of the target network's features used as pseudo-labels by default."""
+
+
+def debiased_cka(gram_a: np.ndarray, gram_b: np.ndarray) -> float:
+    """Debiased CKA of two kernel (or distance) matrices over the same probes."""
+    ua, ub = u_center_gram(gram_a), u_center_gram(gram_b)
+    den = np.linalg.norm(ua) * np.linalg.norm(ub)
+    return float(np.sum(ua * ub) / den) if den > 0 else 0.0
+
+
+def debiased_cka_matrix(mats: Sequence[np.ndarray]) -> np.ndarray:
+    """Debiased CKA between every pair of matrices, as one product of U-centred, normalised matrices."""
+    flat = np.stack([u_center_gram(m).ravel() for m in mats])
+    norms = np.linalg.norm(flat, axis=1)
+    flat = np.divide(flat, norms[:, None], out=np.zeros_like(flat), where=norms[:, None] > 0)
+    out = flat @ flat.T
+    np.fill_diagonal(out, 1.0)
+    return out
+
+
+def dds_kernel(g: Graph, kernel: Literal["rbf", "euclidean", "pearson"] = "rbf") -> np.ndarray:
+    """The probe-by-probe matrix DDS compares for one graph (see the module docstring)."""
+    if kernel == "rbf":
+        d2 = squared_distances(g.gram)
+        med = float(np.median(d2))
+        if med <= 0:
+            raise GraphError(f"features of {g.model}/{g.layer} are equal for most probes: the RBF bandwidth is undefined", "choose another layer")
+        return np.exp(-d2 / (2 * 0.5**2 * med))
+    if kernel == "euclidean":
+        return np.sqrt(squared_distances(g.gram))
+    if kernel == "pearson":
+        return rsa_dissimilarity(g)
+    raise ValueError(f"unknown DDS kernel {kernel!r}; choose one of {', '.join(DDS_KERNELS)}")
+
+
+def dds_matrix(graphs: Sequence[Graph], kernel: Literal["rbf", "euclidean", "pearson"] = "rbf") -> np.ndarray:
+    """DDS between every pair of graphs: debiased CKA of their :func:`dds_kernel` matrices."""
+    return debiased_cka_matrix([dds_kernel(g, kernel) for g in graphs])
+
+
+def _spectrum(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-zero eigenvalues (squared singular values of the features) and their eigenvectors."""
+    s, u = np.linalg.eigh(np.asarray(gram, np.float64))
+    keep = s > max(float(s.max()), 0.0) * 1e-10
+    return s[keep], u[:, keep]
+
+
+def _principal_components(gram: np.ndarray, count: int) -> np.ndarray:
+    """Scores of the top ``count`` principal components of the features over the probes (n, k)."""
+    s, u = _spectrum(center_gram(gram))
+    top = np.argsort(-s)[:count]
+    return u[:, top] * np.sqrt(s[top])
+
+
+def logme_evidence(s: np.ndarray, u: np.ndarray, y: np.ndarray, max_iter: int = 11, tol: float = 0.01) -> np.ndarray:
+    """LogME's evidence per probe for each column of ``y`` (n, k), from the features' non-zero
+    eigenvalues ``s`` and eigenvectors ``u`` of their Gram matrix.
+
+    The fixed-point iteration of α (prior precision) and β (noise precision) follows the reference
+    algorithm step by step (start at 1, at most 11 steps, stop when α/β changes by under 1%), so
+    that the numbers equal the primal computation on the features.
+    """
+    n = u.shape[0]
+    y = np.asarray(y, np.float64).reshape(n, -1)
+    z = u.T @ y  # coordinates of the labels in the features' span (r, k)
+    z2 = z * z
+    outside = np.maximum(np.sum(y * y, axis=0) - z2.sum(axis=0), 0.0)  # label energy no feature reaches
+    k = y.shape[1]
+    alpha, beta, lam = np.ones(k), np.ones(k), np.ones(k)
+    m2, res2 = np.zeros(k), np.zeros(k)
+    active = np.ones(k, dtype=bool)
+    sc = s[:, None]
+    for _ in range(max_iter):
+        gamma = (sc / (sc + lam)).sum(axis=0)
+        den = alpha + beta * sc
+        new_m2 = (beta**2 * sc * z2 / den**2).sum(axis=0)  # ‖m‖², m the posterior mean weights
+        new_res2 = (alpha**2 * z2 / den**2).sum(axis=0) + outside  # ‖y − F m‖²
+        new_alpha = gamma / (new_m2 + 1e-5)
+        new_beta = (n - gamma) / (new_res2 + 1e-5)
+        alpha, beta = np.where(active, new_alpha, alpha), np.where(active, new_beta, beta)
+        m2, res2 = np.where(active, new_m2, m2), np.where(active, new_res2, res2)
+        new_lam = alpha / beta
+        converged = np.abs(new_lam - lam) / lam < tol
+        lam = np.where(active & ~converged, new_lam, lam)
+        active &= ~converged
+        if not active.any():
+            break
+    evidence = (
+        len(s) / 2 * np.log(alpha)
+        + n / 2 * np.log(beta)
+        - 0.5 * np.log(alpha + beta * sc).sum(axis=0)
+        - beta / 2 * res2
+        - alpha / 2 * m2
+        - n / 2 * np.log(2 * np.pi)
+    )
+    return evidence / n
+
+
+def logme_matrix(graphs: Sequence[Graph], pseudo_labels: int = PSEUDO_LABELS) -> np.ndarray:
+    """Pseudo-label LogME of every source (rows) for every target (columns): the mean evidence of
+    the source's features for the target's top ``pseudo_labels`` principal components."""
+    spectra = [_spectrum(g.gram) for g in graphs]
+    for g, (s, _) in zip(graphs, spectra):
+        if len(s) == 0:
+            raise GraphError(f"features of {g.model}/{g.layer} are zero for every probe: LogME is undefined", "choose another layer")
+    labels = [_principal_components(g.gram, pseudo_labels) for g in graphs]
+    out = np.empty((len(graphs), len(graphs)))
+    for i, (s, u) in enumerate(spectra):
+        for j, y in enumerate(labels):
+            out[i, j] = float(np.mean(logme_evidence(s, u, y))) if y.shape[1] else 0.0
+    return out
