@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from depara_core.cache import GraphCache
-from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.terms import ALL_METHODS, SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
 from depara_core.distributed.ray_runner import GraphJob, fill_cache, needs_cache
 from depara_core.engine.graph import GraphOptions
@@ -183,7 +183,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     if terms.node_scale != 1.0:
         payload["node_scale"] = terms.node_scale  # read back by the evaluate command
     if args.baselines:
-        payload.update(RSA=terms.rsa.tolist(), CKA=terms.cka.tolist())
+        payload.update(RSA=terms.rsa.tolist(), CKA=terms.cka.tolist(), baselines={name: m.tolist() for name, m in terms.baselines.items()})
     if args.json:
         _write_json(args.json, payload)
     if args.csv:
@@ -259,17 +259,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         gt = taskonomy_ground_truth(args.ground_truth.partition("-")[2] or "16k")
     else:
         gt = GroundTruth.from_csv(args.ground_truth, value=args.gt_column, higher_is_better=not args.lower_is_better)
-    scores = read_scores(args.scores, args.lam)
-    metrics = evaluate(scores, gt, relevant=args.relevant, method=args.method_name)
+    scores = read_scores(args.scores, args.lam, args.method)
+    metrics = evaluate(scores, gt, relevant=args.relevant, method=args.method_name or args.method)
     _, rp, rr = random_baseline(int(metrics.k[-1]), args.relevant)
     payload = {**metrics.summary(), "random": {"precision_at_k": rp[: len(metrics.k)].tolist(), "recall_at_k": rr[: len(metrics.k)].tolist()}, "per_target": metrics.per_target.to_dict(orient="records")}
     _write_json(args.json, payload)
     return 0
 
 
-def read_scores(path: str, lam: float = 1.0) -> dict[str, dict[str, float]]:
-    """Predicted ``scores[target][source]`` from the similarity command's JSON (combined at ``lam``) or
-    from a CSV with columns source,target,score; every score a finite number."""
+def read_scores(path: str, lam: float = 1.0, method: str = "DEPARA") -> dict[str, dict[str, float]]:
+    """Predicted ``scores[target][source]`` from the similarity command's JSON (``method``'s matrix,
+    combined at ``lam`` for the λ methods) or from a CSV with columns source,target,score; every
+    score a finite number."""
     file = Path(path)
     if not file.is_file():
         raise DeparaError(f"the scores file {file.name!r} does not exist", "give the JSON written by the similarity command, or a CSV with columns source,target,score")
@@ -288,7 +289,11 @@ def read_scores(path: str, lam: float = 1.0) -> dict[str, dict[str, float]]:
             raise DeparaError(f"the scores file {file.name!r} holds s_V {s_v.shape} and s_E {s_e.shape} for {n} models", f"give {n}×{n} matrices (rows: sources, columns: targets)")
         if not (np.isfinite(s_v).all() and np.isfinite(s_e).all() and np.isfinite(node_scale)):
             raise DeparaError(f"the scores file {file.name!r} holds values that are not finite numbers (NaN or infinite)", "compute the similarities again")
-        return SimilarityTerms(names, s_v, s_e, node_scale=node_scale).score_table(lam)
+        extra = _json_baselines(data, file.name, n)
+        terms = SimilarityTerms(names, s_v, s_e, extra.pop("RSA", None), extra.pop("CKA", None), node_scale, extra)
+        if method not in terms.methods:
+            raise DeparaError(f"the scores file {file.name!r} holds no {method} scores (it has {', '.join(terms.methods)})", "compute them with: similarity --baselines --json FILE")
+        return terms.score_table(lam, method)
     try:
         df = pd.read_csv(file)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -305,6 +310,25 @@ def read_scores(path: str, lam: float = 1.0) -> dict[str, dict[str, float]]:
     for (source, target), value in zip(df[["source", "target"]].astype(str).itertuples(index=False), values):
         scores.setdefault(target, {})[source] = float(value)
     return scores
+
+
+def _json_baselines(data: dict, label: str, n: int) -> dict[str, np.ndarray]:
+    """RSA, CKA and the further baselines stored by ``similarity --baselines``, each checked as an n×n finite matrix."""
+    raw = {k: data[k] for k in ("RSA", "CKA") if k in data}
+    more = data.get("baselines", {})
+    if not isinstance(more, dict):
+        raise DeparaError(f"the scores file {label!r} has a 'baselines' entry that is not a mapping of method to matrix", "write it again with: similarity --baselines --json FILE")
+    raw.update({k: v for k, v in more.items() if k in ALL_METHODS})
+    out = {}
+    for name, value in raw.items():
+        try:
+            m = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            m = np.empty(0)
+        if m.shape != (n, n) or not np.isfinite(m).all():
+            raise DeparaError(f"the scores file {label!r} holds a {name} entry that is not a {n}×{n} matrix of finite numbers", "write it again with: similarity --baselines --json FILE")
+        out[name] = m
+    return out
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
@@ -353,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("similarity", help="pairwise s_V and s_E of models on a probe set")
     p.add_argument("--model", action="append", required=True, help="NAME=package.module:function (repeat); also torchvision:ARCH@CKPT, timm:ARCH@CKPT, torchscript:PATH, zoo:ZOO/MODEL")
     p.add_argument("--layer", help="layer of every model (default: each model's encoder; 'output' = the model's output)")
-    p.add_argument("--baselines", action="store_true", help="also compute RSA and linear CKA")
+    p.add_argument("--baselines", action="store_true",
+                   help="also compute the baselines: RSA, linear and debiased CKA, DDS, pseudo-label LogME and centred-edge DEPARA")  # fmt: skip
     _common(p)
     p.set_defaults(func=cmd_similarity)
     p = sub.add_parser("graphs", help="compute and cache graphs")
@@ -374,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lower-is-better", action="store_true", help="the ground-truth column is a loss")
     p.add_argument("--relevant", type=_number(int, 1), default=5)
     p.add_argument("--lam", type=_number(float, 0), default=1.0)
-    p.add_argument("--method-name", default="DEPARA")
+    p.add_argument("--method", choices=ALL_METHODS, default="DEPARA", help="which method's scores to read from the similarity JSON (default DEPARA)")
+    p.add_argument("--method-name", default="", help="the method's name in the output (default: --method)")
     p.add_argument("--json", help="output file (default: standard output)")
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("probes", help="list the built-in probe sets")

@@ -97,6 +97,27 @@ def test_layers_graphs_and_evaluate_commands(in_workdir, capsys):
     assert len(ev["precision_at_k"]) == 2 and ev["random"]["precision_at_k"] == [0.5, 0.5]
 
 
+def test_baselines_reach_the_json_and_evaluate_reads_each(in_workdir, capsys):
+    models = ["--model", "A=cli_models:alpha", "--model", "B=cli_models:beta", "--model", "C=cli_models:gamma"]
+    assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--baselines", "--json", "sim.json", "--quiet"]) == 0
+    out = json.loads((in_workdir / "sim.json").read_text())
+    assert set(out["baselines"]) == {"DEPARA-E centred", "debiased CKA", "DDS", "PL-LogME"}
+    gt = pd.DataFrame([(s, t, float(3 * i - j)) for i, s in enumerate("ABC") for j, t in enumerate("ABC") if s != t], columns=["source", "target", "affinity"])
+    gt.to_csv(in_workdir / "gt.csv", index=False)
+    assert main(["evaluate", "--scores", "sim.json", "--ground-truth", "gt.csv", "--relevant", "1", "--method", "PL-LogME", "--json", "ev.json"]) == 0
+    ev = json.loads((in_workdir / "ev.json").read_text())
+    logme = np.asarray(out["baselines"]["PL-LogME"])
+    for row in ev["per_target"]:  # the top predicted source is the one with the highest LogME for that target
+        j = "ABC".index(row["target"])
+        col = {s: logme[i, j] for i, s in enumerate("ABC") if i != j}
+        assert row["top_pred"] == max(col, key=col.get)
+    assert ev["method"] == "PL-LogME"
+    assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--json", "plain.json", "--quiet"]) == 0
+    code = main(["evaluate", "--scores", "plain.json", "--ground-truth", "gt.csv", "--relevant", "1", "--method", "DDS"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no DDS scores" in err and "--baselines" in err
+
+
 def test_bad_input_gives_a_message_not_a_traceback(in_workdir, capsys):
     code = main(["similarity", "--model", "a=cli_models:alpha", "--model", "b=cli_models:beta", "--probes", "probes", "--layer", "nope"])
     err = capsys.readouterr().err

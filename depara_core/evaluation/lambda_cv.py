@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
+from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.ranking import RankingEvaluator
 
@@ -46,11 +47,17 @@ def suggest_lambda(
     grid: Sequence[float] = LAMBDA_GRID,
     metric: str = "spearman",
     relevant: int = 5,
+    method: str = "DEPARA",
 ) -> LambdaSuggestion:
-    """Cross-validated λ: for each target, the λ that scores best on the other targets is applied to it."""
+    """Cross-validated λ: for each target, the λ that scores best on the other targets is applied to it.
+
+    ``method`` is one of the λ methods (:data:`~depara_core.compare.terms.LAMBDA_METHODS`).
+    """
+    if method not in LAMBDA_METHODS:
+        raise DeparaError(f"{method} does not depend on λ", f"choose one of: {', '.join(LAMBDA_METHODS)}")
     ev = gt if isinstance(gt, RankingEvaluator) else RankingEvaluator(terms.names, gt, relevant)
     grid = np.asarray(grid, dtype=float)
-    table = np.array([ev.per_target(terms.combined(lam), metric) for lam in grid])  # (λ, targets)
+    table = np.array([ev.per_target(terms.matrix(method, lam), metric) for lam in grid])  # (λ, targets)
     table = np.nan_to_num(table, nan=0.0)
     curve = table.mean(axis=1)
     rows = []

@@ -29,6 +29,7 @@ from sklearn.metrics import ndcg_score
 from depara_core.compare.ranks import standardised_ranks
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.statistics import partial_spearman
 
 __all__ = ["RankingMetrics", "RankingEvaluator", "evaluate", "random_baseline", "ground_truth_for"]
 
@@ -158,6 +159,16 @@ class RankingEvaluator:
         """One number per target: ``"spearman"`` or ``"precision"`` (P@relevant)."""
         per = self.metrics(scores, "").per_target
         return per["spearman" if metric == "spearman" else f"P@{self.relevant}"].to_numpy(dtype=float)
+
+    def partial_per_target(self, scores: np.ndarray, control: np.ndarray) -> np.ndarray:
+        """Per target, Spearman's ρ of ``scores`` with the measured transfer after partialling out
+        ``control`` (e.g. the target-agnostic prior) over the candidates (NaN where the control is missing)."""
+        s, c = np.asarray(scores, dtype=float), np.asarray(control, dtype=float)
+        out = []
+        for j, cand, tv in zip(self.cols, self.cands, self.true_vals):
+            ctl = c[cand, j]
+            out.append(partial_spearman(s[cand, j], tv, ctl) if np.isfinite(ctl).all() else np.nan)
+        return np.array(out)
 
     def oracle(self) -> np.ndarray:
         """The ground truth as scores (unmeasured pairs lowest)."""
