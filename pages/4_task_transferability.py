@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from depara_core.compare.terms import METHODS
+from depara_core.compare.terms import LAMBDA_METHODS
 from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.session.workspace import terms_digest
@@ -26,6 +26,12 @@ if graph_notes:
         st.markdown("\n".join(f"- {n}" for n in graph_notes))
 terms = ws.terms
 digest = terms_digest(terms)
+METHOD_HELP = (
+    "DEPARA: the paper's s_V + λ·s_E. DEPARA-V / -E: node or edge term alone. 'centred': features centred over probes before "
+    "the edges (the original code). Baselines, all label-free: RSA, linear and debiased CKA, DDS (duality diagram similarity) "
+    "and PL-LogME (LogME of the source's features for the target network's own principal components; the strongest estimator "
+    "on the embedded benchmark, see docs/RESULTS.md)."
+)
 
 
 @st.fragment
@@ -33,9 +39,11 @@ def live() -> None:
     """λ, method and target controls with everything that depends on them; reruns alone."""
     ss = st.session_state
     c1, c2, c3, c4 = st.columns([4, 1.2, 1.6, 1.4])
-    method = c3.selectbox("Method", METHODS, key="method_view", help="DEPARA-V / -E: node or edge term alone; RSA and linear CKA are baselines.")
-    fixed_lam = method != "DEPARA"  # λ changes nothing for the other methods
-    why = "λ weighs s_E in DEPARA only" if fixed_lam else "Weight of the edge term s_E"
+    if ss.get("method_view") not in terms.methods:
+        ss.method_view = "DEPARA"
+    method = c3.selectbox("Method", terms.methods, key="method_view", help=METHOD_HELP)
+    fixed_lam = method not in LAMBDA_METHODS  # λ changes nothing for the other methods
+    why = f"λ weighs s_E in {' and '.join(LAMBDA_METHODS)} only" if fixed_lam else "Weight of the edge term s_E"
     c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider", upper=10.0), help=why, disabled=fixed_lam)
     c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"), disabled=fixed_lam)
     scale = c4.radio("Colours", ["pairs", "fixed"], key="matrix_scale", format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get,
@@ -73,8 +81,8 @@ def evaluation(lam: float) -> None:
         relevant = st.number_input("Relevant sources per target (top-r of the measured ranking)", 1, max(1, len(terms.names) - 2), min(5, len(terms.names) - 2), key="relevant")
         ev = ui.evaluator(digest, gt_key, relevant, terms, gt)
         static = ui.static_evaluation(digest, gt_key, relevant, terms, gt)
-        live_eval = evaluate_methods(terms, ev, lam, relevant, methods=("DEPARA",), baselines=False)
-        # DEPARA at the current λ first, then the λ-independent methods (random and oracle last)
+        live_eval = evaluate_methods(terms, ev, lam, relevant, methods=LAMBDA_METHODS, baselines=False)
+        # the λ methods at the current λ first, then the λ-independent ones (random and oracle last)
         curves = pd.concat([live_eval.curves, static.curves], ignore_index=True)
         summary = pd.concat([live_eval.summary, static.summary], ignore_index=True)
         a, b = st.columns([3, 2])

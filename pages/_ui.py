@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException, StopException
 
 from depara_core.cache import GraphCache, default_cache_dir
-from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.engine.graph import Cancelled
 from depara_core.engine.plan import parse_size
 from depara_core.errors import DeparaError
@@ -109,9 +109,9 @@ def evaluator(digest: str, gt_key: str, relevant: int, _terms: SimilarityTerms, 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def static_evaluation(digest: str, gt_key: str, relevant: int, _terms: SimilarityTerms, _gt: GroundTruth) -> Evaluation:
-    """The λ-independent methods (DEPARA-V, DEPARA-E, RSA, CKA, random, oracle)."""
+    """The λ-independent methods the terms hold (DEPARA-V, DEPARA-E, the baselines), random and oracle."""
     ev = evaluator(digest, gt_key, relevant, _terms, _gt)
-    return evaluate_methods(_terms, ev, 1.0, relevant, methods=("DEPARA-V", "DEPARA-E", "RSA", "CKA"))
+    return evaluate_methods(_terms, ev, 1.0, relevant, methods=[m for m in _terms.methods if m not in LAMBDA_METHODS])
 
 
 @st.cache_data(show_spinner="Cross-validating λ…", max_entries=32)

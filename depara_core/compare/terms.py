@@ -89,6 +89,14 @@ class SimilarityTerms:
             raise DeparaError(f"{method} was not computed for this zoo", "compute the terms with baselines=True")
         return m
 
+    def fixed_range(self, method: str, lam: float = 1.0) -> tuple[float, float] | None:
+        """The range a method's scores can take, for colour scales that compare across settings:
+        [0, node_scale + λ] for the λ methods, [-1, 1] for correlations and CKA, None for LogME
+        (an evidence per probe, unbounded)."""
+        if method in LAMBDA_METHODS:
+            return 0.0, self.node_scale + lam
+        return None if method == "PL-LogME" else (-1.0, 1.0)
+
     def rank_sources(self, target: str, lam: float = 1.0, method: str = "DEPARA") -> list[tuple[str, float]]:
         """Sources for ``target``, best first, by descending score (Eq. 5); the target is left out."""
         j = self.index(target)

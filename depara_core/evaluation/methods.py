@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from depara_core.compare.terms import METHODS, SimilarityTerms
+from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.ranking import RankingEvaluator, random_baseline
 
@@ -36,17 +36,17 @@ def evaluate_methods(
     gt: GroundTruth | RankingEvaluator,
     lam: float,
     relevant: int = 5,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     baselines: bool = True,
 ) -> Evaluation:
-    """DEPARA at ``lam``, DEPARA-V, DEPARA-E, RSA, CKA (those computed), and random and oracle when
-    ``baselines``."""
+    """``methods`` (default: every method the terms hold; the λ methods at ``lam``), and random and
+    oracle when ``baselines``."""
     ev = gt if isinstance(gt, RankingEvaluator) else RankingEvaluator(terms.names, gt, relevant)
     results = []
-    for method in methods:
-        if method in ("RSA", "CKA") and (terms.rsa if method == "RSA" else terms.cka) is None:
+    for method in terms.methods if methods is None else methods:
+        if method not in terms.methods:
             continue
-        results.append(ev.metrics(terms.matrix(method, lam), f"DEPARA (λ={lam:g})" if method == "DEPARA" else method))
+        results.append(ev.metrics(terms.matrix(method, lam), f"{method} (λ={lam:g})" if method in LAMBDA_METHODS else method))
     if baselines:
         results.append(ev.metrics(ev.oracle(), "oracle"))
     curves = [pd.DataFrame({"method": r.method, "k": r.k, "precision": r.precision, "recall": r.recall}) for r in results]

@@ -177,7 +177,7 @@ def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer
     view = task_view(terms, lam)
     rep.figure("task tree", view.tree_fig)
     rep.figure("similarity matrix", view.matrix_fig)
-    for label, matrix in (("s(λ)", view.matrix), ("s_V", terms.s_V), ("s_E", terms.s_E), ("RSA", terms.rsa), ("CKA", terms.cka)):
+    for label, matrix in (("s(λ)", view.matrix), ("s_V", terms.s_V), ("s_E", terms.s_E), ("RSA", terms.rsa), ("CKA", terms.cka), *terms.baselines.items()):
         if matrix is not None:
             rep.table(f"{label} (rows: source, columns: target)", pd.DataFrame(matrix, index=terms.names, columns=terms.names).reset_index(names="source"))
     for t in [target] if target in terms.names else terms.names:

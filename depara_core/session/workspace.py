@@ -42,8 +42,8 @@ __all__ = ["terms_digest", "Workspace"]
 # ---- the workspace -------------------------------------------------------------------------
 def terms_digest(terms: SimilarityTerms) -> str:
     """A content digest of similarity terms (small arrays), to key memoised views on."""
-    h = hashlib.sha256(repr((terms.names, terms.node_scale)).encode())
-    for arr in (terms.s_V, terms.s_E, terms.rsa, terms.cka):
+    h = hashlib.sha256(repr((terms.names, terms.node_scale, tuple(terms.baselines))).encode())
+    for arr in (terms.s_V, terms.s_E, terms.rsa, terms.cka, *terms.baselines.values()):
         if arr is not None:
             h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
     return h.hexdigest()

@@ -4,7 +4,7 @@ Each function takes results (graphs, terms, scores) and display choices and retu
 tables; nothing here computes graphs or talks to a UI toolkit.
 
 >>> import numpy as np
->>> from depara_core.compare.terms import SimilarityTerms
+>>> from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 >>> terms = SimilarityTerms(("a", "b", "c"), np.eye(3), np.full((3, 3), 0.5) + np.eye(3) * 0.5)
 >>> view = task_view(terms, lam=1.0)
 >>> view.tree.ordered_labels == list(view.matrix_fig.data[0].x)
@@ -26,7 +26,7 @@ from PIL import Image
 
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.pairwise import node_cosines, upper_triangle
-from depara_core.compare.terms import SimilarityTerms
+from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
 from depara_core.models.preprocess import Preprocess, crop_geometry
@@ -73,15 +73,19 @@ def task_view(
 
     ``scale="pairs"`` spreads the colours over the off-diagonal pairs (the range is stated in the
     title, and the diagonal, each model with itself, is marked, since it saturates); ``"fixed"`` uses
-    the method's whole range, [0, 1 + λ] for DEPARA and [-1, 1] for the others, so that matrices at
-    different settings compare by colour.
+    the method's whole range (:meth:`SimilarityTerms.fixed_range`), so that matrices at different
+    settings compare by colour; a method without one (LogME) spans the pairs, and says so.
     """
     m = terms.matrix(method, lam)
     tree = task_tree(m, terms.names, method=linkage)
-    title = f"s = s_V + {lam:g}·s_E" if method == "DEPARA" else method
+    title = {"DEPARA": f"s = s_V + {lam:g}·s_E", "DEPARA centred": f"s_V + {lam:g}·s_E (centred edges)"}.get(method, method)
     off = m[~np.eye(len(m), dtype=bool)]
-    if scale == "fixed":
-        lo, hi = (0.0, terms.node_scale + lam) if method == "DEPARA" else (-1.0, 1.0)
+    fixed = terms.fixed_range(method, lam) if scale == "fixed" else None
+    if scale == "fixed" and fixed is None:
+        scale = "pairs"
+        title += " (no fixed range)"
+    if fixed is not None:
+        lo, hi = fixed
         shown = f"colours {lo:g} to {hi:g}"
     elif off.size and np.ptp(off) > 0:
         lo, hi = float(off.min()), float(off.max())
@@ -96,7 +100,7 @@ def task_view(
         ordered = [terms.names[i] for i in tree.order]
         matrix_fig.add_trace(go.Scatter(
             x=ordered, y=ordered, mode="markers", marker={"symbol": "x-thin", "size": 10, "line": {"width": 2, "color": "white"}},
-            hovertemplate="%{x} with itself: " + ("1 + λ" if method == "DEPARA" else "1") + "<extra></extra>", showlegend=False, name="diagonal",
+            hovertemplate="%{x} with itself" + {"DEPARA": ": 1 + λ", "DEPARA centred": ": 1 + λ", "PL-LogME": ""}.get(method, ": 1") + "<extra></extra>", showlegend=False, name="diagonal",
         ))  # fmt: skip
     tree_fig = plots.tree_figure(tree.linkage, tree.labels)
     # Same height and vertical margins, and free cell aspect: the tree's leaves line up with the matrix rows.
@@ -124,7 +128,7 @@ def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = 
         "s_V": [terms.s_V[terms.index(n), j] for n in names],
         "s_E": [terms.s_E[terms.index(n), j] for n in names],
     })  # fmt: skip
-    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=method if method != "DEPARA" else f"s(λ={lam:g})")
+    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=f"s(λ={lam:g})" if method == "DEPARA" else f"{method} (λ={lam:g})" if method in LAMBDA_METHODS else method)
     return fig, table
 
 

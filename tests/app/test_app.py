@@ -104,6 +104,21 @@ def test_lambda_moves_matrix_ranking_and_sidebar(app):
     assert app.slider(key="lam_slider").value == 4.0 and "s = s_V + 4·s_E" in chart_text(app)
 
 
+def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
+    app.switch_page("pages/4_task_transferability.py").run()
+    box = app.selectbox(key="method_view")
+    assert {"DDS", "PL-LogME", "debiased CKA", "DEPARA centred"} <= set(box.options)
+    box.set_value("PL-LogME").run()
+    ok(app)
+    assert app.slider(key="lam_slider").disabled and "PL-LogME" in chart_text(app)
+    app.radio(key="matrix_scale").set_value("fixed").run()
+    ok(app)
+    assert "no fixed range" in chart_text(app)  # LogME is an evidence, not a bounded similarity
+    app.selectbox(key="method_view").set_value("DEPARA centred").run()
+    ok(app)
+    assert not app.slider(key="lam_slider").disabled and "centred edges" in chart_text(app)
+
+
 def _png(color: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (40, 40), (color, 120, 255 - color)).save(buf, format="PNG")
@@ -190,7 +205,8 @@ def test_ground_truth_upload_scores_methods(app):
     ok(app)
     frames = [d.value for d in app.dataframe]
     methods = [f for f in frames if "method" in f.columns]
-    assert methods and {"DEPARA-V", "DEPARA-E", "RSA", "CKA", "random", "oracle"} <= set(methods[0]["method"])
+    assert methods and {"DEPARA-V", "DEPARA-E", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "random", "oracle"} <= set(methods[0]["method"])
+    assert {"DEPARA centred (λ=1)"} <= set(methods[0]["method"])
     assert methods[0]["method"].is_unique and methods[0]["method"].iloc[0].startswith("DEPARA (λ=")
     assert any("leave-one-target-out" in i.value for i in app.info)
     use = [b for b in app.button if b.label.startswith("Use λ")]
