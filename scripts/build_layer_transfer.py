@@ -3,12 +3,15 @@
 
     python scripts/build_layer_transfer.py --out assets/minitaskonomy          # full build (needs the zoo)
     python scripts/build_layer_transfer.py --out /tmp/mt --tiny                # seconds-long smoke build
+    python scripts/build_layer_transfer.py --out assets/minitaskonomy --add-constant   # only the trivial rows
 
 In the spirit of the paper's Syn2Real experiment: sources are mini-taskonomy encoders trained on
 DEFAULT scenes; targets are tasks in the SHIFTED domain (more, smaller, saturated objects, plain
 ground, steep camera, low light). For every layer k the source is frozen up to block k and the
 rest is fine-tuned with a fresh target head on labelled shifted scenes, at two label budgets and
-several seeds; ``scratch`` rows train the whole network on the labels alone. Each target's own
+several seeds; ``scratch`` rows train the whole network on the labels alone, and ``constant``
+rows are the trivial predictor (one output for every image, fitted to the labels: the majority
+class, the mean map) that a target must beat clearly for its layer ranking to mean anything. Each target's own
 network is also trained on the shifted domain (the target graph of Eq. 6), stored in
 ``<out>/shifted/`` and served as the zoo ``mini-taskonomy-shifted``.
 
@@ -30,9 +33,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 from minitaskonomy.build import fresh_dir, log, render_data, run_record, run_units
-from minitaskonomy.layer_transfer import SCRATCH, LayerTransferConfig, measure_layers, measure_scratch
+from minitaskonomy.layer_transfer import CONSTANT, SCRATCH, LayerTransferConfig, measure_constant, measure_layers, measure_scratch
 from minitaskonomy.store import code_version, save_weights, write_json
 from minitaskonomy.train import TrainConfig, evaluate_net, round_to_half, train_task
+from minitaskonomy.transfer import TransferData
 
 from depara_core.probes.scenes import SHIFTED
 from depara_core.zoos.minitaskonomy.assets import MANIFEST, build_model, read_manifest
@@ -67,6 +71,8 @@ def _unit(unit: tuple[str, str, str]) -> dict:
         return {"model": entry}
     if kind == "scratch":
         rows = measure_scratch(a, _STATE["data"], _STATE["config"])
+    elif kind == "constant":
+        rows = measure_constant(a, _STATE["data"], _STATE["config"])
     else:
         entry = _STATE["sources"][a]
         net = build_model(entry["task"], _STATE["zoo"] / entry["file"])
@@ -78,7 +84,7 @@ def _unit(unit: tuple[str, str, str]) -> dict:
 
 
 def _cost(unit: tuple[str, str, str]) -> int:
-    return {"scratch": 0, "layers": 1, "target": 2}[unit[0]]
+    return {"constant": 0, "scratch": 0, "layers": 1, "target": 2}[unit[0]]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,12 +102,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--test", type=int, help="shifted test scenes (full: 500, tiny: 32)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    p.add_argument("--add-constant", action="store_true", help="only (re)compute the constant-predictor rows of an existing build, in place")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.add_constant:
+        return add_constant(Path(args.out))
     t_start = time.perf_counter()
     version = code_version()  # before anything runs
     out = Path(args.out)
@@ -140,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     _STATE.update(pool=pool, data=data, train_config=train_cfg, config=config, stage=stage, zoo=zoo, sources=by_name)
 
     units = [("target", t, "") for t in targets] + [("layers", s, t) for t in targets for s in sources] + [("scratch", t, "") for t in targets]
+    units += [("constant", t, "") for t in targets]
     units.sort(key=_cost, reverse=True)
     t0 = time.perf_counter()
     results = run_units(_unit, units, args.jobs, args.threads)
@@ -147,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     models = sorted((r["model"] for r in results if "model" in r), key=lambda m: targets.index(m["task"]))
     rows = [row for r in results for row in r.get("rows", [])]
     table = pd.DataFrame(rows)
-    order = {n: i for i, n in enumerate(sources + [SCRATCH])}
-    table = table.sort_values(["target", "source", "layer", "budget", "seed"], key=lambda c: c.map(order) if c.name == "source" else c, kind="stable")
+    table = _sorted(table, sources)
     timings["total_s"] = round(time.perf_counter() - t_start, 2)
 
     manifest = {
@@ -174,10 +183,36 @@ def main(argv: list[str] | None = None) -> int:
     write_json(stage / MANIFEST, manifest)
     _publish(stage, out)
     log(f"done in {timings['total_s']} s: {out / CSV}, {out / 'shifted'}")
-    summary = table[table["source"] != SCRATCH].groupby(["target", "source", "budget", "layer"])["loss"].mean().reset_index()
+    summary = table[~table["source"].isin([SCRATCH, CONSTANT])].groupby(["target", "source", "budget", "layer"])["loss"].mean().reset_index()
     for (t, s, b), g in summary.groupby(["target", "source", "budget"], sort=False):
         best = g.loc[g["loss"].idxmin(), "layer"]
         log(f"{t:26s} from {s:14s} budget {b:5d}: best {best}  losses " + " ".join(f"{v:.4f}" for v in g["loss"]))
+    return 0
+
+
+def _sorted(table: pd.DataFrame, sources: list[str]) -> pd.DataFrame:
+    order = {n: i for i, n in enumerate(sources + [SCRATCH, CONSTANT])}
+    return table.sort_values(["target", "source", "layer", "budget", "seed"], key=lambda c: c.map(order) if c.name == "source" else c, kind="stable")
+
+
+def add_constant(out: Path) -> int:
+    """Recompute the constant-predictor rows of the build in ``out`` from its recorded scenes and budgets."""
+    manifest = read_manifest(out / "shifted")
+    scenes, transfer = manifest["scenes"], manifest["layer_transfer"]
+    data = TransferData.render(replace(SHIFTED, resolution=RESOLUTION), scenes["labelled"]["count"], scenes["test"]["count"],
+                               scenes["labelled"]["seed"], scenes["test"]["seed"])  # fmt: skip
+    config = LayerTransferConfig(budgets=tuple(transfer["budgets"]))
+    table = pd.read_csv(out / CSV)
+    rows = [r for t in manifest["targets"] for r in measure_constant(t.removesuffix(SUFFIX), data, config)]
+    for r in rows:
+        r["target"] = target_name(r["target"])
+    table = pd.concat([table[table["source"] != CONSTANT], pd.DataFrame(rows)], ignore_index=True)
+    table = _sorted(table, list(manifest["sources"]))
+    table.to_csv(out / CSV, index=False, float_format="%.6g")
+    manifest["constant_rows"] = "one output for every image fitted to each budget's labels with the task's loss (400 Adam steps), scored on the test scenes"
+    write_json(out / "shifted" / MANIFEST, manifest)
+    for r in rows:
+        log(f"constant {r['target']:26s} budget {r['budget']:5d}: loss {r['loss']:.4f}  metric {r['metric']:.4f}")
     return 0
 
 

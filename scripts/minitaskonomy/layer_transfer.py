@@ -27,14 +27,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from depara_core.zoos.minitaskonomy.nets import LAYER_NAMES, Encoder, TaskNet, init_seed, make_head
+from depara_core.zoos.minitaskonomy.nets import CODE_SHAPE, LAYER_NAMES, Encoder, TaskNet, init_seed, make_head
 from depara_core.zoos.minitaskonomy.tasks import TASKS, Task
 from minitaskonomy.transfer import TransferData, encode, evaluate_head, fit_on_features
 
-__all__ = ["LayerTransferConfig", "Suffix", "finetune_suffix", "measure_layers", "measure_scratch", "layer_seed", "SCRATCH"]
+__all__ = ["LayerTransferConfig", "Suffix", "finetune_suffix", "measure_layers", "measure_scratch", "measure_constant", "layer_seed", "SCRATCH", "CONSTANT"]
 
 SCRATCH = "scratch"
 """Source name (and layer) of the rows trained from random weights on the target labels alone."""
+CONSTANT = "constant"
+"""Source name (and layer) of the trivial rows: the best constant prediction (majority class, mean map)."""
 
 
 @dataclass(frozen=True)
@@ -128,5 +130,34 @@ def measure_scratch(target: str, data: TransferData, config: LayerTransferConfig
             rows.append({
                 "source": SCRATCH, "target": target, "layer": SCRATCH, "budget": budget, "seed": s,
                 "loss": loss, "metric": metric, "seconds": round(time.perf_counter() - t0, 3),
+            })  # fmt: skip
+    return rows
+
+
+def measure_constant(target: str, data: TransferData, config: LayerTransferConfig, steps: int = 400) -> list[dict]:
+    """Rows of the trivial predictor per budget: one output, the same for every image, fitted to the
+    budget's labels with the task's own loss (the majority class or class prior, the mean map),
+    then scored on the test scenes. A target worth ranking layers for must beat it clearly."""
+    task = TASKS[target]
+    y_train, y_test = _targets(task, data)
+    with torch.no_grad():
+        shape = make_head(task)(torch.zeros(1, *CODE_SHAPE)).shape[1:]
+    rows = []
+    for budget in config.budgets:
+        t0 = time.perf_counter()
+        const = torch.zeros(shape, requires_grad=True)
+        opt = torch.optim.Adam([const], lr=0.05)
+        y = y_train[:budget]
+        for _ in range(steps):
+            loss = task.compute_loss(const.expand(len(y), *shape), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            pred = const.expand(len(y_test), *shape)
+            rows.append({
+                "source": CONSTANT, "target": target, "layer": CONSTANT, "budget": budget, "seed": 0,
+                "loss": float(task.compute_loss(pred, y_test)), "metric": task.compute_metric(pred, y_test),
+                "seconds": round(time.perf_counter() - t0, 3),
             })  # fmt: skip
     return rows

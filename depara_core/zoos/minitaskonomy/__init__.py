@@ -140,7 +140,8 @@ def layer_ground_truth(directory: str | Path = ASSET_DIR) -> pd.DataFrame:
     """The measured layer transfer (``layer_transfer.csv``): source, target, layer, budget, seed, loss, metric.
 
     Targets are the shifted-domain models (``<task>@shifted``); ``scratch`` rows train the whole
-    network on the target labels alone. Lower loss is better.
+    network on the target labels alone, ``constant`` rows are the trivial predictor (the best
+    single output for every image). Lower loss is better.
     """
     path = Path(directory) / "layer_transfer.csv"
     if not path.is_file():
