@@ -242,7 +242,7 @@ def test_committed_zoo_loads_strictly_with_ground_truth():
 # ---- layer transfer into the shifted domain ------------------------------------------------------
 def check_layer_build(out: Path, zoo: Path) -> dict:
     """The shifted manifest, its weights and layer_transfer.csv agree with each other and with the zoo."""
-    from minitaskonomy.layer_transfer import SCRATCH
+    from minitaskonomy.layer_transfer import CONSTANT, SCRATCH
 
     manifest = read_manifest(out / "shifted")
     table = pd.read_csv(out / "layer_transfer.csv")
@@ -251,6 +251,7 @@ def check_layer_build(out: Path, zoo: Path) -> dict:
     expected = {(s, t, layer, b, k) for s in manifest["sources"] for t in manifest["targets"] for layer in LAYER_NAMES
                 for b in cfg["budgets"] for k in cfg["seeds"]}  # fmt: skip
     expected |= {(SCRATCH, t, SCRATCH, b, k) for t in manifest["targets"] for b in cfg["budgets"] for k in cfg["seeds"]}
+    expected |= {(CONSTANT, t, CONSTANT, b, 0) for t in manifest["targets"] for b in cfg["budgets"]}  # the trivial predictor
     assert set(zip(table["source"], table["target"], table["layer"], table["budget"], table["seed"])) == expected
     assert len(table) == len(expected) and np.isfinite(table["loss"]).all()
     assert [m["name"] for m in manifest["models"]] == manifest["targets"]
@@ -269,6 +270,11 @@ def test_tiny_layer_transfer_build(tiny_build, tmp_path):
     manifest = check_layer_build(tmp_path, tiny_build)
     assert manifest["targets"] == ["depth@shifted", "largest_class@shifted"] and manifest["scene_config"]["textured_ground"] is False
     assert not (tmp_path / "shifted.partial").exists()
+    # the constant rows are recomputed in place, identically, from the recorded scenes
+    before = pd.read_csv(tmp_path / "layer_transfer.csv")
+    assert build.main(["--out", str(tmp_path), "--add-constant"]) == 0
+    after = pd.read_csv(tmp_path / "layer_transfer.csv")
+    pd.testing.assert_frame_equal(before.drop(columns="seconds"), after.drop(columns="seconds"), atol=1e-5)
     # a source whose weights changed since the measurement is refused
     import shutil
 
