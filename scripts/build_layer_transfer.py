@@ -9,7 +9,8 @@ In the spirit of the paper's Syn2Real experiment: sources are mini-taskonomy enc
 DEFAULT scenes; targets are tasks in the SHIFTED domain (more, smaller, saturated objects, plain
 ground, steep camera, low light). For every layer k the source is frozen up to block k and the
 rest is fine-tuned with a fresh target head on labelled shifted scenes, at two label budgets and
-several seeds; ``scratch`` rows train the whole network on the labels alone, and ``constant``
+several seeds, until the loss on separate validation scenes stops improving (the best check's
+weights are kept; its step is the ``steps`` column); ``scratch`` rows train the whole network on the labels alone, and ``constant``
 rows are the trivial predictor (one output for every image, fitted to the labels: the majority
 class, the mean map) that a target must beat clearly for its layer ranking to mean anything. Each target's own
 network is also trained on the shifted domain (the target graph of Eq. 6), stored in
@@ -44,9 +45,10 @@ from depara_core.zoos.minitaskonomy.nets import RESOLUTION, init_seed
 from depara_core.zoos.minitaskonomy.tasks import TASKS
 
 FORMAT = 1
-POOL_SEED, TRAIN_SEED, TEST_SEED = 11, 12, 13
+POOL_SEED, TRAIN_SEED, TEST_SEED, VAL_SEED = 11, 12, 13, 14
 SUFFIX = "@shifted"
 CSV = "layer_transfer.csv"
+CONSTANT_ROWS = "one output for every image fitted to each budget's labels with the task's loss (400 Adam steps), scored on the test scenes"
 _STATE: dict = {}
 
 
@@ -93,9 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--zoo", help="the built mini-taskonomy zoo holding the sources (default: --out; tiny: a tiny zoo built on the fly)")
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke build")
     p.add_argument("--sources", default="segmentation,depth,autoencoding", help="source models of the zoo (DEFAULT domain)")
-    p.add_argument("--targets", default="segmentation,depth,largest_class", help="target tasks in the SHIFTED domain")
+    p.add_argument("--targets", default="segmentation,depth,normals", help="target tasks in the SHIFTED domain")
     p.add_argument("--steps", type=int, help="training steps of each target's own network (full: 400, tiny: 3)")
-    p.add_argument("--finetune-steps", type=int, help="fine-tuning steps per (source, layer, budget, seed) (full: 150, tiny: 2)")
+    p.add_argument("--finetune-steps", type=int, help="the most fine-tuning steps per (source, layer, budget, seed) (full: 1500, tiny: 4)")
+    p.add_argument("--eval-every", type=int, help="check the validation loss every N steps; 0 trains all steps without validation (full: 50, tiny: 2)")
+    p.add_argument("--patience", type=int, default=6, help="stop after this many checks without improvement (default 6)")
+    p.add_argument("--val", type=int, help="shifted validation scenes for early stopping (full: 250, tiny: 16)")
     p.add_argument("--seeds", type=int, default=2, help="seeds per (source, target, layer, budget) (default 2)")
     p.add_argument("--budgets", help="comma-separated label budgets (full: 1000,100; tiny: 48,16)")
     p.add_argument("--pool", type=int, help="shifted scenes for training the target networks (full: 12000, tiny: 256)")
@@ -137,15 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     pool_n = args.pool or (256 if args.tiny else 12000)
     test_n = args.test or (32 if args.tiny else 500)
     train_cfg = TrainConfig(steps=args.steps if args.steps is not None else (3 if args.tiny else 400), batch_size=32 if args.tiny else 64)
+    val_n = args.val if args.val is not None else (16 if args.tiny else 250)
     config = LayerTransferConfig(
-        budgets=budgets, seeds=tuple(range(args.seeds)), steps=args.finetune_steps if args.finetune_steps is not None else (2 if args.tiny else 150)
-    )
+        budgets=budgets, seeds=tuple(range(args.seeds)), steps=args.finetune_steps if args.finetune_steps is not None else (4 if args.tiny else 1500),
+        eval_every=(args.eval_every if args.eval_every is not None else (2 if args.tiny else 50)) if val_n else 0, patience=args.patience,
+    )  # fmt: skip
     scene_cfg = replace(SHIFTED, resolution=RESOLUTION)
     stage = fresh_dir(out / "shifted.partial")
 
     timings: dict[str, float] = {}
-    pool, data, timings["render_s"] = render_data(scene_cfg, pool_n, max(budgets), test_n, (POOL_SEED, TRAIN_SEED, TEST_SEED))
-    log(f"rendered {pool_n} + {max(budgets)} + {test_n} shifted scenes in {timings['render_s']} s")
+    pool, data, timings["render_s"] = render_data(scene_cfg, pool_n, max(budgets), test_n, (POOL_SEED, TRAIN_SEED, TEST_SEED), val_n, VAL_SEED)
+    log(f"rendered {pool_n} + {max(budgets)} + {test_n} + {val_n} shifted scenes in {timings['render_s']} s")
     _STATE.update(pool=pool, data=data, train_config=train_cfg, config=config, stage=stage, zoo=zoo, sources=by_name)
 
     units = [("target", t, "") for t in targets] + [("layers", s, t) for t in targets for s in sources] + [("scratch", t, "") for t in targets]
@@ -168,10 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         "resolution": RESOLUTION,
         "scene_config": asdict(scene_cfg),
         "scenes": {"pool": {"seed": POOL_SEED, "count": pool_n}, "labelled": {"seed": TRAIN_SEED, "count": max(budgets)},
-                   "test": {"seed": TEST_SEED, "count": test_n}},
+                   "test": {"seed": TEST_SEED, "count": test_n}, "validation": {"seed": VAL_SEED, "count": val_n}},
         "training": train_cfg.describe(),
         "layer_transfer": {**config.describe(), "csv": CSV,
-                           "protocol": "freeze blocks 1..k of the source, fine-tune blocks k+1..5 from the source's weights with a fresh head"},
+                           "protocol": "freeze blocks 1..k of the source, fine-tune blocks k+1..5 from the source's weights with a fresh head",
+                           "stopping": (f"the validation loss on {val_n} separate shifted scenes is checked every {config.eval_every} steps; training stops "
+                                        f"after {config.patience} checks without improvement or at {config.steps} steps, and the best check's weights are "
+                                        "tested (its step: the steps column)") if config.eval_every else f"a fixed {config.steps} steps"},
+        "constant_rows": CONSTANT_ROWS,
         "sources": sources,
         "source_sha256": {s: by_name[s]["sha256"] for s in sources},
         "targets": [target_name(t) for t in targets],
@@ -209,7 +220,7 @@ def add_constant(out: Path) -> int:
     table = pd.concat([table[table["source"] != CONSTANT], pd.DataFrame(rows)], ignore_index=True)
     table = _sorted(table, list(manifest["sources"]))
     table.to_csv(out / CSV, index=False, float_format="%.6g")
-    manifest["constant_rows"] = "one output for every image fitted to each budget's labels with the task's loss (400 Adam steps), scored on the test scenes"
+    manifest["constant_rows"] = CONSTANT_ROWS
     write_json(out / "shifted" / MANIFEST, manifest)
     for r in rows:
         log(f"constant {r['target']:26s} budget {r['budget']:5d}: loss {r['loss']:.4f}  metric {r['metric']:.4f}")

@@ -41,16 +41,17 @@ def fresh_dir(path: Path) -> Path:
 
 
 def render_data(
-    config: SceneConfig, pool_n: int, labelled_n: int, test_n: int, seeds: tuple[int, int, int]
+    config: SceneConfig, pool_n: int, labelled_n: int, test_n: int, seeds: tuple[int, int, int], val_n: int = 0, val_seed: int | None = None
 ) -> tuple[dict, TransferData, float]:
-    """The training pool and the labelled/test scenes, rendered with ``seeds`` = (pool, labelled, test).
+    """The training pool and the labelled/test (and ``val_n`` validation) scenes, rendered with
+    ``seeds`` = (pool, labelled, test) and ``val_seed``.
 
     Returns them with the seconds it took.
     """
     pool_seed, train_seed, test_seed = seeds
     t0 = time.perf_counter()
     pool = scene_tensors(render_scenes(pool_n, config, pool_seed))
-    data = TransferData.render(config, labelled_n, test_n, train_seed, test_seed)
+    data = TransferData.render(config, labelled_n, test_n, train_seed, test_seed, val_n, val_seed)
     return pool, data, round(time.perf_counter() - t0, 2)
 
 

@@ -10,8 +10,8 @@ The seed fixes the head's initial weights and the minibatch order, shared by eve
 layer so that layers are compared on equal terms.
 
 >>> from depara_core.probes.scenes import SceneConfig
->>> from .nets import encoder_net
->>> from .transfer import TransferData
+>>> from depara_core.zoos.minitaskonomy.nets import encoder_net
+>>> from minitaskonomy.transfer import TransferData
 >>> data = TransferData.render(SceneConfig(resolution=32), train=16, test=8, train_seed=2, test_seed=3)
 >>> cfg = LayerTransferConfig(budgets=(16,), seeds=(0,), steps=1)
 >>> [(r["layer"], r["budget"]) for r in measure_layers("random", encoder_net(0).eval(), "depth", data, cfg, layers=(4,))]
@@ -46,6 +46,11 @@ class LayerTransferConfig:
     budgets: tuple[int, ...] = (1000, 100)
     seeds: tuple[int, ...] = (0, 1)
     steps: int = 150
+    """The most fine-tuning steps; with ``eval_every`` > 0 (and validation scenes) training stops early."""
+    eval_every: int = 0
+    """Check the validation loss every this many steps (0: no validation, train ``steps`` steps)."""
+    patience: int = 6
+    """Stop after this many checks without a better validation loss; the best check's weights are kept."""
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -76,16 +81,28 @@ def _suffix(encoder: Encoder, k: int, task: Task) -> Suffix:
     return Suffix(blocks, make_head(task))
 
 
-def finetune_suffix(task: Task, suffix: Suffix, feats: torch.Tensor, target: torch.Tensor, seed: int, config: LayerTransferConfig) -> Suffix:
-    """Train ``suffix`` (its blocks and head) on cached block-k outputs; returns it in eval mode."""
+def finetune_suffix(
+    task: Task, suffix: Suffix, feats: torch.Tensor, target: torch.Tensor, seed: int, config: LayerTransferConfig,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> Suffix:  # fmt: skip
+    """Train ``suffix`` (its blocks and head) on cached block-k outputs, stopping early on
+    ``validation`` when the config asks for it; returns it in eval mode."""
     params = [p for p in suffix.parameters()]
     for p in params:
         p.requires_grad_(True)
-    return fit_on_features(task, suffix, params, feats, target, seed, config)
+    return fit_on_features(task, suffix, params, feats, target, seed, config, validation if config.eval_every else None)
 
 
 def _targets(task: Task, data: TransferData) -> tuple[torch.Tensor, torch.Tensor]:
     return task.target(data.train, torch.arange(len(data.train["rgb"]))), task.target(data.test, torch.arange(len(data.test["rgb"])))
+
+
+def _validation(task: Task, data: TransferData, config: LayerTransferConfig, encode_val) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(inputs of the validation scenes through ``encode_val``, their targets), when early stopping is on."""
+    if not config.eval_every:
+        return None
+    scenes = data.scenes("val")
+    return encode_val(data.inputs(task.input, "val")), task.target(scenes, torch.arange(len(scenes["rgb"])))
 
 
 def measure_layers(
@@ -98,16 +115,17 @@ def measure_layers(
     rows = []
     for k in layers:
         f_train, f_test = encode(net, x_train, upto=k), encode(net, x_test, upto=k)
+        val = _validation(task, data, config, lambda x, k=k: encode(net, x, upto=k))
         for budget in config.budgets:
             for s in config.seeds:
                 t0 = time.perf_counter()
                 seed = layer_seed(target, budget, s)
                 torch.manual_seed(seed)
-                suffix = finetune_suffix(task, _suffix(net.encoder, k, task), f_train[:budget], y_train[:budget], seed, config)
+                suffix = finetune_suffix(task, _suffix(net.encoder, k, task), f_train[:budget], y_train[:budget], seed, config, val)
                 loss, metric = evaluate_head(task, suffix, f_test, y_test)
                 rows.append({
                     "source": source, "target": target, "layer": LAYER_NAMES[k - 1], "budget": budget, "seed": s,
-                    "loss": loss, "metric": metric, "seconds": round(time.perf_counter() - t0, 3),
+                    "loss": loss, "metric": metric, "seconds": round(time.perf_counter() - t0, 3), "steps": suffix.stopped_at,
                 })  # fmt: skip
     return rows
 
@@ -117,6 +135,7 @@ def measure_scratch(target: str, data: TransferData, config: LayerTransferConfig
     task = TASKS[target]
     y_train, y_test = _targets(task, data)
     x_train, x_test = data.inputs(task.input, "train"), data.inputs(task.input, "test")
+    val = _validation(task, data, config, lambda x: x)
     rows = []
     for budget in config.budgets:
         for s in config.seeds:
@@ -125,11 +144,11 @@ def measure_scratch(target: str, data: TransferData, config: LayerTransferConfig
             torch.manual_seed(init_seed(f"scratch/{target}/{budget}/{s}"))
             blocks = list(Encoder().children())
             torch.manual_seed(seed)
-            suffix = finetune_suffix(task, Suffix(blocks, make_head(task)), x_train[:budget], y_train[:budget], seed, config)
+            suffix = finetune_suffix(task, Suffix(blocks, make_head(task)), x_train[:budget], y_train[:budget], seed, config, val)
             loss, metric = evaluate_head(task, suffix, x_test, y_test)
             rows.append({
                 "source": SCRATCH, "target": target, "layer": SCRATCH, "budget": budget, "seed": s,
-                "loss": loss, "metric": metric, "seconds": round(time.perf_counter() - t0, 3),
+                "loss": loss, "metric": metric, "seconds": round(time.perf_counter() - t0, 3), "steps": suffix.stopped_at,
             })  # fmt: skip
     return rows
 

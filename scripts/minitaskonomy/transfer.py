@@ -7,7 +7,7 @@ and metric are recorded. A head seed fixes the head's initial weights and its mi
 is the same for every source, so sources are compared on equal terms (paired).
 
 >>> from depara_core.probes.scenes import SceneConfig, render_scenes
->>> from .nets import encoder_net
+>>> from depara_core.zoos.minitaskonomy.nets import encoder_net
 >>> cfg = SceneConfig(resolution=32)
 >>> data = TransferData.render(cfg, train=16, test=8, train_seed=2, test_seed=3)
 >>> rows = measure_source("random", encoder_net(0).eval(), ["depth"], data, TransferConfig(budgets=(16, 8), head_seeds=(0,), steps=2))
@@ -17,6 +17,7 @@ is the same for every source, so sources are compared on equal terms (paired).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -29,8 +30,8 @@ from depara_core.zoos.minitaskonomy.tasks import TASKS, InputKind, Scenes, Task,
 
 __all__ = ["TransferConfig", "TransferData", "encode", "train_head", "fit_on_features", "evaluate_head", "measure_source", "head_seed", "INPUT_SEEDS"]
 
-INPUT_SEEDS = {"train": 101, "test": 202}
-"""Seeds of the input noise (denoising) on the labelled training and test scenes, shared by all sources."""
+INPUT_SEEDS = {"train": 101, "test": 202, "val": 303}
+"""Seeds of the input noise (denoising) on the labelled training, test and validation scenes, shared by all sources."""
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,25 @@ class TransferConfig:
 
 @dataclass(frozen=True)
 class TransferData:
-    """The labelled training scenes and the test scenes, as tensors."""
+    """The labelled training scenes, the test scenes and (optionally) validation scenes, as tensors."""
 
     train: Scenes = field(repr=False)
     test: Scenes = field(repr=False)
+    val: Scenes | None = field(default=None, repr=False)
 
     @classmethod
-    def render(cls, config: SceneConfig, train: int, test: int, train_seed: int, test_seed: int) -> TransferData:
-        return cls(scene_tensors(render_scenes(train, config, train_seed)), scene_tensors(render_scenes(test, config, test_seed)))
+    def render(cls, config: SceneConfig, train: int, test: int, train_seed: int, test_seed: int, val: int = 0, val_seed: int | None = None) -> TransferData:
+        val_scenes = scene_tensors(render_scenes(val, config, val_seed)) if val else None
+        return cls(scene_tensors(render_scenes(train, config, train_seed)), scene_tensors(render_scenes(test, config, test_seed)), val_scenes)
+
+    def scenes(self, split: str) -> Scenes:
+        scenes = {"train": self.train, "test": self.test, "val": self.val}[split]
+        if scenes is None:
+            raise ValueError(f"no {split} scenes were rendered")
+        return scenes
 
     def inputs(self, kind: InputKind, split: str) -> torch.Tensor:
-        scenes = self.train if split == "train" else self.test
-        return make_input(kind, scenes["rgb"], torch.Generator().manual_seed(INPUT_SEEDS[split]))
+        return make_input(kind, self.scenes(split)["rgb"], torch.Generator().manual_seed(INPUT_SEEDS[split]))
 
 
 def head_seed(target: str, budget: int, seed: int) -> int:
@@ -87,22 +95,44 @@ def train_head(task: Task, feats: torch.Tensor, target: torch.Tensor, seed: int,
     return fit_on_features(task, head, list(head.parameters()), feats, target, seed, config)
 
 
-def fit_on_features(task: Task, module: torch.nn.Module, params: list, feats: torch.Tensor, target: torch.Tensor, seed: int, config) -> torch.nn.Module:
+def fit_on_features(
+    task: Task, module: torch.nn.Module, params: list, feats: torch.Tensor, target: torch.Tensor, seed: int, config,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.nn.Module:  # fmt: skip
     """Adam on ``params`` of ``module`` over seeded minibatches of cached features; returns it in eval mode.
 
-    ``config`` needs ``lr``, ``weight_decay``, ``batch_size`` and ``steps``.
+    ``config`` needs ``lr``, ``weight_decay``, ``batch_size`` and ``steps``. With ``validation``
+    (features, targets) and ``config.eval_every``, training stops early: the validation loss is
+    checked every ``eval_every`` steps, training ends after ``patience`` checks without improvement
+    (or at ``steps``), and the weights of the best check are restored. ``module.stopped_at`` records
+    that check's step.
     """
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     n = len(feats)
     bs = min(config.batch_size, n)
+    every = getattr(config, "eval_every", 0) if validation is not None else 0
+    best, best_state, best_step, stale = math.inf, None, config.steps, 0
     module.train()
-    for _ in range(config.steps):
+    for step in range(1, config.steps + 1):
         idx = torch.from_numpy(rng.integers(0, n, bs))
         loss = task.compute_loss(module(feats[idx]), target[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if every and (step % every == 0 or step == config.steps):
+            val_loss, _ = evaluate_head(task, module.eval(), *validation)
+            module.train()
+            if val_loss < best:
+                best, best_step, stale = val_loss, step, 0
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.stopped_at = best_step
     return module.eval()
 
 

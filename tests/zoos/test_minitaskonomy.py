@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,37 @@ def test_committed_zoo_loads_strictly_with_ground_truth():
 
 
 # ---- layer transfer into the shifted domain ------------------------------------------------------
+def test_early_stopping_keeps_the_best_check_and_equals_training_that_long():
+    """Stopping on validation loss restores the weights of the best check: the same weights as a
+    plain run of exactly that many steps (same seed, same minibatches), and better on validation
+    than the weights at the step where training stopped."""
+    from types import SimpleNamespace
+
+    from minitaskonomy.layer_transfer import LayerTransferConfig
+    from minitaskonomy.transfer import evaluate_head, fit_on_features
+
+    torch.manual_seed(0)
+    x, w = torch.randn(96, 8), torch.randn(8, 1)
+    y = x @ w + 0.5 * torch.randn(96, 1)  # noisy and few: the validation loss turns up
+    mse = lambda pred, target: (pred - target).pow(2).mean()  # noqa: E731
+    task = SimpleNamespace(compute_loss=mse, compute_metric=lambda p, t: float(mse(p, t)))
+    val = (x[64:], y[64:])
+
+    def fit(cfg: LayerTransferConfig, validation=None) -> torch.nn.Module:
+        torch.manual_seed(1)
+        net = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+        return fit_on_features(task, net, list(net.parameters()), x[:64], y[:64], 7, cfg, validation)
+
+    cfg = LayerTransferConfig(steps=2000, eval_every=5, patience=3, batch_size=8, lr=3e-2)
+    stopped = fit(cfg, val)
+    k = stopped.stopped_at
+    assert 5 <= k and k % 5 == 0 and k + 15 < 2000, "training should stop early"
+    for a, b in zip(stopped.state_dict().values(), fit(replace(cfg, steps=k, eval_every=0)).state_dict().values()):
+        torch.testing.assert_close(a, b)
+    at_stop = fit(replace(cfg, steps=k + 15, eval_every=0))  # the check at which patience ran out
+    assert evaluate_head(task, stopped, *val)[0] < evaluate_head(task, at_stop, *val)[0]
+
+
 def check_layer_build(out: Path, zoo: Path) -> dict:
     """The shifted manifest, its weights and layer_transfer.csv agree with each other and with the zoo."""
     from minitaskonomy.layer_transfer import CONSTANT, SCRATCH
@@ -254,6 +286,9 @@ def check_layer_build(out: Path, zoo: Path) -> dict:
     expected |= {(CONSTANT, t, CONSTANT, b, 0) for t in manifest["targets"] for b in cfg["budgets"]}  # the trivial predictor
     assert set(zip(table["source"], table["target"], table["layer"], table["budget"], table["seed"])) == expected
     assert len(table) == len(expected) and np.isfinite(table["loss"]).all()
+    if cfg.get("eval_every"):  # stopped early on validation scenes: the step of the kept weights
+        trained = table[table["source"] != CONSTANT]
+        assert trained["steps"].between(1, cfg["steps"]).all() and manifest["scenes"]["validation"]["count"] > 0
     assert [m["name"] for m in manifest["models"]] == manifest["targets"]
     specs = zoo_module.shifted_specs(out / "shifted", zoo)
     assert [s.name for s in specs] == manifest["targets"] + manifest["sources"]
