@@ -22,6 +22,7 @@ import streamlit as st
 
 from depara_core.engine.attribution import get_method, method_names
 from depara_core.engine.plan import default_memory_budget
+from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
@@ -66,12 +67,17 @@ def sidebar(current: st.Page) -> None:
             ss.probe_set = probe_options[0]
         st.selectbox("Probe set", probe_options, **ui.bind("probe_set"), format_func=ui.probe_label, help="Upload images, a zip or a folder on the Setup page.")
         st.number_input("Probes", min_value=3, max_value=5000, step=8, **ui.bind("probe_count"), help="About 200 give stable rankings; fewer compute faster.")
+        st.selectbox(
+            "Conventions", list(PRESETS), **ui.bind("preset", ui.on_preset_change), format_func=lambda n: n.capitalize(),
+            help="Paper: the paper's definitions (the default). Paper code: the original code's, for reproduction: "
+            + PRESETS["paper code"].description.split(": ", 1)[1],
+        )  # fmt: skip
         methods = method_names()
         st.selectbox("Attribution method", methods, **ui.bind("method"), format_func=lambda n: get_method(n).description)
         if current.title == "Task transferability":  # the page's own λ controls update live; no stale copy here
             st.caption("λ (edge weight): set with the slider on this page.")
         else:
-            st.number_input("λ (edge weight)", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_sidebar"), help="s = s_V + λ·s_E")
+            st.number_input("λ (edge weight)", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_sidebar"), help=f"s = {'' if PRESETS[ss.preset].node_scale == 1 else format(PRESETS[ss.preset].node_scale, 'g') + '·'}s_V + λ·s_E")
         auto = default_memory_budget() / 2**20
         st.text_input(
             "Memory budget", **ui.bind("memory_budget"), placeholder=f"automatic ({auto:,.0f} MiB now)",

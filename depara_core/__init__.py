@@ -39,6 +39,8 @@ _EXPORTS = {
     "GroundTruth": "depara_core.evaluation.ground_truth:GroundTruth",
     "evaluate": "depara_core.evaluation.ranking:evaluate",
     "load_zoo": "depara_core.zoos:load_zoo",
+    "PRESETS": "depara_core.presets:PRESETS",
+    "Preset": "depara_core.presets:Preset",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from depara_core.cache import GraphCache
-from depara_core.compare.terms import ALL_METHODS, SimilarityTerms
+from depara_core.compare.terms import ALL_METHODS, LAMBDA_METHODS, SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
 from depara_core.distributed.ray_runner import GraphJob, fill_cache, needs_cache
 from depara_core.engine.graph import GraphOptions
@@ -33,10 +33,11 @@ from depara_core.evaluation.ranking import evaluate, random_baseline
 from depara_core.evaluation.taskonomy import taskonomy_ground_truth
 from depara_core.models.sources import parse_source
 from depara_core.models.spec import LoadedModel, ModelSpec, load_model
+from depara_core.presets import DEFAULT_PRESET, PRESETS, get_preset
 from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import load_builtin
 
-__all__ = ["main", "build_parser", "model_from_arg", "probes_from_arg"]
+__all__ = ["main", "build_parser", "apply_preset", "model_from_arg", "probes_from_arg"]
 
 
 # ---- argument helpers ----------------------------------------------------------------------
@@ -54,6 +55,7 @@ def _preprocess_overrides(args: argparse.Namespace) -> dict:
         "mean": tuple(args.mean) if getattr(args, "mean", None) else None,
         "std": tuple(args.std) if getattr(args, "std", None) else None,
         "interpolation": getattr(args, "interpolation", None),
+        "clip": tuple(args.input_clip) if getattr(args, "input_clip", None) else None,
     }
     return {k: v for k, v in given.items() if v is not None}
 
@@ -195,7 +197,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         _write_csv(args.csv, pd.DataFrame(rows))
     if not args.json:
         s = pd.DataFrame(terms.combined(args.lam), index=terms.names, columns=terms.names)
-        print(f"s = s_V + {args.lam}·s_E (rows: sources, columns: targets), {len(probes)} probes")
+        print(f"s = {args.node_scale:g}·s_V + {args.lam:g}·s_E (rows: sources, columns: targets), {len(probes)} probes")
         print(s.round(4).to_string())
     return 0
 
@@ -262,7 +264,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scores = read_scores(args.scores, args.lam, args.method)
     metrics = evaluate(scores, gt, relevant=args.relevant, method=args.method_name or args.method)
     _, rp, rr = random_baseline(int(metrics.k[-1]), args.relevant)
-    payload = {**metrics.summary(), "random": {"precision_at_k": rp[: len(metrics.k)].tolist(), "recall_at_k": rr[: len(metrics.k)].tolist()}, "per_target": metrics.per_target.to_dict(orient="records")}
+    weighting = {"lambda": args.lam} if args.method in LAMBDA_METHODS else {}
+    payload = {**metrics.summary(), **weighting, "random": {"precision_at_k": rp[: len(metrics.k)].tolist(), "recall_at_k": rr[: len(metrics.k)].tolist()}, "per_target": metrics.per_target.to_dict(orient="records")}
     _write_json(args.json, payload)
     return 0
 
@@ -340,15 +343,43 @@ def cmd_probes(args: argparse.Namespace) -> int:
 
 
 # ---- parser --------------------------------------------------------------------------------
+def _preset_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=[n.replace(" ", "-") for n in PRESETS],
+                   help="conventions: paper (the paper's definitions, default) or paper-code (the original code's); single options below override it")  # fmt: skip
+
+
+def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with every convention option left unset taken from ``--preset``.
+
+    >>> a = apply_preset(build_parser().parse_args(["evaluate", "--scores", "s", "--ground-truth", "g", "--preset", "paper-code"]))
+    >>> a.lam
+    0.25
+    """
+    if not hasattr(args, "preset"):
+        return args
+    preset = get_preset(args.preset)
+    values = {
+        "objective": preset.options.objective, "node_reduce": preset.options.node_reduce, "center_edges": preset.options.center_edges,
+        "input_clip": list(preset.input_clip) if preset.input_clip else None, "lam": preset.lam, "node_scale": preset.node_scale,
+    }  # fmt: skip
+    for name, value in values.items():
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
 def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     if probes:
         p.add_argument("--probes", required=True, help="folder of images, a .zip, or builtin:NAME")
         p.add_argument("--size", type=_number(int, 8, 4096), nargs=2, metavar=("H", "W"), help="resize and centre-crop probes to H×W (8 to 4096)")
         p.add_argument("--count", type=_number(int, 3), help="use only the first COUNT probes (at least 3)")
     p.add_argument("--method", default="gradient_x_input", help="attribution method (default: Gradient*Input)")
-    p.add_argument("--objective", default="sqnorm", choices=["sqnorm", "mean", "sum"], help="attribution objective: ||F||² (paper) or the original code's mean/sum")
-    p.add_argument("--node-reduce", default="none", choices=["none", "channel_mean", "channel_abs_mean"])
-    p.add_argument("--center-edges", action="store_true", help="centre features over probes before cosine edges")
+    _preset_argument(p)
+    p.add_argument("--objective", choices=["sqnorm", "mean", "sum"], help="attribution objective: ||F||² (paper) or the original code's mean/sum (default: the preset's)")
+    p.add_argument("--node-reduce", choices=["none", "channel_mean", "channel_abs_mean"], help="reduction of node maps over channels (default: the preset's)")
+    p.add_argument("--center-edges", action="store_true", default=None, help="centre features over probes before cosine edges (default: the preset's)")
+    p.add_argument("--input-clip", type=_number(float, 0, 1), nargs=2, metavar=("LOW", "HIGH"),
+                   help="clip probe values in [0, 1] to [LOW, HIGH] before each model's normalisation (the paper code's 0.1 0.9; default: the preset's)")  # fmt: skip
     p.add_argument("--batch-size", type=_number(int, 1, 4096), default=16)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
                    help="arithmetic of the passes: fp32 (default), bf16 autocast or TF32 on CUDA; errors against fp32 in benchmarks/RESULTS.md")  # fmt: skip
@@ -360,8 +391,8 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--mean", type=_number(float), nargs=3, metavar=("R", "G", "B"), help="override the normalisation mean")
     p.add_argument("--std", type=_number(float, 0, strict_low=True), nargs=3, metavar=("R", "G", "B"), help="override the normalisation std")
     p.add_argument("--interpolation", choices=["bilinear", "bicubic"], help="override the resize interpolation")
-    p.add_argument("--lam", type=_number(float, 0), default=1.0, help="λ in s = s_V + λ·s_E (0 or more)")
-    p.add_argument("--node-scale", type=_number(float, 0, strict_low=True), default=1.0, help="weight of s_V (the original code used 0.001)")
+    p.add_argument("--lam", type=_number(float, 0), help="λ in s = node_scale·s_V + λ·s_E (0 or more; default: the preset's, 1 for the paper)")
+    p.add_argument("--node-scale", type=_number(float, 0, strict_low=True), help="weight of s_V (default: the preset's; the original code used 0.001)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $DEPARA_CACHE_DIR or ~/.cache/depara-explorer)")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--ray-shard", type=_number(int, 3), metavar="N", help="with --ray: at most N probes per task (larger sets are split into shards, combined exactly)")
@@ -398,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt-column", default="affinity")
     p.add_argument("--lower-is-better", action="store_true", help="the ground-truth column is a loss")
     p.add_argument("--relevant", type=_number(int, 1), default=5)
-    p.add_argument("--lam", type=_number(float, 0), default=1.0)
+    _preset_argument(p)
+    p.add_argument("--lam", type=_number(float, 0), help="λ (default: the preset's)")
     p.add_argument("--method", choices=ALL_METHODS, default="DEPARA", help="which method's scores to read from the similarity JSON (default DEPARA)")
     p.add_argument("--method-name", default="", help="the method's name in the output (default: --method)")
     p.add_argument("--json", help="output file (default: standard output)")
@@ -421,7 +453,7 @@ def _show_plans(args: argparse.Namespace) -> logging.Handler | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = apply_preset(build_parser().parse_args(argv))
     handler = _show_plans(args)
     try:
         return _run(args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from depara_core.compare.terms import weighting_formula
 from depara_core.evaluation.layers import LayerTruth, layer_agreement
 from depara_core.viz.views import layer_view
 from pages import _ui as ui
@@ -47,7 +48,7 @@ with main, ui.guard("layer selection"):
         fig, table = layer_view(scores, lam, labels, measured, truth.name if truth is not None else "measured transfer")
         best = scores.best(lam)
         m1, m2 = st.columns(2)
-        m1.metric("Recommended layer", ws.layer_label(source, best), help=f"argmax of s = s_V + {lam:g}·s_E")
+        m1.metric("Recommended layer", ws.layer_label(source, best), help=f"argmax of {weighting_formula(scores.node_scale, lam)}")
         if measured is not None:
             rho = layer_agreement(scores, lam, measured)
             m2.metric("Spearman ρ (s(λ) vs measured)", "n/a" if np.isnan(rho) else f"{rho:.3f}")

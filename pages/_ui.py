@@ -26,6 +26,7 @@ from depara_core.evaluation.layers import LayerTruth
 from depara_core.evaluation.methods import Evaluation, evaluate_methods
 from depara_core.evaluation.ranking import RankingEvaluator
 from depara_core.models.spec import LoadedModel, ModelSpec, load_model
+from depara_core.presets import DEFAULT_PRESET, get_preset
 from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import builtin_probe_sets, load_builtin
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
@@ -146,7 +147,7 @@ def init_state() -> None:
     if ss.get("initialised"):
         return
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
-                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", "")):  # fmt: skip
+                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET)):  # fmt: skip
         if key not in ss:
             ss[key] = value
     if "zoo" not in ss:
@@ -214,7 +215,12 @@ def current_config() -> Config:
     else:
         choice = ProbeChoice("builtin", rest, count)
     custom = tuple(c for n, c in ss.custom_models.items() if n in ss.models)
-    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method)
+    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method, ss.preset)
+
+
+def on_preset_change() -> None:
+    """A new set of conventions brings its own λ (the paper's 1, the original code's 0.25)."""
+    st.session_state.lam = float(get_preset(st.session_state.preset).lam)
 
 
 def workspace(config: Config) -> Workspace:

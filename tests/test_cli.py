@@ -163,3 +163,40 @@ def test_the_memory_plan_is_printed_unless_quiet(in_workdir, capsys):
     err = capsys.readouterr().err
     assert re.search(r"plan for a on \d+ probes: memory budget 64 MiB: 1 layer group\(s\), batch \d+, planned peak \d", err), err
     assert main([*args, "--quiet"]) == 0 and "plan for" not in capsys.readouterr().err
+
+
+def test_paper_code_preset_and_overrides(in_workdir, capsys):
+    """``--preset paper-code`` computes what the library computes with the preset; a single option given
+    beside it wins over the preset's."""
+    from depara_core.presets import PRESETS
+
+    models = ["--model", "A=cli_models:alpha", "--model", "B=cli_models:beta", "--model", "C=cli_models:gamma"]
+    assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--preset", "paper-code", "--json", "code.json", "--quiet"]) == 0
+    out = json.loads(Path("code.json").read_text())
+    import cli_models
+
+    preset = PRESETS["paper code"]
+    specs = preset.models([callable_spec(n.upper(), getattr(cli_models, n)) for n in ("alpha", "beta", "gamma")])
+    loaded = [load_model(s) for s in specs]
+    terms = zoo_terms(loaded, ProbeSet.from_folder("probes"), preset.options, layers={m.name: "3" for m in loaded}, node_scale=1e-3, baselines=False)
+    np.testing.assert_allclose(out["s_V"], terms.s_V, atol=1e-9)
+    np.testing.assert_allclose(out["s_E"], terms.s_E, atol=1e-9)
+    assert out["node_scale"] == 1e-3
+    assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--json", "paper.json", "--quiet"]) == 0
+    assert not np.allclose(json.loads(Path("paper.json").read_text())["s_V"], out["s_V"], atol=1e-3)  # the conventions matter
+    # printed: the preset's weighting, unless λ is given
+    assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--preset", "paper-code", "--quiet"]) == 0
+    assert "s = 0.001·s_V + 0.25·s_E" in capsys.readouterr().out
+    assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--preset", "paper-code", "--lam", "2", "--node-scale", "1", "--quiet"]) == 0
+    assert "s = 1·s_V + 2·s_E" in capsys.readouterr().out
+    # evaluate takes the preset's λ
+    gt = pd.DataFrame([{"source": s, "target": t, "affinity": float(i + j)} for i, s in enumerate("ABC") for j, t in enumerate("ABC") if s != t])
+    gt.to_csv("gt.csv", index=False)
+    assert main(["evaluate", "--scores", "code.json", "--ground-truth", "gt.csv", "--relevant", "1", "--preset", "paper-code", "--json", "ev.json"]) == 0
+    assert json.loads(Path("ev.json").read_text())["lambda"] == 0.25
+
+
+def test_bad_input_clip_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["similarity", "--model", "a=m:f", "--model", "b=m:g", "--probes", "builtin:noise", "--input-clip", "0.2", "1.5"])
+    assert "at most 1" in capsys.readouterr().err

@@ -29,7 +29,7 @@ from depara_core.engine.gram import center_gram, edges_from_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import DeparaError, GraphError
 
-__all__ = ['METHODS', 'BASELINES', 'ALL_METHODS', 'LAMBDA_METHODS', 'SimilarityTerms', 'pairwise_terms']
+__all__ = ['METHODS', 'BASELINES', 'ALL_METHODS', 'LAMBDA_METHODS', 'SimilarityTerms', 'pairwise_terms', 'weighting_formula']
 
 
 METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
@@ -42,6 +42,12 @@ linear CKA, duality diagram similarity and pseudo-label LogME."""
 ALL_METHODS = METHODS + BASELINES
 LAMBDA_METHODS = ("DEPARA", "DEPARA centred")
 """The methods that λ changes; every other one ignores it."""
+
+
+def weighting_formula(node_scale: float, lam: float) -> str:
+    """``s = s_V + λ·s_E`` with the numbers filled in (a node scale of 1 is left out)."""
+    node = "s_V" if node_scale == 1.0 else f"{node_scale:g}·s_V"
+    return f"s = {node} + {lam:g}·s_E"
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,21 @@ class SimilarityTerms:
         if method in LAMBDA_METHODS:
             return 0.0, self.node_scale + lam
         return None if method == "PL-LogME" else (-1.0, 1.0)
+
+    def formula(self, lam: float) -> str:
+        """The weighting as shown to people: ``s = s_V + 1·s_E``, or ``s = 0.001·s_V + 0.25·s_E``."""
+        return weighting_formula(self.node_scale, lam)
+
+    def method_label(self, method: str, lam: float) -> str:
+        """A method's name with the weighting that produced its scores (the λ methods), else the name.
+
+        >>> t = SimilarityTerms(("a", "b"), np.eye(2), np.eye(2), node_scale=1e-3)
+        >>> t.method_label("DEPARA", 0.25), t.method_label("DEPARA centred", 1), t.method_label("CKA", 2)
+        ('s = 0.001·s_V + 0.25·s_E', 's = 0.001·s_V + 1·s_E (centred edges)', 'CKA')
+        """
+        if method == "DEPARA":
+            return self.formula(lam)
+        return f"{self.formula(lam)} (centred edges)" if method == "DEPARA centred" else method
 
     def rank_sources(self, target: str, lam: float = 1.0, method: str = "DEPARA") -> list[tuple[str, float]]:
         """Sources for ``target``, best first, by descending score (Eq. 5); the target is left out."""

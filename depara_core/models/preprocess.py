@@ -39,8 +39,9 @@ class Preprocess:
 
     Steps, in order: scale to [0, 1]; if ``size`` is set, resize the shorter side to
     ``resize or min(size)`` (``interpolation``, antialiased) and centre-crop to ``size``
-    (torchvision's rounding); map [0, 1] linearly onto ``value_range``; subtract ``mean`` and
-    divide by ``std`` per channel.
+    (torchvision's rounding); if ``clip`` is set, clip values to that sub-range of [0, 1] (the
+    taskonomy code's "low_sat" loading clips to [0.1, 0.9]); map [0, 1] linearly onto
+    ``value_range``; subtract ``mean`` and divide by ``std`` per channel.
     """
 
     size: tuple[int, int] | None = None
@@ -49,8 +50,11 @@ class Preprocess:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     interpolation: Interpolation = "bilinear"
+    clip: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.clip is not None and not (len(self.clip) == 2 and all(map(math.isfinite, self.clip)) and 0.0 <= self.clip[0] < self.clip[1] <= 1.0):
+            raise ModelError(f"input clip {self.clip!r} is not a range within [0, 1]", "give two values 0 <= LOW < HIGH <= 1, e.g. 0.1 0.9")
         if self.interpolation not in INTERPOLATIONS:
             raise ModelError(f"interpolation {self.interpolation!r} is not supported", f"use one of {', '.join(INTERPOLATIONS)}")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
@@ -66,6 +70,8 @@ class Preprocess:
         x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 255.0
         if self.size is not None:
             x = resize_and_crop(x, self.size, self.resize, self.interpolation)
+        if self.clip is not None:
+            x = x.clamp(*self.clip)
         lo, hi = self.value_range
         if (lo, hi) != (0.0, 1.0):
             x = x * (hi - lo) + lo
@@ -96,6 +102,8 @@ class Preprocess:
             "value_range": list(self.value_range),
             "mean": list(self.mean),
             "std": list(self.std),
+            # absent when off, so that keys written before the option existed stay valid
+            **({"clip": list(self.clip)} if self.clip is not None else {}),
         }
 
 

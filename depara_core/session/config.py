@@ -1,4 +1,4 @@
-"""What the sidebar decides: models (zoo or added), probes, layers and attribution method."""
+"""What the sidebar decides: models (zoo or added), probes, layers, attribution method and conventions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from depara_core.engine.graph import GraphOptions
 from depara_core.errors import DeparaError, ModelError
 from depara_core.models.sources import ModelSource, source_spec
 from depara_core.models.spec import ModelSpec
+from depara_core.presets import DEFAULT_PRESET, Preset, get_preset
 from depara_core.zoos import Zoo
 
 __all__ = ['ModelKind', 'ProbeChoice', 'CustomModel', 'Config', 'resolve_specs']
@@ -78,7 +79,8 @@ class CustomModel:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything the sidebar decides: zoo, models, layers, probes and attribution method."""
+    """Everything the sidebar decides: zoo, models, layers, probes, attribution method and the
+    conventions (:data:`~depara_core.presets.PRESETS`: the paper's definitions or the original code's)."""
 
     zoo: str
     models: tuple[str, ...]
@@ -86,9 +88,15 @@ class Config:
     custom: tuple[CustomModel, ...] = ()
     layer_mode: Literal["encoder", "all"] = "encoder"
     method: str = "gradient_x_input"
+    preset: str = DEFAULT_PRESET
+
+    @property
+    def conventions(self) -> Preset:
+        return get_preset(self.preset)
 
     def options(self) -> GraphOptions:
-        return GraphOptions(method=self.method)
+        """The preset's graph options with the chosen attribution method."""
+        return dataclasses.replace(self.conventions.options, method=self.method)
 
 
 def resolve_specs(config: Config, zoo: Zoo | None) -> list[ModelSpec]:

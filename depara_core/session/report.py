@@ -168,7 +168,8 @@ def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer
         ("created", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         ("zoo", cfg.zoo or "(added models)"), ("models", ", ".join(ws.names)),
         ("probes", f"{ws.probes.name}: {len(ws.probes)} images of {ws.probes.size[0]}x{ws.probes.size[1]} px" + (f" ({ws.probes.licence})" if ws.probes.licence else "")),
-        ("attribution", cfg.method), ("λ", f"{lam:g} (s = s_V + λ·s_E)"),
+        ("conventions", f"{cfg.conventions.name}: {cfg.conventions.description}"),
+        ("attribution", cfg.method), ("λ", f"{lam:g} ({terms.formula(lam)})"),
         ("software", f"depara_core {__version__}, torch {version('torch')}, Python {platform.python_version()}"),
     ]  # fmt: skip
     rep.meta += [("note", n) for n in ws.notes]

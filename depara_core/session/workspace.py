@@ -78,7 +78,7 @@ class Workspace:
     _held: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
-        self.models = list(self.models)
+        self.models = [self.config.conventions.apply(m) for m in self.models]  # e.g. the paper code's input clipping
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise DeparaError("two models have the same name", "give every model its own name")
@@ -203,7 +203,9 @@ class Workspace:
 
     def build_terms(self) -> SimilarityTerms:
         """s_V, s_E, RSA and CKA of the encoder graphs (the library's :func:`zoo_terms`, same cache entry)."""
-        self.terms = zoo_terms(self.models, self.probes, self.config.options(), cache=self.cache, graphs={n: self.graph(n) for n in self.names})
+        self.terms = zoo_terms(
+            self.models, self.probes, self.config.options(), cache=self.cache, graphs={n: self.graph(n) for n in self.names}, node_scale=self.config.conventions.node_scale
+        )
         return self.terms
 
     def compute_layer_scores(self, source: str, target: str, progress: ProgressSink | None = None) -> LayerScores:
@@ -219,7 +221,7 @@ class Workspace:
         if tracker.begin(0, f"{len(layers)} layers") is False:
             raise Cancelled("stopped before the layers of the source", "run again to resume from the cache")
         scores = select_layers(
-            src, self.model(target), self.probes, layers, self.config.options(), cache=self.cache,
+            src, self.model(target), self.probes, layers, self.config.options(), cache=self.cache, node_scale=self.config.conventions.node_scale,
             batch_size=self.batch_size(), memory_budget=self.memory_budget, progress=tracker, target_graph=self.graph(target),
         )  # fmt: skip
         tracker.finish()

@@ -78,7 +78,7 @@ def task_view(
     """
     m = terms.matrix(method, lam)
     tree = task_tree(m, terms.names, method=linkage)
-    title = {"DEPARA": f"s = s_V + {lam:g}·s_E", "DEPARA centred": f"s_V + {lam:g}·s_E (centred edges)"}.get(method, method)
+    title = terms.method_label(method, lam)
     off = m[~np.eye(len(m), dtype=bool)]
     fixed = terms.fixed_range(method, lam) if scale == "fixed" else None
     if scale == "fixed" and fixed is None:
@@ -100,7 +100,7 @@ def task_view(
         ordered = [terms.names[i] for i in tree.order]
         matrix_fig.add_trace(go.Scatter(
             x=ordered, y=ordered, mode="markers", marker={"symbol": "x-thin", "size": 10, "line": {"width": 2, "color": "white"}},
-            hovertemplate="%{x} with itself" + {"DEPARA": ": 1 + λ", "DEPARA centred": ": 1 + λ", "PL-LogME": ""}.get(method, ": 1") + "<extra></extra>", showlegend=False, name="diagonal",
+            hovertemplate="%{x} with itself" + _diagonal_note(terms, method, lam) + "<extra></extra>", showlegend=False, name="diagonal",
         ))  # fmt: skip
     tree_fig = plots.tree_figure(tree.linkage, tree.labels)
     # Same height and vertical margins, and free cell aspect: the tree's leaves line up with the matrix rows.
@@ -113,6 +113,13 @@ def task_view(
     matrix_fig.update_yaxes(scaleanchor=None)
     matrix_fig.update_xaxes(tickfont=font)
     return TaskView(m, tree, matrix_fig, tree_fig)
+
+
+def _diagonal_note(terms: SimilarityTerms, method: str, lam: float) -> str:
+    """What a model scores with itself: node_scale + λ for the λ methods, 1 for correlations, nothing for LogME."""
+    if method in LAMBDA_METHODS:
+        return f": {terms.node_scale + lam:g} ({terms.node_scale:g} + λ)"
+    return "" if method == "PL-LogME" else ": 1"
 
 
 def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = "DEPARA") -> tuple[go.Figure, pd.DataFrame]:
@@ -128,7 +135,7 @@ def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = 
         "s_V": [terms.s_V[terms.index(n), j] for n in names],
         "s_E": [terms.s_E[terms.index(n), j] for n in names],
     })  # fmt: skip
-    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=f"s(λ={lam:g})" if method == "DEPARA" else f"{method} (λ={lam:g})" if method in LAMBDA_METHODS else method)
+    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=terms.method_label(method, lam))
     return fig, table
 
 

@@ -104,6 +104,26 @@ def test_lambda_moves_matrix_ranking_and_sidebar(app):
     assert app.slider(key="lam_slider").value == 4.0 and "s = s_V + 4·s_E" in chart_text(app)
 
 
+def test_paper_code_conventions_reweight_and_recompute(app):
+    """The sidebar's Conventions: the original code's preset brings its λ and node weight, graphs with
+    its options (a different cache entry), and the report says which conventions were used."""
+    ok(app)
+    before = set(app.session_state["workspaces"])
+    box = app.selectbox(key="w_preset")
+    assert box.value == "paper" and "Paper code" in box.options  # options as shown
+    box.set_value("paper code").run()
+    ok(app)
+    assert app.session_state["lam"] == 0.25
+    assert "s = 0.001·s_V" not in chart_text(app)  # the paper's results stay on show until the new graphs are computed
+    app.button(key="compute_inline").click().run()
+    ok(app)
+    assert "s = 0.001·s_V + 0.25·s_E" in chart_text(app)
+    config = next(c for c in app.session_state["workspaces"] if c.preset == "paper code")
+    ws = app.session_state["workspaces"][config]
+    assert ws.complete and ws.terms.node_scale == 1e-3 and config.options().center_edges and config not in before
+    assert all(m.spec.preprocess.clip == (0.1, 0.9) for m in ws.models)
+
+
 def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
     app.switch_page("pages/4_task_transferability.py").run()
     box = app.selectbox(key="method_view")
