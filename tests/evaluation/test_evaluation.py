@@ -20,6 +20,29 @@ def test_sort_gt_is_rebuilt_exactly_from_the_committed_csv():
     np.testing.assert_array_equal(taskonomy_sort_gt("16k"), published)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top5_protocol_equals_the_original_codes_against_sort_gt(seed):
+    """The original evaluation written out: for each of the 18 targets rank all 20 tasks by
+    descending score, skip column 0 (the target itself, which scores highest), count hits among
+    sort_gt's top 5 at K = 1..19, pool over targets. The library's evaluator gives the same P@K / R@K."""
+    from depara_core.evaluation.taskonomy import TASKONOMY_TASKS
+
+    sort_gt = np.load(asset_dir("depara") / "sort_gt.npy", allow_pickle=False)
+    rng = np.random.default_rng(seed)
+    s = rng.random((20, 20)) + 10 * np.eye(20)  # s[source, target]; each task most similar to itself
+    rows = [TASKONOMY_TASKS.index(t) for t in TASKONOMY_TARGETS]
+    aff = s[:, rows].T  # (18 targets, 20 tasks), as the original code holds it
+    hits = np.array([[len(set(np.argsort(-aff[i])[1 : k + 1]) & set(sort_gt[i, 1:6])) for k in range(1, 20)] for i in range(18)])
+    precision, recall = (hits / np.arange(1, 20)).mean(0), (hits / 5).mean(0)
+
+    gt = taskonomy_ground_truth("16k")
+    scores = {t: {src: float(s[a, TASKONOMY_TASKS.index(t)]) for a, src in enumerate(TASKONOMY_TASKS) if src != t} for t in TASKONOMY_TARGETS}
+    m = evaluate(scores, gt, relevant=5)
+    np.testing.assert_array_equal(m.k, np.arange(1, 20))
+    np.testing.assert_allclose(m.precision, precision, atol=1e-12)
+    np.testing.assert_allclose(m.recall, recall, atol=1e-12)
+
+
 def test_taskonomy_ground_truth_shape():
     gt = taskonomy_ground_truth()
     assert gt.targets == list(TASKONOMY_TARGETS)
