@@ -112,3 +112,4 @@ page = st.navigation(PAGES)
 sidebar(page)
 page.run()
 export()  # after the page, so that results computed in this run can be exported at once
+ui.share_link()  # after the page, so that the link holds what the page chose (e.g. its target)

@@ -66,6 +66,7 @@ def live() -> None:
     with b:
         ui.table(table, f"ranking-{target}", key="ranking_table")
     evaluation(lam)
+    ui.sync_link()  # λ, method and target change in this fragment alone
 
 
 def evaluation(lam: float) -> None:

@@ -28,8 +28,12 @@ with st.expander("Upload measured per-layer transfer"):
 
 with main, ui.guard("layer selection"):
     c1, c2 = st.columns(2)
+    if ss.get("layer_source") not in ws.names:  # e.g. a link naming a model of another zoo
+        ss.pop("layer_source", None)
     source = c1.selectbox("Source model", ws.names, key="layer_source")
     others = [n for n in ws.names if n != source]
+    if ss.get("layer_target") not in others:
+        ss.pop("layer_target", None)
     target = c2.selectbox("Target", others, key="layer_target")
     lam = float(ss.lam)
     scores = ws.layer_results.get((source, target))

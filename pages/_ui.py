@@ -17,6 +17,7 @@ from streamlit.runtime.scriptrunner import RerunException, StopException
 
 from depara_core.cache import GraphCache, default_cache_dir
 from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
+from depara_core.engine.attribution import method_names
 from depara_core.engine.graph import Cancelled
 from depara_core.engine.plan import parse_size
 from depara_core.errors import DeparaError
@@ -30,6 +31,7 @@ from depara_core.presets import DEFAULT_PRESET, get_preset
 from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import builtin_probe_sets, load_builtin
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
+from depara_core.session.link import LinkChoices, link_params, link_url, read_link
 from depara_core.session.policy import ServerPolicy
 from depara_core.session.progress import ProgressReport
 from depara_core.session.uploads import check_path, load_probes
@@ -146,6 +148,7 @@ def init_state() -> None:
     ss = st.session_state
     if ss.get("initialised"):
         return
+    apply_link()
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
                        ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET)):  # fmt: skip
         if key not in ss:
@@ -163,6 +166,41 @@ def init_state() -> None:
     ss.initialised = True
     with contextlib.suppress(DeparaError):
         ss.initial_config = current_config()
+
+
+def apply_link() -> None:
+    """A new session opened from a shared link takes the link's choices (each checked; what does
+    not exist here is left out, noted in ``link_notes``)."""
+    params = st.query_params.to_dict()
+    if not params:
+        return
+    choices = LinkChoices({n: tuple(z.names) if z.available else () for n, z in zoos().items()}, tuple(builtin_probe_sets()), tuple(method_names()))
+    updates, notes = read_link(params, choices)
+    for key, value in updates.items():
+        st.session_state.setdefault(key, value)
+    st.session_state.link_notes = notes
+
+
+def sync_link() -> dict[str, str]:
+    """Write the session's shareable choices into the page's address (when they changed); returns them."""
+    ss = st.session_state
+    z = zoo(ss.get("zoo", ""))
+    params = link_params(ss, tuple(z.names) if z is not None and z.available else ())
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+    return params
+
+
+def share_link() -> None:
+    """The sidebar's 'Link to this view': the address with the current choices, with a copy button."""
+    params = sync_link()
+    notes = st.session_state.pop("link_notes", None)
+    if notes:
+        st.sidebar.warning("Opened from a link; " + "; ".join(notes) + ".", icon=":material/link_off:")
+    with st.sidebar.popover("Link to this view", icon=":material/link:"):
+        st.caption("Opens these choices in another browser on this server (the address bar holds them too). "
+                   "Uploaded probes and added models stay in this session.")  # fmt: skip
+        st.code(link_url(st.context.url or "", params), language=None, wrap_lines=True)
 
 
 def bind(name: str, on_change=None, widget: str | None = None, upper: float | None = None) -> dict:

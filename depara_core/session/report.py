@@ -91,14 +91,15 @@ class Report:
 
     def html(self, png: bool | str = "auto") -> str:
         """The whole report as one HTML document (plotly.js inlined once)."""
-        pngs = _png_images(self.figures) if (png is True or (png == "auto" and static_export_available())) else {}
+        pngs, png_problem = _png_images(self.figures) if (png is True or (png == "auto" and static_export_available())) else ({}, "")
+        meta = self.meta + ([("PNG copies", f"not drawn: {png_problem}")] if png_problem else [])
         sections = [n for n, k, _ in self.items if k == "section"]
         out = [
             "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
             f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style>",
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
             f"<h1>{html.escape(self.title)}</h1>",
-            "<div class='meta'>" + "<br>".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in self.meta) + "</div>",
+            "<div class='meta'>" + "<br>".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in meta) + "</div>",
             "<nav>" + "".join(f"<a href='#s{i}'>{html.escape(s)}</a>" for i, s in enumerate(sections)) + "</nav>",
         ]  # fmt: skip
         section_no = 0
@@ -128,17 +129,25 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")[:80] or "figure"
 
 
-def _png_images(figures: list[tuple[str, go.Figure]]) -> dict[str, str]:
-    """Base64 PNGs of ``figures`` in one kaleido batch; {} when static export fails."""
+def _png_images(figures: list[tuple[str, go.Figure]], attempts: int = 2) -> tuple[dict[str, str], str]:
+    """Base64 PNGs of ``figures`` in one kaleido batch, and why none were drawn ("" when they were).
+
+    The browser kaleido drives can fail to start on a busy machine; it is tried ``attempts`` times.
+    Without it the HTML report stands, and its header says that the PNG copies are missing.
+    """
     if not figures:
-        return {}
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = [Path(tmp) / f"{i}.png" for i in range(len(figures))]
-        try:
-            pio.write_images([f for _, f in figures], paths, format="png", scale=2)
-        except Exception:  # no browser, or it failed to start: the HTML report stands without PNGs
-            return {}
-        return {name: base64.b64encode(p.read_bytes()).decode() for (name, _), p in zip(figures, paths) if p.is_file()}
+        return {}, ""
+    problem = ""
+    for _ in range(attempts):
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [Path(tmp) / f"{i}.png" for i in range(len(figures))]
+            try:
+                pio.write_images([f for _, f in figures], paths, format="png", scale=2)
+            except Exception as exc:  # noqa: BLE001 - any failure of the external browser means "no PNGs", said in the report
+                problem = f"static export failed ({type(exc).__name__}: {str(exc)[:200]})"
+                continue
+            return {name: base64.b64encode(p.read_bytes()).decode() for (name, _), p in zip(figures, paths) if p.is_file()}, ""
+    return {}, problem
 
 
 def build_report(

@@ -124,6 +124,42 @@ def test_paper_code_conventions_reweight_and_recompute(app):
     assert all(m.spec.preprocess.clip == (0.1, 0.9) for m in ws.models)
 
 
+def test_the_address_holds_the_view_and_a_link_reopens_it(app):
+    """Choices go into the page's address as they change (λ from the page's fragment too); a new
+    session opened with those parameters shows the same view; a hostile link is checked."""
+    ok(app)
+    app.switch_page("pages/4_task_transferability.py").run()
+    app.slider(key="lam_slider").set_value(3.5).run()
+    app.selectbox(key="method_view").set_value("CKA").run()
+    names = app.session_state["models"]
+    app.selectbox(key="w_target").set_value(names[2]).run()
+    ok(app)
+    params = dict(app.query_params)
+    assert params["lam"] == "3.5" and params["method"] == "CKA" and params["target"] == names[2] and params["models"] == ",".join(names)
+    assert any("lam=3.5" in c.value for c in app.code)  # the "Link to this view" text
+
+    other = AppTest.from_file(APP, default_timeout=600)
+    other.session_state["probe_count"] = PROBES  # as the first session (the link carries it too)
+    for key, value in params.items():
+        other.query_params[key] = value
+    other.run()
+    ok(other)
+    ss = other.session_state
+    assert (ss["lam"], ss["method_view"], ss["target"], ss["models"]) == (3.5, "CKA", names[2], names)
+    assert other.selectbox(key="w_target").value == names[2] and "CKA" in chart_text(other)
+    assert not [w for w in other.warning if "link" in str(w.value)]
+
+    hostile = AppTest.from_file(APP, default_timeout=600)
+    hostile.session_state["probe_count"] = PROBES
+    for key, value in {"probes": "/etc/passwd", "lam": "nan", "attribution": "os:system"}.items():
+        hostile.query_params[key] = value
+    hostile.run()
+    ok(hostile)
+    assert hostile.session_state["lam"] == 1.0 and hostile.session_state["probe_set"].startswith("builtin:")
+    warning = " ".join(str(w.value) for w in hostile.warning)
+    assert "probes='/etc/passwd' was left out" in warning and "lam='nan'" in warning and "attribution='os:system'" in warning
+
+
 def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
     app.switch_page("pages/4_task_transferability.py").run()
     box = app.selectbox(key="method_view")

@@ -72,4 +72,16 @@ def test_png_copies_when_chromium_is_installed(ws):
     rep = assemble(ws, 1.0, target="m0")
     rep.items = [item for item in rep.items if item[0] in ("task tree", "similarity matrix") or item[1] == "section"][:4]
     html = rep.html(png=True)
-    assert html.count("<img class='png'") == 2
+    assert html.count("<img class='png'") == 2, html[html.find("PNG copies"):][:400]
+
+
+def test_a_failed_png_export_is_said_in_the_report(ws, monkeypatch):
+    import depara_core.session.report as report
+
+    def fail(*_a, **_k):
+        raise RuntimeError("the browser did not start")
+
+    monkeypatch.setattr(report.pio, "write_images", fail)
+    rep = assemble(ws, 1.0, target="m0")
+    html = rep.html(png=True)
+    assert "<img class='png'" not in html and "PNG copies</b>: not drawn: static export failed (RuntimeError: the browser did not start)" in html

@@ -1,0 +1,161 @@
+"""A view as a link: the shared choices of a session as URL query parameters, and back.
+
+The link carries only what another person can reproduce on the same server: a zoo and its
+models, a built-in probe set and count, layers, attribution method, conventions, λ, the page's
+method, colour scale and target. Uploaded probes and added models stay in the session that
+made them (a link never names a file). Every value read from a link is checked against what
+exists; what does not is left out with a note, never acted on.
+
+>>> choices = LinkChoices(zoos={"z": ("a", "b", "c")}, probe_sets=("noise",), attributions=("gradient_x_input",))
+>>> state = {"zoo": "z", "models": ["a", "c"], "probe_set": "builtin:noise", "probe_count": 8, "lam": 0.5}
+>>> params = link_params(state, zoo_models=("a", "b", "c"))
+>>> params["models"], params["lam"]
+('a,c', '0.5')
+>>> updates, notes = read_link(params, choices)
+>>> updates["models"], updates["lam"], notes
+(['a', 'c'], 0.5, [])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from depara_core.compare.terms import ALL_METHODS
+from depara_core.presets import PRESETS
+
+__all__ = ["LinkChoices", "LINK_KEYS", "link_params", "read_link", "link_url"]
+
+LINK_KEYS: dict[str, str] = {
+    "zoo": "zoo",
+    "models": "models",
+    "probes": "probe_set",
+    "n": "probe_count",
+    "layers": "layer_mode",
+    "attribution": "method",
+    "conventions": "preset",
+    "lam": "lam",
+    "method": "method_view",
+    "colours": "matrix_scale",
+    "target": "target",
+    "source": "layer_source",
+    "layer_target": "layer_target",
+}
+"""Query parameter → the session-state key it mirrors, in the order links are written."""
+
+MAX_PROBES = 5000
+MAX_LAMBDA = 100.0
+
+
+@dataclass(frozen=True)
+class LinkChoices:
+    """What exists on this server, to check a link against."""
+
+    zoos: Mapping[str, Sequence[str]]
+    """Zoo name → its model names."""
+    probe_sets: Sequence[str]
+    attributions: Sequence[str]
+    presets: Sequence[str] = field(default_factory=lambda: tuple(PRESETS))
+    methods: Sequence[str] = ALL_METHODS
+
+
+def link_params(state: Mapping[str, object], zoo_models: Sequence[str] = ()) -> dict[str, str]:
+    """The query parameters of the session ``state`` (a mapping like ``st.session_state``).
+
+    Only built-in probe sets and the chosen models that belong to the zoo (``zoo_models``) go into
+    a link: uploads and added models belong to their session.
+    """
+    out: dict[str, str] = {}
+    for param, key in LINK_KEYS.items():
+        value = state.get(key)
+        if value is None or value == "":
+            continue
+        if key == "probe_set" and not str(value).startswith("builtin:"):
+            continue  # uploaded probes belong to their session
+        if key == "models":
+            out[param] = ",".join(str(m) for m in value if m in zoo_models and "," not in str(m))
+        elif key == "lam":
+            out[param] = f"{float(value):g}"
+        else:
+            out[param] = str(value)
+    return out
+
+
+def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str, object], list[str]]:
+    """Session-state updates from a link's ``params`` and notes on what was left out (and why).
+
+    Values are checked against ``choices``; targets and layer-page models, which depend on the
+    results, are passed on and checked by their pages.
+    """
+    updates: dict[str, object] = {}
+    notes: list[str] = []
+
+    def note(param: str, why: str) -> None:
+        notes.append(f"the link's {param}={str(params[param])[:80]!r} was left out: {why}")
+
+    zoo = params.get("zoo")
+    if zoo is not None:
+        if zoo in choices.zoos:
+            updates["zoo"] = zoo
+        else:
+            note("zoo", "there is no such zoo here")
+    if "models" in params:
+        if "zoo" not in updates:
+            note("models", "models are read only with a known zoo")
+        else:
+            known = set(choices.zoos[updates["zoo"]])
+            names = [m for m in str(params["models"]).split(",") if m]
+            unknown = [m for m in names if m not in known]
+            if unknown:
+                notes.append(f"the link's models {', '.join(repr(m[:40]) for m in unknown[:5])} are not in zoo {updates['zoo']!r} and were left out")
+            updates["models"] = list(dict.fromkeys(m for m in names if m in known))
+    if "probes" in params:
+        kind, _, name = str(params["probes"]).partition(":")
+        if kind == "builtin" and name in choices.probe_sets:
+            updates["probe_set"] = f"builtin:{name}"
+        else:
+            note("probes", "links name built-in probe sets only")
+    _ranged(params, "n", int, 3, MAX_PROBES, updates, note, f"the probe count must be a whole number from 3 to {MAX_PROBES}")
+    _choice(params, "layers", ("encoder", "all"), updates, note)
+    _choice(params, "attribution", choices.attributions, updates, note)
+    _choice(params, "conventions", choices.presets, updates, note)
+    _choice(params, "method", choices.methods, updates, note)
+    _choice(params, "colours", ("pairs", "fixed"), updates, note)
+    _ranged(params, "lam", float, 0.0, MAX_LAMBDA, updates, note, f"λ must be a number from 0 to {MAX_LAMBDA:g}")
+    for param in ("target", "source", "layer_target"):
+        if param in params and str(params[param]):
+            updates[LINK_KEYS[param]] = str(params[param])[:200]
+    return updates, notes
+
+
+def _choice(params: Mapping[str, str], param: str, allowed: Sequence[str], updates: dict, note) -> None:
+    if param not in params:
+        return
+    if params[param] in allowed:
+        updates[LINK_KEYS[param]] = params[param]
+    else:
+        note(param, f"use one of {', '.join(map(str, allowed))}")
+
+
+def _ranged(params: Mapping[str, str], param: str, kind: type, low: float, high: float, updates: dict, note, why: str) -> None:
+    if param not in params:
+        return
+    try:
+        value = kind(str(params[param]))
+    except ValueError:
+        value = None
+    if value is not None and math.isfinite(value) and low <= value <= high:
+        updates[LINK_KEYS[param]] = value
+    else:
+        note(param, why)
+
+
+def link_url(base: str, params: Mapping[str, str]) -> str:
+    """``base`` (the page's address, any query dropped) with ``params`` as its query.
+
+    >>> link_url("http://host:8501/layers?old=1", {"zoo": "mini taskonomy", "lam": "0.5"})
+    'http://host:8501/layers?zoo=mini+taskonomy&lam=0.5'
+    """
+    return f"{base.split('?', 1)[0]}?{urlencode(dict(params))}"

@@ -1,0 +1,60 @@
+"""Links to a view: what they carry, and that a link from a stranger is checked, never trusted."""
+
+from __future__ import annotations
+
+import pytest
+
+from depara_core.session.link import LINK_KEYS, LinkChoices, link_params, link_url, read_link
+
+CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=("noise", "scenes"), attributions=("gradient_x_input", "saliency"))
+STATE = {"zoo": "z", "models": ["c", "a"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
+         "preset": "paper code", "lam": 0.25, "method_view": "PL-LogME", "matrix_scale": "fixed", "target": "a",
+         "layer_source": "b", "layer_target": "c"}  # fmt: skip
+
+
+def test_round_trip_reproduces_every_shared_choice():
+    params = link_params(STATE, zoo_models=CHOICES.zoos["z"])
+    assert set(params) == set(LINK_KEYS)
+    updates, notes = read_link(params, CHOICES)
+    assert notes == [] and updates == STATE
+
+
+def test_session_only_things_stay_out_of_links():
+    state = {**STATE, "probe_set": "uploaded:0123abcd", "models": ["a", "my-upload-model"]}
+    params = link_params(state, zoo_models=CHOICES.zoos["z"])
+    assert "probes" not in params and params["models"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("params", "left_out"),
+    [
+        ({"zoo": "../../etc"}, "zoo"),
+        ({"probes": "/etc/passwd"}, "probes"),
+        ({"probes": "uploaded:0123abcd"}, "probes"),  # another session's upload
+        ({"probes": "builtin:../../secret"}, "probes"),
+        ({"n": "1e9"}, "n"),
+        ({"n": "2"}, "n"),
+        ({"lam": "nan"}, "lam"),
+        ({"lam": "-1"}, "lam"),
+        ({"lam": "1e300"}, "lam"),
+        ({"attribution": "os.system"}, "attribution"),
+        ({"conventions": "evil"}, "conventions"),
+        ({"method": "__import__"}, "method"),
+        ({"layers": "every"}, "layers"),
+        ({"models": "a,b"}, "models"),  # no zoo: nothing to check the names against
+    ],
+)
+def test_a_hostile_link_is_left_out_with_a_note(params, left_out):
+    updates, notes = read_link(params, CHOICES)
+    assert LINK_KEYS[left_out] not in updates
+    assert len(notes) == 1 and f"the link's {left_out}=" in notes[0]
+
+
+def test_models_outside_the_zoo_are_dropped_and_named():
+    updates, notes = read_link({"zoo": "y", "models": "p,a,q,p"}, CHOICES)
+    assert updates["models"] == ["p", "q"] and "'a'" in notes[0]
+
+
+def test_link_url_quotes_values():
+    url = link_url("http://h:8501/transferability?x=1", link_params({"zoo": "z", "models": ["a b", "c&d"]}, zoo_models=("a b", "c&d")))
+    assert url == "http://h:8501/transferability?zoo=z&models=a+b%2Cc%26d"
