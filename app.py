@@ -24,6 +24,7 @@ from depara_core.engine.attribution import get_method, method_names
 from depara_core.engine.plan import default_memory_budget
 from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
+from depara_core.session.bundle import build_bundle
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
 from pages import _ui as ui
@@ -97,13 +98,19 @@ def export() -> None:
         return
     ws = done[-1]
     png = report_png_available() and st.sidebar.checkbox("PNG copies in the report (slower)", key="report_png")
-    lam, target = float(ss.lam), ss.get("target")
+    lam, target, link = float(ss.lam), ss.get("target"), ui.link_now()
     gt = ui.ground_truth(ws)
     truth = ui.layer_truth()
     st.sidebar.download_button(
         "Export report", data=lambda: build_report(ws, lam, target=target, ground_truth=gt, layer_truth=truth, png=png),
         file_name=f"depara-report-{datetime.now():%Y%m%d-%H%M}.html", mime="text/html", icon=":material/download:",
         on_click="ignore", help="One HTML file with every figure and table of the current results (opens offline).",
+    )  # fmt: skip
+    st.sidebar.download_button(
+        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link),
+        file_name=f"depara-{datetime.now():%Y%m%d-%H%M}.zip", mime="application/zip", icon=":material/folder_zip:", on_click="ignore",
+        help="A zip for slides: a compact summary, every figure as SVG and PNG, tables as CSV, the task tree as Newick and "
+        "the settings, which the Setup page reopens.",
     )  # fmt: skip
 
 

@@ -20,6 +20,12 @@ st.title("Setup")
 ui.flash()
 st.caption("Choose models and probe images in the sidebar, add your own below, then compute. Everything computed is cached on disk, so a later start is immediate.")
 
+with st.expander("Reopen a saved view", icon=":material/history:"):
+    saved = st.file_uploader("An export bundle (.zip) or its settings.json", type=["zip", "json"], key="reopen_file")
+    if saved is not None and st.button("Reopen", key="reopen", icon=":material/restore:"):
+        with ui.guard("reopening the view"):
+            ui.reopen_settings(saved.getvalue())
+
 # ---- models --------------------------------------------------------------------------------
 st.header("Models", divider="gray")
 z = ui.zoo(ss.zoo)

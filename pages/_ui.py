@@ -30,6 +30,7 @@ from depara_core.models.spec import LoadedModel, ModelSpec, load_model
 from depara_core.presets import DEFAULT_PRESET, get_preset
 from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import builtin_probe_sets, load_builtin
+from depara_core.session.bundle import read_settings
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
 from depara_core.session.link import LinkChoices, link_params, link_url, read_link
 from depara_core.session.policy import ServerPolicy
@@ -168,24 +169,41 @@ def init_state() -> None:
         ss.initial_config = current_config()
 
 
+def link_choices() -> LinkChoices:
+    """What links may name on this server: its zoos and their models, built-in probe sets, methods."""
+    return LinkChoices({n: tuple(z.names) if z.available else () for n, z in zoos().items()}, tuple(builtin_probe_sets()), tuple(method_names()))
+
+
 def apply_link() -> None:
     """A new session opened from a shared link takes the link's choices (each checked; what does
     not exist here is left out, noted in ``link_notes``)."""
     params = st.query_params.to_dict()
     if not params:
         return
-    choices = LinkChoices({n: tuple(z.names) if z.available else () for n, z in zoos().items()}, tuple(builtin_probe_sets()), tuple(method_names()))
-    updates, notes = read_link(params, choices)
+    updates, notes = read_link(params, link_choices())
     for key, value in updates.items():
         st.session_state.setdefault(key, value)
     st.session_state.link_notes = notes
 
 
-def sync_link() -> dict[str, str]:
-    """Write the session's shareable choices into the page's address (when they changed); returns them."""
+def link_now() -> dict[str, str]:
+    """The session's shareable choices as link parameters."""
     ss = st.session_state
     z = zoo(ss.get("zoo", ""))
-    params = link_params(ss, tuple(z.names) if z is not None and z.available else ())
+    return link_params(ss, tuple(z.names) if z is not None and z.available else ())
+
+
+def reopen_settings(data: bytes) -> None:
+    """Take the view saved in an export bundle (its zip or settings.json), checked like a link, and
+    start a new run with it; the message says what was left out."""
+    updates, notes = read_link(read_settings(data), link_choices())
+    left_out = f" Left out: {'; '.join(notes)}." if notes else ""
+    defer(f"Reopened the saved view ({len(updates)} choices).{left_out}", **updates)
+
+
+def sync_link() -> dict[str, str]:
+    """Write the session's shareable choices into the page's address (when they changed); returns them."""
+    params = link_now()
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
     return params

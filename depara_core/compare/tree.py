@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
+from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering, to_tree
 from scipy.spatial.distance import squareform
 
 from depara_core.errors import DeparaError
@@ -32,6 +32,30 @@ class TaskTree:
     @property
     def ordered_labels(self) -> list[str]:
         return [self.labels[i] for i in self.order]
+
+    def newick(self) -> str:
+        """The tree in Newick format, branch lengths in linkage distance (for phylogeny viewers).
+
+        scipy builds the tree (``to_tree``) but writes no Newick; this small writer quotes labels
+        as the format requires (single quotes, an inner quote doubled).
+
+        >>> task_tree([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]], ["a", "b", "c's"]).newick()
+        "('c''s':0.85,(b:0.1,a:0.1):0.75);"
+        """
+        root = to_tree(self.linkage)
+
+        def write(node, parent_dist: float) -> str:
+            length = f":{parent_dist - node.dist:.6g}"
+            if node.is_leaf():
+                return _newick_label(self.labels[node.id]) + length
+            return f"({write(node.left, node.dist)},{write(node.right, node.dist)}){length}"
+
+        return write(root, root.dist).rsplit(":", 1)[0] + ";"
+
+
+def _newick_label(label: str) -> str:
+    plain = all(ch.isalnum() or ch in "_-.#@" for ch in label) and label
+    return label if plain else "'" + label.replace("'", "''") + "'"
 
 
 def task_tree(

@@ -44,7 +44,7 @@ from depara_core.session.workspace import Workspace
 from depara_core.viz import plots
 from depara_core.viz.views import attribution_grid_view, edge_view, layer_view, ranking_view, task_view
 
-__all__ = ["Report", "build_report", "write_report", "static_export_available"]
+__all__ = ["Report", "assemble", "build_report", "write_report", "static_export_available", "static_images", "slug"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1f2430;padding:0 1rem}
@@ -52,7 +52,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:2px solid #e3e6ee;padding-bottom:.3rem;m
 .meta{color:#5b6275;font-size:.92rem}table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{border:1px solid #dde1ea;padding:.25rem .5rem;text-align:right}th{background:#f3f5f9}
 td:first-child,th:first-child{text-align:left}.fig{margin:1rem 0}.note{color:#5b6275;font-size:.85rem}
-nav a{margin-right:1rem}details{margin:.3rem 0}img.png{max-width:100%;border:1px solid #eee}
+nav a{margin-right:1rem}details{margin:.3rem 0}img.png{max-width:100%;border:1px solid #eee}img.svg{max-width:100%}
 """
 
 
@@ -89,15 +89,18 @@ class Report:
     def figures(self) -> list[tuple[str, go.Figure]]:
         return [(n, p) for n, k, p in self.items if k == "figure"]
 
-    def html(self, png: bool | str = "auto") -> str:
-        """The whole report as one HTML document (plotly.js inlined once)."""
-        pngs, png_problem = _png_images(self.figures) if (png is True or (png == "auto" and static_export_available())) else ({}, "")
+    def html(self, png: bool | str = "auto", svgs: dict[str, bytes] | None = None) -> str:
+        """The whole report as one HTML document (plotly.js inlined once). With ``svgs`` (figure name
+        → SVG) the figures are those static pictures instead, and no plotly.js is needed: a small file."""
+        want_png = svgs is None and (png is True or (png == "auto" and static_export_available()))
+        images, png_problem = static_images(self.figures) if want_png else ({}, "")
+        pngs = {name: base64.b64encode(data).decode() for name, data in images.items()}
         meta = self.meta + ([("PNG copies", f"not drawn: {png_problem}")] if png_problem else [])
         sections = [n for n, k, _ in self.items if k == "section"]
         out = [
             "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
             f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style>",
-            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+            ("</head><body>" if svgs is not None else f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"),
             f"<h1>{html.escape(self.title)}</h1>",
             "<div class='meta'>" + "<br>".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in meta) + "</div>",
             "<nav>" + "".join(f"<a href='#s{i}'>{html.escape(s)}</a>" for i, s in enumerate(sections)) + "</nav>",
@@ -109,8 +112,12 @@ class Report:
                 section_no += 1
             elif kind == "text":
                 out.append(f"<p class='note'>{html.escape(str(payload))}</p>")
+            elif kind == "figure" and svgs is not None:
+                svg = svgs.get(name)
+                pic = f"<img class='svg' alt='{html.escape(name)}' src='data:image/svg+xml;base64,{base64.b64encode(svg).decode()}'>" if svg else "<p class='note'>(not drawn)</p>"
+                out.append(f"<div class='fig'><h3>{html.escape(name)}</h3>{pic}</div>")
             elif kind == "figure":
-                div = pio.to_html(payload, full_html=False, include_plotlyjs=False, config=plots.figure_config(f"{_slug(name)}.svg"))
+                div = pio.to_html(payload, full_html=False, include_plotlyjs=False, config=plots.figure_config(f"{slug(name)}.svg"))
                 extra = f"<details><summary>PNG</summary><img class='png' alt='{html.escape(name)}' src='data:image/png;base64,{pngs[name]}'></details>" if name in pngs else ""
                 out.append(f"<div class='fig'><h3>{html.escape(name)}</h3>{div}{extra}</div>")
             else:
@@ -119,35 +126,42 @@ class Report:
                 out.append(
                     f"<h3>{html.escape(name)}</h3>"
                     + df.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, escape=True)
-                    + f"<a download='{_slug(name)}.csv' href='data:text/csv;base64,{csv}'>CSV</a>"
+                    + f"<a download='{slug(name)}.csv' href='data:text/csv;base64,{csv}'>CSV</a>"
                 )
         out.append("</body></html>")
         return "\n".join(out)
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """A file-name stem for a figure or table name."""
     return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")[:80] or "figure"
 
 
-def _png_images(figures: list[tuple[str, go.Figure]], attempts: int = 2) -> tuple[dict[str, str], str]:
-    """Base64 PNGs of ``figures`` in one kaleido batch, and why none were drawn ("" when they were).
+def static_images(figures: list[tuple[str, go.Figure]], fmt: str = "png", attempts: int = 3) -> tuple[dict[str, bytes], str]:
+    """``fmt`` (png or svg) files of ``figures`` drawn by kaleido in batches, and what was not drawn ("" when all were).
 
-    The browser kaleido drives can fail to start on a busy machine; it is tried ``attempts`` times.
-    Without it the HTML report stands, and its header says that the PNG copies are missing.
+    The browser kaleido drives can fail to start, or drop a file, on a busy machine: figures
+    missing after a batch are drawn again, up to ``attempts`` batches. What is still missing is said
+    in the returned problem (the reports say it in their header).
     """
-    if not figures:
-        return {}, ""
+    done: dict[str, bytes] = {}
+    todo = list(figures)
     problem = ""
     for _ in range(attempts):
+        if not todo:
+            break
         with tempfile.TemporaryDirectory() as tmp:
-            paths = [Path(tmp) / f"{i}.png" for i in range(len(figures))]
+            paths = [Path(tmp) / f"{i}.{fmt}" for i in range(len(todo))]
             try:
-                pio.write_images([f for _, f in figures], paths, format="png", scale=2)
-            except Exception as exc:  # noqa: BLE001 - any failure of the external browser means "no PNGs", said in the report
+                pio.write_images([f for _, f in todo], paths, format=fmt, scale=2 if fmt == "png" else 1)
+            except Exception as exc:  # noqa: BLE001 - any failure of the external browser means "not drawn", said in the report
                 problem = f"static export failed ({type(exc).__name__}: {str(exc)[:200]})"
-                continue
-            return {name: base64.b64encode(p.read_bytes()).decode() for (name, _), p in zip(figures, paths) if p.is_file()}, ""
-    return {}, problem
+            done.update({name: p.read_bytes() for (name, _), p in zip(todo, paths) if p.is_file() and p.stat().st_size})
+        todo = [(n, f) for n, f in todo if n not in done]
+    if not todo:
+        return done, ""
+    missing = ", ".join(n for n, _ in todo[:5]) + ("…" if len(todo) > 5 else "")
+    return done, problem or f"static export left out {len(todo)} figure(s): {missing}"
 
 
 def build_report(

@@ -160,6 +160,35 @@ def test_the_address_holds_the_view_and_a_link_reopens_it(app):
     assert "probes='/etc/passwd' was left out" in warning and "lam='nan'" in warning and "attribution='os:system'" in warning
 
 
+def test_export_bundle_and_reopening_its_settings(app):
+    """The sidebar's bundle holds the view; the Setup page reopens it in another session, and a
+    file that is not a bundle gets a message."""
+    ok(app)
+    app.switch_page("pages/4_task_transferability.py").run()
+    app.slider(key="lam_slider").set_value(2.0).run()
+    app.selectbox(key="method_view").set_value("RSA").run()
+    bundle = next(d for d in app.get("download_button") if d.label == "Export bundle")
+    assert bundle.proto.label == "Export bundle"
+    from depara_core.session.bundle import build_bundle
+
+    ss = app.session_state
+    ws = next(w for w in ss["workspaces"].values() if w.complete)
+    z = zipfile.ZipFile(io.BytesIO(build_bundle(ws, ss["lam"], link=dict(app.query_params), static=False)))
+    settings = z.read("settings.json")
+
+    other = new_app()
+    other.switch_page("pages/1_setup.py").run()
+    other.file_uploader(key="reopen_file").set_value([("settings.json", settings, "application/json")]).run()
+    other.button(key="reopen").click().run()
+    ok(other)
+    assert other.session_state["lam"] == 2.0 and other.session_state["method_view"] == "RSA"
+    assert any("Reopened the saved view" in s.value for s in other.success)
+    other.file_uploader(key="reopen_file").set_value([("x.json", b"{not json", "application/json")]).run()
+    other.button(key="reopen").click().run()
+    ok(other)
+    assert any("not JSON" in str(e.value) for e in other.error) and other.session_state["lam"] == 2.0
+
+
 def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
     app.switch_page("pages/4_task_transferability.py").run()
     box = app.selectbox(key="method_view")
