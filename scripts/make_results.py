@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from depara_core.cache import GraphCache
-from depara_core.compare.ranks import spearman
+from depara_core.compare.ranks import spearman, standardised_ranks
 from depara_core.compare.terms import BASELINES, SimilarityTerms, pairwise_terms
 from depara_core.compare.workflows import zoo_terms
 from depara_core.engine.run import compute_graphs
@@ -53,6 +53,7 @@ LABEL_FREE = ("DEPARA (λ CV)", "DEPARA λ=1", "DEPARA centred (λ CV)", "DEPARA
               "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME")  # fmt: skip
 REFERENCES = ("RSA", "CKA", "DDS", "prior")
 SUMMARY_METHODS = ("DEPARA (λ CV)", "DEPARA λ=1", "DEPARA centred (λ CV)", "RSA", "CKA", "DDS", "PL-LogME", "prior")
+RESEARCH_PROBES = ("scenes", "photos")
 CONSTANT_MARGIN = 0.05
 """A layer-selection target is kept when its best layer's loss is at least 5% below its constant predictor's."""
 
@@ -202,6 +203,67 @@ def seed_swaps(terms: SimilarityTerms, budget: int) -> pd.DataFrame:
     return pd.DataFrame(cols).rename_axis("method").reset_index()
 
 
+# ---- research: attempts to make the node term carry signal --------------------------------
+def node_rank_similarity(models, probes, cache: GraphCache) -> np.ndarray:
+    """s_V with Spearman instead of cosine: per probe, the rank correlation of two models'
+    attribution maps (robust to a few dominant pixels), averaged over probes."""
+    ranked = []
+    for m in models:
+        g = compute_graphs(m, probes, [m.spec.encoder], cache=cache)[m.spec.encoder]
+        ranked.append(standardised_ranks(g.nodes.astype(np.float32), axis=1))  # (probes, pixels), mean 0, mean square 1
+    r = np.stack(ranked)  # (models, probes, pixels)
+    return np.einsum("apd,bpd->ab", r, r) / (r.shape[1] * r.shape[2])
+
+
+def spread_lambda(terms: SimilarityTerms) -> np.ndarray:
+    """Per-target λ from unlabelled statistics: the λ that gives s_V and λ·s_E the same spread over
+    the candidate sources of each target (std of s_V's column over std of s_E's)."""
+    off = ~np.eye(len(terms.names), dtype=bool)
+    lam = np.empty(len(terms.names))
+    for j in range(len(terms.names)):
+        sv, se = terms.s_V[off[:, j], j], terms.s_E[off[:, j], j]
+        lam[j] = sv.std() / se.std() if se.std() > 0 else 1.0
+    return lam
+
+
+def rank_mean(*matrices: np.ndarray) -> np.ndarray:
+    """Per target (column), the mean of the methods' standardised ranks of the sources: a label-free combination."""
+    return np.mean([standardised_ranks(m, axis=0) for m in matrices], axis=0)
+
+
+def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name: str) -> list[str]:
+    """Every attempt, scored like the methods above (mean Spearman, paired differences against RSA, CKA, DDS)."""
+    from depara_core.zoos.minitaskonomy import ground_truth
+
+    lam = spread_lambda(terms)
+    attempts = {
+        "DEPARA λ=1 (reference)": terms.matrix("DEPARA", 1.0),
+        "DEPARA-V (reference)": terms.s_V,
+        "DEPARA-V rank (Spearman of maps)": node_ranks,
+        "DEPARA with rank s_V, λ=1": node_ranks + terms.s_E,
+        "DEPARA, per-target λ from spreads": terms.s_V + lam[None, :] * terms.s_E,
+        "DEPARA λ=1 + PL-LogME (rank mean)": rank_mean(terms.matrix("DEPARA", 1.0), terms.matrix("PL-LogME")),
+        "DEPARA-E centred + PL-LogME (rank mean)": rank_mean(terms.matrix("DEPARA-E centred"), terms.matrix("PL-LogME")),
+        "PL-LogME (reference)": terms.matrix("PL-LogME"),
+    }
+    refs = {"RSA": terms.matrix("RSA"), "CKA": terms.matrix("CKA"), "DDS": terms.matrix("DDS")}
+    lines = [f"### Probes `{probe_name}`", ""]
+    for budget in (1000, 100):
+        ev = RankingEvaluator(terms.names, ground_truth(budget=budget), RELEVANT)
+        per = {name: ev.per_target(m) for name, m in {**attempts, **refs}.items()}
+        rows = []
+        for name in attempts:
+            ci = bootstrap_ci(per[name])
+            row = {"attempt": name, "Spearman": ci.mean, "95% CI": f"[{ci.lo:+.2f}, {ci.hi:+.2f}]"}
+            for ref in refs:
+                d = paired_difference(per[name], per[ref])
+                row[f"− {ref}"] = d.text() + (" *" if d.excludes_zero else "")
+            rows.append(row)
+        lines += [f"{budget} labelled scenes:", "", md(pd.DataFrame(rows)), ""]
+    lines += [f"Per-target λ from spreads ranged {lam.min():.2g}–{lam.max():.2g} (median {np.median(lam):.2g}).", ""]
+    return lines
+
+
 # ---- layer selection -----------------------------------------------------------------------
 def layer_selection(count: int, cache: GraphCache) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Per (source, target, budget): Spearman of each method's layer scores with measured transfer,
@@ -249,6 +311,13 @@ def layer_selection(count: int, cache: GraphCache) -> tuple[pd.DataFrame, pd.Dat
 
 
 def layer_lines(layer_rows: pd.DataFrame, checks: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    from depara_core.zoos.minitaskonomy.assets import ASSET_DIR
+
+    manifest = json.loads((ASSET_DIR / "shifted" / "manifest.json").read_text())
+    lt = manifest["layer_transfer"]
+    stopping = lt.get("stopping") or f"{lt['steps']} fine-tuning steps per run"
+    protocol = (f"{len(manifest['sources'])} sources ({', '.join(manifest['sources'])}), targets {', '.join(manifest['targets'])}; "
+                f"{stopping}; {len(lt['seeds'])} seeds per (source, layer, budget)")  # fmt: skip
     kept = layer_rows[layer_rows["kept"]]
     agg = kept.groupby(["budget", "method"]).agg(Spearman=("Spearman", "mean"), best_picked=("best picked", "mean"), regret=("regret", "mean")).reset_index()
     ci = kept.groupby(["budget", "method"])["Spearman"].apply(lambda v: bootstrap_ci(v.to_numpy())).reset_index(name="ci")
@@ -264,9 +333,8 @@ def layer_lines(layer_rows: pd.DataFrame, checks: pd.DataFrame) -> tuple[list[st
              f"**Target check.** A target is scored only if its best layer beats the constant predictor (one output for every image, "
              f"fitted to the labels) by at least {CONSTANT_MARGIN:.0%} in loss:", "", md(checks), "",
              "Mean over the kept (source, target) pairs (95% bootstrap interval over pairs):", "", md(agg), "",
-             "Reduced protocol, as built: 3 sources, fine-tuning 150 steps per run (`assets/minitaskonomy/shifted/manifest.json`); "
-             "heads are not trained to convergence, and EfficientNet-Lite sources on photos are not measured "
-             "(about an hour per target on a 2-core CPU).", "",
+             f"Protocol, as built (`assets/minitaskonomy/shifted/manifest.json`): {protocol}. "
+             "EfficientNet-Lite sources on photos are not measured (about an hour per target on a 2-core CPU).", "",
              "<details><summary>Per pair</summary>", "", md(layer_rows), "", "</details>", ""]  # fmt: skip
     return lines, agg
 
@@ -341,10 +409,12 @@ def main() -> None:
         "`partial ρ`: Spearman with the prior partialled out, i.e. credit for finding *related* sources rather than generally good ones.",
         "",
     ]
-    results, swaps = [], []
+    results, swaps, research = [], [], []
     for probe_name in args.probe_sets:
         probes = load_builtin(probe_name, args.count)
         terms = zoo_terms(models, probes, cache=cache)
+        if probe_name in RESEARCH_PROBES:
+            research += research_section(terms, node_rank_similarity(models, probes, cache), probe_name)
         lines += [f"## Task transferability — probes `{probe_name}` ({len(probes)} images)", ""]
         for budget in (1000, 100):
             section, result = transfer_section(terms, budget, probe_name, out)
@@ -359,6 +429,15 @@ def main() -> None:
     if layer is not None and len(layer[0]):
         section, layer_agg = layer_lines(*layer)
         lines += section
+    if research:
+        lines += ["## Research: can the node term carry signal?", "",
+                  "Every attempt is reported, failures too, scored as above (mean Spearman over targets, 95% interval; paired "
+                  "differences; * = interval excludes 0). All are label-free: no λ or weight is fitted to measured transfer. "
+                  "*Rank s_V*: per probe, the Spearman correlation of two models' attribution maps instead of their cosine. "
+                  "*Per-target λ from spreads*: for each target, λ = std(s_V)/std(s_E) over its candidate sources, so that both terms "
+                  "move the ranking equally. *Rank mean*: per target, the mean of two methods' standardised ranks of the sources. "
+                  "A common input space across zoos is not tested here: every mini-taskonomy network sees the same input "
+                  "(images in [0, 1]), so Gradient×Input already shares its baseline within this zoo.", "", *research]
     lines += ["## Summary: mean Spearman over targets", "", md(summary), "", f"_Computed in {time.time() - t0:.0f} s._", ""]
     lines[6:6] = findings(results, layer_agg)
     (out / "RESULTS.md").write_text("\n".join(lines))
