@@ -77,10 +77,10 @@ def evaluation(lam: float) -> None:
         return
     with ui.guard("ground truth"):
         gt_key = gt.digest
-        names = ground_truth_for(terms.names, gt).targets
-        st.caption(f"{gt.name or 'ground truth'}: {len(names)} target(s) among the chosen models.")
+        ground_truth_for(terms.names, gt)  # says plainly when it covers none of the chosen models
         relevant = st.number_input("Relevant sources per target (top-r of the measured ranking)", 1, max(1, len(terms.names) - 2), min(5, len(terms.names) - 2), key="relevant")
         ev = ui.evaluator(digest, gt_key, relevant, terms, gt)
+        st.caption(f"{gt.name or 'ground truth'}: {ev.protocol} (the CLI's evaluate counts the same way).")
         static = ui.static_evaluation(digest, gt_key, relevant, terms, gt)
         live_eval = evaluate_methods(terms, ev, lam, relevant, methods=LAMBDA_METHODS, baselines=False)
         # the λ methods at the current λ first, then the λ-independent ones (random and oracle last)

@@ -45,6 +45,8 @@ class RankingMetrics:
     recall: np.ndarray
     relevant: int
     per_target: pd.DataFrame = field(repr=False)
+    protocol: str = ""
+    """The candidate and relevance protocol, in words (:attr:`RankingEvaluator.protocol`)."""
 
     def _mean(self, column: str) -> float:
         return float(self.per_target[column].mean()) if column in self.per_target else float("nan")
@@ -74,6 +76,7 @@ class RankingMetrics:
             "method": self.method,
             "relevant": self.relevant,
             "candidates": int(self.k[-1]) if len(self.k) else 0,
+            "protocol": self.protocol,
             "spearman": self.spearman,
             "kendall": self.kendall,
             "weighted_kendall": self.weighted_kendall,
@@ -129,6 +132,14 @@ class RankingEvaluator:
         """Candidate sources per target (the smallest count, when targets differ)."""
         return self.kmax
 
+    @property
+    def protocol(self) -> str:
+        """What is counted, in words: the same sentence in the app and in the CLI's output."""
+        counts = sorted({len(c) for c in self.cands})
+        n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        return (f"{len(self.targets)} target(s); candidates: the other {n} compared models with measured transfer to the target; "
+                f"relevant: the top {self.relevant} measured among them; random P@K = {self.relevant}/{n}")  # fmt: skip
+
     def metrics(self, scores: np.ndarray, method: str, full: bool = False) -> RankingMetrics:
         """P@K, R@K and Spearman of ``scores`` (rows: sources, columns: targets, over ``names``);
         ``full`` adds Kendall, weighted Kendall and NDCG per target."""
@@ -153,7 +164,7 @@ class RankingEvaluator:
                     top_true=best,
                 )
             rows.append(row)
-        return RankingMetrics(method, self.k, np.mean(prec, axis=0), np.mean(rec, axis=0), self.relevant, pd.DataFrame(rows))
+        return RankingMetrics(method, self.k, np.mean(prec, axis=0), np.mean(rec, axis=0), self.relevant, pd.DataFrame(rows), self.protocol)
 
     def per_target(self, scores: np.ndarray, metric: str = "spearman") -> np.ndarray:
         """One number per target: ``"spearman"`` or ``"precision"`` (P@relevant)."""
@@ -189,8 +200,13 @@ def _ndcg(true_vals: np.ndarray, pred: np.ndarray) -> float:
 
 def evaluate(scores: Mapping[str, Mapping[str, float]], gt: GroundTruth, relevant: int = 5, method: str = "DEPARA") -> RankingMetrics:
     """Compare predicted ``scores[target][source]`` (higher = better source) with ``gt``: the
-    :class:`RankingEvaluator` over the targets that have scores, with every metric."""
-    names = list(dict.fromkeys([*map(str, gt.affinity.index), *map(str, gt.affinity.columns)]))
+    :class:`RankingEvaluator` over the targets that have scores, with every metric.
+
+    The candidates are the models that are both scored and measured, as in the app: measured
+    sources that were not compared (e.g. seed twins in the ground truth) are not counted.
+    """
+    scored = {str(t) for t in scores} | {str(s) for row in scores.values() for s in row}
+    names = [n for n in dict.fromkeys([*map(str, gt.affinity.index), *map(str, gt.affinity.columns)]) if n in scored]
     targets = [t for t in gt.targets if t in scores]
     if not targets:
         raise DeparaError("no target of the ground truth has predicted scores", f"score at least one of: {', '.join(gt.targets[:10])}")

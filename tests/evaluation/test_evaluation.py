@@ -94,10 +94,27 @@ def test_reversed_ranking_has_negative_correlation():
     assert evaluate(rev, gt).spearman == pytest.approx(-1.0)
 
 
+def test_candidates_are_the_compared_models_as_in_the_app():
+    """The CLI's evaluate counts as candidates the models that are scored and measured, like the
+    app's evaluator over the chosen models, and says so."""
+    gt = taskonomy_ground_truth()
+    chosen = ["autoencoder", "curvature", "denoise", "edge2d", "edge3d", "keypoint2d", "reshade", "rgb2depth"]
+    rng = np.random.default_rng(4)
+    m = rng.random((len(chosen), len(chosen)))
+    scores = {t: {s: float(m[i, j]) for i, s in enumerate(chosen) if s != t} for j, t in enumerate(chosen) if t in gt.targets}
+    cli = evaluate(scores, gt, relevant=3)
+    app = RankingEvaluator(chosen, gt, relevant=3).metrics(m, "DEPARA")
+    np.testing.assert_allclose(cli.precision, app.precision)
+    assert cli.spearman == pytest.approx(app.spearman) and int(cli.k[-1]) == len(chosen) - 1
+    assert cli.summary()["protocol"] == app.protocol and f"the other {len(chosen) - 1} compared models" in app.protocol
+
+
 def test_bad_inputs(tmp_path):
     gt = taskonomy_ground_truth()
-    with pytest.raises(DeparaError, match="no predicted score"):
-        evaluate({"curvature": {"denoise": 1.0}}, gt)
+    with pytest.raises(DeparaError, match="no predicted score .* denoise of target 'curvature'"):
+        evaluate({"curvature": {"edge2d": 1.0, "keypoint2d": 0.5}, "edge2d": {"denoise": 1.0, "curvature": 0.2, "keypoint2d": 0.1}}, gt, relevant=1)
+    with pytest.raises(DeparaError, match="relevant=5 must be between 1 and 1"):
+        evaluate({"curvature": {"denoise": 1.0}}, gt)  # one compared source: one candidate
     with pytest.raises(DeparaError, match="relevant=0"):
         evaluate(gt.score_table(), gt, relevant=0)
     with pytest.raises(DeparaError, match="no target"):
