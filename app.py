@@ -24,12 +24,14 @@ from depara_core.engine.attribution import get_method, method_names
 from depara_core.engine.plan import default_memory_budget
 from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
+from depara_core.resources import asset_dir
 from depara_core.session.bundle import build_bundle
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
 from pages import _ui as ui
 
-st.set_page_config(page_title="DEPARA Explorer", page_icon=":material/hub:", layout="wide")
+FAVICON = asset_dir("app") / "favicon.png"
+st.set_page_config(page_title="DEPARA Explorer", page_icon=str(FAVICON), layout="wide")  # a local file: no icon host is asked
 
 PAGES = [
     st.Page("pages/1_setup.py", title="Setup", icon=":material/tune:", url_path="compute"),

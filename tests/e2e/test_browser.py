@@ -138,6 +138,26 @@ def test_lambda_slider_updates_live(page):
     _shot(page, "02-lambda-moved")
 
 
+def test_a_copied_address_reopens_the_view_in_another_browser(page, browser, server):
+    """The address follows λ; opened in a second browser context it shows the same λ and matrix,
+    and nothing on the page asks a host other than the app's own server (the app works offline)."""
+    lam = _slider_value(page)
+    page.wait_for_function(f"() => window.location.search.includes('lam={lam:g}')", timeout=30_000)
+    link = page.url
+    context = browser.new_context(viewport={"width": 1500, "height": 2000})
+    other = context.new_page()
+    other.set_default_timeout(240_000)
+    foreign: list[str] = []
+    other.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else foreign.append(r.url))
+    other.goto(link)
+    other.wait_for_selector(f".js-plotly-plot:has-text('s = s_V + {lam:g}·s_E')", timeout=300_000)
+    _settle(other)
+    _no_exception(other, "shared link")
+    assert _slider_value(other) == lam
+    context.close()
+    assert not foreign, f"requests to other hosts: {foreign[:5]}"
+
+
 @pytest.mark.parametrize("title,charts", PAGES)
 def test_every_page(page, title, charts):
     page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
