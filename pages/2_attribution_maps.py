@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from depara_core.compare.chance import node_chance
+from depara_core.viz.plots import cosine_histogram
 from depara_core.viz.views import attribution_grid_view, node_agreement, probe_view
 from pages import _ui as ui
 
@@ -58,7 +60,15 @@ with ui.guard("model comparison"):
         ga, gb = ws.graph(a), ws.graph(b)
         table = node_agreement(ga, gb, probes, thumbs=False)
         table.insert(0, "image", [ui.thumb(probes.digest, int(i), probes) for i in table["index"]])
-        st.metric(f"s_V({a}, {b}) = mean node cosine", f"{table['node cosine'].mean():.4f}")
+        chance = node_chance(ga, gb)
+        m1, m2 = st.columns([1, 2])
+        m1.metric(f"s_V({a}, {b}) = mean node cosine", f"{chance.matched:.4f}", help="The mean over probes of the cosine between the two models' maps of the same probe.")
+        m1.metric("Chance level (mismatched probes, 95%)", f"{chance.floor:.4f}", help="s_V when each map of A is paired with B's map of a different probe (200 random pairings).")
+        if chance.at_chance:
+            m1.warning(f"s_V is at chance level (permutation p = {chance.p_value:.2f}): these maps are no more alike on the same probe than on "
+                       "different ones, so the node term says nothing about this pair; the edges (s_E) still may.", icon=":material/warning:")  # fmt: skip
+        with m2:
+            ui.chart(cosine_histogram(chance.matched_cosines, chance.null_cosines, chance.floor, title="node cosines: same probe vs mismatched"), f"node-chance-{a}-{b}", key="node_chance")
         agree, disagree = st.columns(2)
         with agree:
             st.markdown("**Where they agree most**")

@@ -15,7 +15,7 @@ from depara_core.engine.gram import center_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import GraphError
 
-__all__ = ['check_comparable', 'upper_triangle', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'unit_nodes', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
+__all__ = ['check_comparable', 'upper_triangle', 'comparable_nodes', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'unit_nodes', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
 
 
 def check_comparable(a: Graph, b: Graph) -> None:
@@ -41,13 +41,14 @@ def node_cosines(a: Graph, b: Graph) -> np.ndarray:
     same field of view of each probe.
     """
     check_comparable(a, b)
-    va, vb = _comparable_nodes(a, b)
+    va, vb = comparable_nodes(a, b)
     den = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
     dots = np.einsum("ij,ij->i", va, vb)
     return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)  # an all-zero map: cosine 0 (see Graph.notes)
 
 
-def _comparable_nodes(a: Graph, b: Graph) -> tuple[np.ndarray, np.ndarray]:
+def comparable_nodes(a: Graph, b: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """The two graphs' node maps as float32 rows on one grid (see :func:`node_cosines`)."""
     if a.nodes.shape == b.nodes.shape and a.node_shape == b.node_shape and a.sketched == b.sketched:
         return a.nodes.astype(np.float32), b.nodes.astype(np.float32)
     if a.sketched or b.sketched or len(a.node_shape) != len(b.node_shape) or a.node_shape[:-2] != b.node_shape[:-2]:

@@ -189,6 +189,19 @@ def test_export_bundle_and_reopening_its_settings(app):
     assert any("not JSON" in str(e.value) for e in other.error) and other.session_state["lam"] == 2.0
 
 
+def test_attribution_page_shows_the_chance_level_of_s_v(app):
+    app.switch_page("pages/2_attribution_maps.py").run()
+    ok(app)
+    labels = [m.label for m in app.metric]
+    assert any(lbl.startswith("s_V(") for lbl in labels) and "Chance level (mismatched probes, 95%)" in labels
+    assert "node cosines: same probe vs mismatched" in chart_text(app)
+    a, b = app.session_state["node_a"], app.session_state["node_b"]
+    app.selectbox(key="node_b").set_value(a).run()  # a model with itself: far above chance, no warning
+    ok(app)
+    assert not [w for w in app.warning if "chance level" in str(w.value)]
+    assert b != a
+
+
 def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
     app.switch_page("pages/4_task_transferability.py").run()
     box = app.selectbox(key="method_view")
