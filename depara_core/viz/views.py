@@ -248,11 +248,19 @@ def edge_view(graph: Graph, order: Sequence[int] | None = None, title: str = "")
 
 
 def edge_pair_view(a: Graph, b: Graph) -> tuple[go.Figure, go.Figure, float]:
-    """Two graphs' edge heatmaps in one probe order (clustered on the first), and their s_E."""
+    """Two graphs' edge heatmaps in one probe order (clustered on the first) and one colour range
+    (the off-diagonal edges of both, stated in the titles), and their s_E."""
     from depara_core.compare.pairwise import edge_similarity
 
     order = cluster_order(a.edges)
-    return edge_view(a, order), edge_view(b, order), edge_similarity(a, b)
+    both = np.concatenate([upper_triangle(a.edges), upper_triangle(b.edges)])
+    lo, hi = (float(both.min()), float(both.max())) if both.size and np.ptp(both) > 0 else (-1.0, 1.0)
+    figs = []
+    for g in (a, b):
+        fig = edge_view(g, order, title=f"{g.model} / {g.layer} (colours {lo:.3g} to {hi:.3g}, shared)")
+        fig.update_traces(zmin=lo, zmax=hi, selector={"type": "heatmap"})
+        figs.append(fig)
+    return figs[0], figs[1], edge_similarity(a, b)
 
 
 def edge_disagreement(a: Graph, b: Graph, probes: ProbeSet, top: int = 15, thumbs: bool = True) -> pd.DataFrame:

@@ -29,3 +29,20 @@ def test_fixed_scale_is_zero_to_one_plus_lambda():
     assert not [t for t in view.matrix_fig.data if t.name == "diagonal"]
     rsa_like = task_view(_terms(), 2.0, method="DEPARA-V", scale="fixed")
     assert (rsa_like.matrix_fig.data[0].zmin, rsa_like.matrix_fig.data[0].zmax) == (-1.0, 1.0)
+
+
+def test_side_by_side_edges_share_one_colour_range():
+    from depara_core.compare.pairwise import edge_similarity, upper_triangle
+    from depara_core.engine.run import compute_graphs
+    from depara_core.models.toy import toy_models
+    from depara_core.probes.registry import load_builtin
+    from depara_core.viz.views import edge_pair_view
+
+    probes = load_builtin("noise", 6)
+    a, b = [compute_graphs(m, probes, [m.spec.encoder])[m.spec.encoder] for m in toy_models(2, seed=5)]
+    fa, fb, s_e = edge_pair_view(a, b)
+    both = np.concatenate([upper_triangle(a.edges), upper_triangle(b.edges)])
+    for fig in (fa, fb):
+        assert (fig.data[0].zmin, fig.data[0].zmax) == (float(both.min()), float(both.max()))
+        assert "shared" in fig.layout.title.text
+    assert s_e == edge_similarity(a, b)
