@@ -7,8 +7,9 @@ import numpy as np
 import streamlit as st
 
 from depara_core.compare.chance import node_chance
+from depara_core.viz.display import VIEWS, MapDisplay
 from depara_core.viz.plots import cosine_histogram
-from depara_core.viz.views import attribution_grid_view, node_agreement, probe_view
+from depara_core.viz.views import attribution_grid_view, node_agreement, probe_views
 from pages import _ui as ui
 
 ws = ui.results_page(
@@ -25,6 +26,13 @@ with ui.guard("controls"):
         by = c1.radio("Columns", ["models", "layers"], horizontal=True, key="attr_by", format_func={"models": "models", "layers": "layers of one model"}.get)
     signed = c2.radio("Values", ["signed", "absolute"], horizontal=True, key="attr_signed") == "signed"
     clip = c3.slider("Clip at percentile of |a|", 90.0, 100.0, 99.0, 0.5, key="attr_clip", help="Outliers beyond this percentile saturate the colour scale.")
+    d1, d2, d3, d4 = st.columns([2, 1, 1, 1])
+    view = d1.radio("Show", VIEWS, horizontal=True, key="attr_view", format_func={"blended": "map over photo", "map": "map only", "masked": "photo masked by |map|"}.get,
+                    help="Display only: the graphs and every similarity stay as computed.")  # fmt: skip
+    opacity = d2.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="attr_opacity", disabled=view != "blended")
+    smoothing = d3.slider("Smoothing (px)", 0.0, 4.0, 0.0, 0.5, key="attr_smooth", help="Gaussian blur of the displayed map, e.g. to read checkerboards of strided layers.")
+    shared = d4.toggle("One colour scale", key="attr_shared", help="One colour range for every map shown, so models compare by colour; else each map is scaled on its own.")
+    display = MapDisplay(view, opacity, signed, clip, smoothing, shared)
     if by == "models":
         models = st.multiselect("Models", ws.names, default=list(ws.names[:4]), key="attr_models")
         columns = [(m, ws.graph(m), ws.model(m).spec.preprocess) for m in models]
@@ -37,7 +45,7 @@ with ui.guard("controls"):
 
 with ui.guard("attribution grid"):
     if columns and indices:
-        ui.chart(attribution_grid_view(columns, probes, indices, signed, clip), "attribution-grid", key="attr_grid")
+        ui.chart(attribution_grid_view(columns, probes, indices, display), "attribution-grid", key="attr_grid")
     else:
         st.info("Choose at least one model (or layer) and one probe.")
 
@@ -46,10 +54,10 @@ with ui.guard("enlarged probe"):
     if columns:
         probe = st.selectbox("Probe", list(probes.ids), index=indices[0] if indices else 0, key="attr_big")
         i = probes.ids.index(probe)
-        cols = st.columns(min(len(columns), 4))
-        for k, (label, graph, pre) in enumerate(columns):
+        cols = st.columns(min(len(columns), 3))
+        for k, ((label, _, _), fig) in enumerate(zip(columns, probe_views(columns, probes, i, display))):
             with cols[k % len(cols)]:
-                ui.chart(probe_view(graph, pre, probes, i, signed, clip, label), f"attribution-{label}-{probe}", key=f"big_{k}")
+                ui.chart(fig, f"attribution-{label}-{probe}", key=f"big_{k}")
 
 st.subheader("Two models side by side")
 with ui.guard("model comparison"):
@@ -82,9 +90,10 @@ with ui.guard("model comparison"):
         cos = float(table.loc[table["probe"] == probes.ids[i], "node cosine"].iloc[0])
         left, right = st.columns(2)
         with left:
-            ui.chart(probe_view(ga, ws.model(a).spec.preprocess, probes, i, signed, clip, a), f"attribution-{a}-{probes.ids[i]}", key="pair_a")
+            fa, fb = probe_views([(a, ga, ws.model(a).spec.preprocess), (b, gb, ws.model(b).spec.preprocess)], probes, i, display)
+            ui.chart(fa, f"attribution-{a}-{probes.ids[i]}", key="pair_a")
         with right:
-            ui.chart(probe_view(gb, ws.model(b).spec.preprocess, probes, i, signed, clip, b), f"attribution-{b}-{probes.ids[i]}", key="pair_b")
+            ui.chart(fb, f"attribution-{b}-{probes.ids[i]}", key="pair_b")
         st.caption(f"Node cosine on {probes.ids[i]}: {cos:.4f} (rank {int(np.flatnonzero(table['probe'] == probes.ids[i])[0]) + 1} of {len(table)}).")
         with st.expander("All probes"):
             ui.table(table.drop(columns=["index"]), f"node-cosines-{a}-{b}", key="all_nodes", images=("image",))

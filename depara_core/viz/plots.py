@@ -22,6 +22,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from scipy.cluster import hierarchy
 
+from depara_core.viz.display import MapDisplay
 from depara_core.viz.validate import (
     MAX_HEATMAP_SIZE,
     PlotInputError,
@@ -32,6 +33,8 @@ from depara_core.viz.validate import (
     as_square_matrix,
     block_labels,
     block_mean,
+    checked_image,
+    reduce_attribution,
     style_image_axes,
 )
 
@@ -420,8 +423,11 @@ def attribution_overlay(
     clip_percentile: float = 99.0,
     alpha: float = 0.6,
     title: str = "",
+    display: MapDisplay | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """The photo with its attribution map on top. Signed maps use a diverging scale centred on 0
+    """The photo with its attribution map on top (or as ``display`` says, which then replaces
+    ``signed``, ``clip_percentile`` and ``alpha``; ``limits``: a colour range shared with other figures). Signed maps use a diverging scale centred on 0
     with limits ±(clip percentile of |a|); unsigned maps show |a| from 0. A channel axis,
     (3, H, W) or (H, W, 3), is summed away.
 
@@ -430,8 +436,9 @@ def attribution_overlay(
     >>> fig.data[1].zmin, fig.data[1].zmax
     (-1.0, 1.0)
     """
+    display = display or MapDisplay(opacity=alpha, signed=signed, clip_percentile=clip_percentile)
     fig = go.Figure()
-    add_attribution_overlay(fig, image_uint8_hw3, attribution_hw_or_chw, signed, clip_percentile, alpha, {}, True)
+    add_attribution_overlay(fig, image_uint8_hw3, attribution_hw_or_chw, display, {}, display.view != "masked", limits)
     style_image_axes(fig)
     fig.update_layout(title=title or None, margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10})
     return fig
@@ -446,9 +453,11 @@ def attribution_grid(
     clip_percentile: float = 99.0,
     alpha: float = 0.6,
     title: str = "",
+    display: MapDisplay | None = None,
 ) -> go.Figure:
     """Overlays in a grid: one row per probe image, one column per model, ``maps[row][col]``.
-    Each cell is scaled on its own clip percentile, so no shared colour bar is drawn.
+    Each cell is scaled on its own clip percentile, so no shared colour bar is drawn, unless
+    ``display.shared_scale``: then one range for all cells, with one colour bar.
 
     >>> img = np.zeros((4, 4, 3), np.uint8); a = np.ones((4, 4))
     >>> len(attribution_grid([img], [[a, -a]], ["probe 1"], ["vgg16", "resnet18"]).data)
@@ -473,10 +482,15 @@ def attribution_grid(
         horizontal_spacing=0.01,
         vertical_spacing=0.02,
     )
+    display = display or MapDisplay(opacity=alpha, signed=signed, clip_percentile=clip_percentile)
+    limits = None
+    if display.shared_scale:
+        limits = display.limits(display.prepare(reduce_attribution(maps[r][c], *checked_image(images[r]).shape[:2])) for r in range(rows) for c in range(cols))
     for r in range(rows):
         for c in range(cols):
             cell = {"row": r + 1, "col": c + 1}
-            add_attribution_overlay(fig, images[r], maps[r][c], signed, clip_percentile, alpha, cell, False)
+            first = r == 0 and c == 0
+            add_attribution_overlay(fig, images[r], maps[r][c], display, cell, bool(limits) and first and display.view != "masked", limits)
     style_image_axes(fig)
     fig.update_layout(
         title=title or None,

@@ -197,28 +197,31 @@ def add_attribution_overlay(
     fig: go.Figure,
     image: ArrayLike,
     attribution: ArrayLike,
-    signed: bool,
-    clip_percentile: float,
-    alpha: float,
+    display,
     cell: dict[str, int],
     showscale: bool,
+    limits: tuple[float, float] | None = None,
 ) -> None:
-    """Add the photo and its attribution heatmap to ``fig`` (``cell`` holds row/col for subplots)."""
+    """Add one probe's picture to ``fig`` as ``display`` (a :class:`~depara_core.viz.display.MapDisplay`)
+    says: the photo and the map over it, the map alone, or the masked photo (``cell`` holds row/col
+    for subplots; ``limits`` a colour range shared with other cells)."""
     photo = checked_image(image)
     height, width = photo.shape[:2]
-    attribution_map = reduce_attribution(attribution, height, width)
-    if not signed:
-        attribution_map = np.abs(attribution_map)
-    zmin, zmax = attribution_limits(attribution_map, signed, clip_percentile)
-    fig.add_trace(go.Image(z=photo, hoverinfo="skip"), **cell)
+    shown = display.prepare(reduce_attribution(attribution, height, width))
+    zmin, zmax = limits or attribution_limits(shown, display.signed, display.clip_percentile)
+    if display.view == "masked":
+        fig.add_trace(go.Image(z=display.masked_photo(photo, shown, max(abs(zmin), abs(zmax))), hoverinfo="skip"), **cell)
+        return
+    if display.view == "blended":
+        fig.add_trace(go.Image(z=photo, hoverinfo="skip"), **cell)
     overlay = go.Heatmap(
-        z=attribution_map.astype(np.float32),
+        z=shown.astype(np.float32),
         zmin=zmin,
         zmax=zmax,
-        colorscale=SIGNED_ATTRIBUTION_COLORSCALE if signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
-        opacity=alpha,
+        colorscale=SIGNED_ATTRIBUTION_COLORSCALE if display.signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
+        opacity=display.opacity if display.view == "blended" else 1.0,
         showscale=showscale,
-        colorbar={"title": {"text": "attribution" if signed else "|attribution|"}},
+        colorbar={"title": {"text": "attribution" if display.signed else "|attribution|"}},
         hovertemplate="x %{x}, y %{y}<br>attribution %{z:.3g}<extra></extra>",
     )
     fig.add_trace(overlay, **cell)

@@ -32,6 +32,8 @@ from depara_core.engine.graph import Graph
 from depara_core.models.preprocess import Preprocess, crop_geometry
 from depara_core.probes.probeset import ProbeSet
 from depara_core.viz import plots
+from depara_core.viz.display import MapDisplay
+from depara_core.viz.validate import reduce_attribution
 
 __all__ = [
     "TaskView",
@@ -200,11 +202,11 @@ def attribution_grid_view(
     columns: Sequence[tuple[str, Graph, Preprocess]],
     probes: ProbeSet,
     indices: Sequence[int],
-    signed: bool = True,
-    clip_percentile: float = 99.0,
+    display: MapDisplay = MapDisplay(),
     size: int = GRID_PIXELS,
 ) -> go.Figure:
-    """Probes (rows) × columns (``(label, graph, preprocess)``: models or layers), overlays at ``size`` px.
+    """Probes (rows) × columns (``(label, graph, preprocess)``: models or layers), overlays at ``size`` px,
+    drawn as ``display`` says.
 
     Each row shows the probe as the first column's network sees it; other columns' maps are
     resampled to the same grid.
@@ -218,15 +220,29 @@ def attribution_grid_view(
                 images.append(img)
             row.append(amap)
         maps.append(row)
-    fig = plots.attribution_grid(images, maps, [probes.ids[i] for i in indices], [c[0] for c in columns], signed, clip_percentile)
+    fig = plots.attribution_grid(images, maps, [probes.ids[i] for i in indices], [c[0] for c in columns], display=display)
     fig.update_layout(height=60 + max(110, 700 // max(len(columns), 1)) * len(indices))
     return fig
 
 
-def probe_view(graph: Graph, preprocess: Preprocess, probes: ProbeSet, index: int, signed: bool, clip_percentile: float, title: str) -> go.Figure:
-    """One probe enlarged with one model's attribution map at full resolution."""
-    image, amap = attribution_cells(graph, preprocess, probes, index)
-    return plots.attribution_overlay(image, amap, signed=signed, clip_percentile=clip_percentile, title=title)
+def probe_view(graph: Graph, preprocess: Preprocess, probes: ProbeSet, index: int, display: MapDisplay, title: str) -> go.Figure:
+    """One probe enlarged with one model's attribution map at full resolution (see :func:`probe_views`)."""
+    return probe_views([(title, graph, preprocess)], probes, index, display)[0]
+
+
+def probe_views(columns: Sequence[tuple[str, Graph, Preprocess]], probes: ProbeSet, index: int, display: MapDisplay) -> list[go.Figure]:
+    """One probe enlarged for each column ``(label, graph, preprocess)``, large, each colour bar under
+    its picture (so the map keeps the figure's width); with ``display.shared_scale`` one colour
+    range for all of them."""
+    cells = [attribution_cells(g, pre, probes, index) for _, g, pre in columns]
+    limits = display.limits(display.prepare(reduce_attribution(a, *img.shape[:2])) for img, a in cells) if display.shared_scale else None
+    figs = []
+    for (label, _, _), (image, amap) in zip(columns, cells):
+        fig = plots.attribution_overlay(image, amap, title=label, display=display, limits=limits)
+        fig.update_traces(colorbar={"orientation": "h", "y": -0.08, "thickness": 12, "len": 0.9}, selector={"type": "heatmap"})
+        fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 50, "b": 60})
+        figs.append(fig)
+    return figs
 
 
 def node_agreement(a: Graph, b: Graph, probes: ProbeSet, thumbs: bool = True) -> pd.DataFrame:

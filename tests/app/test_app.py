@@ -189,6 +189,21 @@ def test_export_bundle_and_reopening_its_settings(app):
     assert any("not JSON" in str(e.value) for e in other.error) and other.session_state["lam"] == 2.0
 
 
+def test_attribution_display_choices_redraw_without_recomputing(app):
+    app.switch_page("pages/2_attribution_maps.py").run()
+    before = {k: dict(v) for k, v in app.session_state["workspaces"][next(iter(app.session_state["workspaces"]))].graphs.items()}
+    assert app.slider(key="attr_opacity").disabled is False
+    app.radio(key="attr_view").set_value("masked").run()
+    app.toggle(key="attr_shared").set_value(True).run()
+    app.slider(key="attr_smooth").set_value(1.5).run()
+    ok(app)
+    assert app.slider(key="attr_opacity").disabled is True  # opacity means something only over the photo
+    spec = chart_text(app)
+    assert '"type": "image"' in spec and "attributions" not in [e.value for e in app.error]
+    after = app.session_state["workspaces"][next(iter(app.session_state["workspaces"]))].graphs
+    assert all(after[m][layer] is g for m, layers in before.items() for layer, g in layers.items())  # the graphs are untouched
+
+
 def test_attribution_page_shows_the_chance_level_of_s_v(app):
     app.switch_page("pages/2_attribution_maps.py").run()
     ok(app)

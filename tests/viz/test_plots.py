@@ -328,3 +328,44 @@ def test_figure_modules_import_no_torch_and_no_streamlit():
     code = "import sys, depara_core.viz, depara_core.viz.plots, depara_core.viz.views; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'streamlit', 'torchvision'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---- display choices -----------------------------------------------------------------------
+def test_display_views_draw_what_they_say():
+    from scipy.ndimage import gaussian_filter
+
+    from depara_core.viz.display import MapDisplay
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    amap = rng.normal(size=(6, 6))
+    only = attribution_overlay(image, amap, display=MapDisplay(view="map"))
+    assert [t.type for t in only.data] == ["heatmap"] and only.data[0].opacity == 1.0
+    masked = attribution_overlay(image, amap, display=MapDisplay(view="masked", clip_percentile=100.0))
+    assert [t.type for t in masked.data] == ["image"]
+    expected = (image * np.clip(np.abs(amap) / np.abs(amap).max(), 0, 1)[..., None]).round().astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(masked.data[0].z), expected)
+    smooth = attribution_overlay(image, amap, display=MapDisplay(view="map", smoothing=1.5, signed=False))
+    np.testing.assert_allclose(np.asarray(smooth.data[0].z), gaussian_filter(np.abs(amap), 1.5, mode="nearest"), rtol=1e-5)
+    blended = attribution_overlay(image, amap, display=MapDisplay(opacity=0.3))
+    assert [t.type for t in blended.data] == ["image", "heatmap"] and blended.data[1].opacity == 0.3
+
+
+def test_one_colour_scale_across_the_grid():
+    from depara_core.viz.display import MapDisplay
+
+    img = np.zeros((4, 4, 3), np.uint8)
+    maps = [[np.ones((4, 4)), 10 * np.ones((4, 4))]]
+    own = attribution_grid([img], maps, ["p"], ["a", "b"], display=MapDisplay(clip_percentile=100.0))
+    assert [t.zmax for t in own.data if t.type == "heatmap"] == [1.0, 10.0]
+    shared = attribution_grid([img], maps, ["p"], ["a", "b"], display=MapDisplay(clip_percentile=100.0, shared_scale=True))
+    heat = [t for t in shared.data if t.type == "heatmap"]
+    assert [(t.zmin, t.zmax) for t in heat] == [(-10.0, 10.0)] * 2 and [t.showscale for t in heat] == [True, False]
+
+
+@pytest.mark.parametrize("bad", [{"view": "xray"}, {"opacity": 1.5}, {"smoothing": -1}, {"clip_percentile": 0}])
+def test_bad_display_choices_are_refused(bad):
+    from depara_core.viz.display import MapDisplay
+
+    with pytest.raises(plot_utils.PlotInputError):
+        MapDisplay(**bad)
