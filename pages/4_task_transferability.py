@@ -9,6 +9,7 @@ import streamlit as st
 from depara_core.compare.terms import LAMBDA_METHODS
 from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
+from depara_core.evaluation.stability import ranking_stability
 from depara_core.session.workspace import terms_digest
 from depara_core.viz import plots
 from depara_core.viz.views import ranking_view, task_view
@@ -55,6 +56,7 @@ def live() -> None:
         ui.chart(view.tree_fig, "task-tree", key="tree")
     with right:
         ui.chart(view.matrix_fig, "similarity-matrix", key="matrix")
+    stability(lam, method)
     if ss.get("target") not in terms.names:
         ss.target = terms.names[0]
     st.subheader("Ranking of sources")
@@ -67,6 +69,23 @@ def live() -> None:
         ui.table(table, f"ranking-{target}", key="ranking_table")
     evaluation(lam)
     ui.sync_link()  # λ, method and target change in this fragment alone
+
+
+def stability(lam: float, method: str) -> None:
+    """The stability badge: do the rankings survive swapping half of the probes for the other half?"""
+    if len(ws.probes) < 6:
+        return
+    with ui.guard("stability"):
+        half_a, half_b = ui.stability_halves(digest, ws)
+        shown = method if method in half_a.methods else "DEPARA"
+        s = ranking_stability(half_a, half_b, lam, shown)
+        n = len(ws.probes)
+        st.metric(
+            f"Ranking stability, {shown} (two halves of {n} probes)", s.text(), border=True,
+            help=f"Per target, Spearman's ρ between the source rankings computed on {n // 2} and on the other {n - n // 2} probes, "
+            "mean over targets with a 95% bootstrap interval. Near 1: more probes would not change the ranking much; "
+            "low: read the ranking loosely, or add probes.",
+        )  # fmt: skip
 
 
 def evaluation(lam: float) -> None:

@@ -26,6 +26,7 @@ from depara_core.evaluation.lambda_cv import LambdaSuggestion, suggest_lambda
 from depara_core.evaluation.layers import LayerTruth
 from depara_core.evaluation.methods import Evaluation, evaluate_methods
 from depara_core.evaluation.ranking import RankingEvaluator
+from depara_core.evaluation.stability import split_terms
 from depara_core.models.spec import LoadedModel, ModelSpec, load_model
 from depara_core.presets import DEFAULT_PRESET, get_preset
 from depara_core.probes.probeset import ProbeSet
@@ -121,6 +122,12 @@ def static_evaluation(digest: str, gt_key: str, relevant: int, _terms: Similarit
 @st.cache_data(show_spinner="Cross-validating λ…", max_entries=32)
 def lambda_suggestion(digest: str, gt_key: str, relevant: int, metric: str, _terms: SimilarityTerms, _gt: GroundTruth) -> LambdaSuggestion:
     return suggest_lambda(_terms, evaluator(digest, gt_key, relevant, _terms, _gt), metric=metric, relevant=relevant)
+
+
+@st.cache_data(show_spinner="Splitting the probes in two…", max_entries=16)
+def stability_halves(digest: str, _ws: Workspace) -> tuple[SimilarityTerms, SimilarityTerms]:
+    """The workspace's encoder graphs on two disjoint halves of the probes (cached by the terms' digest)."""
+    return split_terms({n: _ws.graph(n) for n in _ws.names}, node_scale=_ws.config.conventions.node_scale)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,21 @@ class Graph:
         A probe whose features are all zero has no direction: its edges count as 0 (see ``notes``).
         """
         return edges_from_gram(self.gram, self.options.center_edges)
+
+    def on_probes(self, indices) -> Graph:
+        """This graph restricted to the probes at ``indices`` (in that order): the same nodes and Gram
+        entries, so that edges and every similarity are those of a graph computed on those probes
+        alone. Its probe digest names the parent's probes and the indices."""
+        import hashlib
+
+        idx = np.asarray(list(indices), dtype=np.intp)
+        if idx.size < 3 or len(set(idx.tolist())) != idx.size or idx.min() < 0 or idx.max() >= len(self):
+            raise GraphError(f"cannot restrict a graph of {len(self)} probes to indices {idx.tolist()[:8]}", "give at least 3 distinct probe indices")
+        digest = hashlib.sha256(f"{self.probe_digest}:{idx.tolist()}".encode()).hexdigest()[:32]
+        return dataclasses.replace(
+            self, probe_ids=tuple(self.probe_ids[i] for i in idx), probe_digest=digest, nodes=self.nodes[idx], node_norms=self.node_norms[idx],
+            gram=self.gram[np.ix_(idx, idx)], feature_sums=self.feature_sums[idx],
+        )  # fmt: skip
 
     def node_map(self, index: int) -> np.ndarray:
         """The unit-norm attribution map of probe ``index`` in its original shape (unsketched graphs)."""

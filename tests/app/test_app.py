@@ -189,6 +189,17 @@ def test_export_bundle_and_reopening_its_settings(app):
     assert any("not JSON" in str(e.value) for e in other.error) and other.session_state["lam"] == 2.0
 
 
+def test_stability_badge_follows_the_method(app):
+    app.switch_page("pages/4_task_transferability.py").run()
+    ok(app)
+    badge = [m for m in app.metric if m.label.startswith("Ranking stability, DEPARA (two halves of 8 probes)")]
+    assert badge and badge[0].value.startswith("ρ ")
+    app.selectbox(key="method_view").set_value("RSA").run()
+    assert any(m.label.startswith("Ranking stability, RSA") for m in app.metric)
+    app.selectbox(key="method_view").set_value("PL-LogME").run()
+    assert any(m.label.startswith("Ranking stability, PL-LogME") for m in app.metric)
+
+
 def test_attribution_display_choices_redraw_without_recomputing(app):
     app.switch_page("pages/2_attribution_maps.py").run()
     before = {k: dict(v) for k, v in app.session_state["workspaces"][next(iter(app.session_state["workspaces"]))].graphs.items()}
