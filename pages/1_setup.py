@@ -36,6 +36,13 @@ if z is not None:
             pd.DataFrame([{"model": s.name, "task": s.task, "input": "x".join(map(str, s.preprocess.size or ())) or "as given", "encoder": s.encoder, "source": s.source} for s in z.specs]),
             hide_index=True,
         )
+        ss.controls = [n for n in ss.controls if n in z.names]
+        st.multiselect(
+            "Untrained controls", list(z.names), **ui.bind("controls"),
+            help="Each chosen model's architecture with random weights, compared beside the trained models: how much of a "
+            "similarity comes from the architecture alone. A source that ranks no better than its untrained twin has learnt "
+            "nothing DEPARA can see.",
+        )  # fmt: skip
     else:
         st.warning(f"This zoo is not installed: {z.unavailable_reason}", icon=":material/warning:")
 

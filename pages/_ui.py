@@ -144,6 +144,7 @@ def on_zoo_change() -> None:
     st.session_state.pop("gt_upload", None)  # measured transfer belongs to the zoo it was uploaded for
     custom = list(st.session_state.get("custom_models", {}))
     st.session_state.models = list(z.names if z is not None and z.available else ()) + custom
+    st.session_state.controls = []  # controls are twins of the previous zoo's models
     probe_name, count = zoo_probe_default(z)
     if probe_name in builtin_probe_sets():
         st.session_state.probe_set = f"builtin:{probe_name}"
@@ -158,7 +159,7 @@ def init_state() -> None:
         return
     apply_link()
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
-                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET)):  # fmt: skip
+                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", [])):  # fmt: skip
         if key not in ss:
             ss[key] = value
     if "zoo" not in ss:
@@ -278,7 +279,10 @@ def current_config() -> Config:
     else:
         choice = ProbeChoice("builtin", rest, count)
     custom = tuple(c for n, c in ss.custom_models.items() if n in ss.models)
-    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method, ss.preset)
+    z = zoo(ss.zoo)
+    zoo_names = set(z.names) if z is not None and z.available else set()
+    controls = tuple(n for n in ss.get("controls", ()) if n in zoo_names)
+    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method, ss.preset, controls)
 
 
 def on_preset_change() -> None:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from depara_core.engine.graph import GraphOptions
 from depara_core.errors import DeparaError, ModelError
+from depara_core.models.controls import untrained_spec
 from depara_core.models.sources import ModelSource, source_spec
 from depara_core.models.spec import ModelSpec
 from depara_core.presets import DEFAULT_PRESET, Preset, get_preset
@@ -89,6 +90,8 @@ class Config:
     layer_mode: Literal["encoder", "all"] = "encoder"
     method: str = "gradient_x_input"
     preset: str = DEFAULT_PRESET
+    controls: tuple[str, ...] = ()
+    """Zoo models whose untrained twin (same architecture, random weights) is compared too."""
 
     @property
     def conventions(self) -> Preset:
@@ -100,7 +103,8 @@ class Config:
 
 
 def resolve_specs(config: Config, zoo: Zoo | None) -> list[ModelSpec]:
-    """The specs of the chosen models, zoo models first in the chosen order, then custom ones."""
+    """The specs of the chosen models, zoo models first in the chosen order, then custom ones, then
+    the untrained controls (:func:`~depara_core.models.controls.untrained_spec`)."""
     zoo_specs = {s.name: s for s in (zoo.specs if zoo is not None else ())}
     custom = {c.name: c for c in config.custom}
     out = []
@@ -111,6 +115,10 @@ def resolve_specs(config: Config, zoo: Zoo | None) -> list[ModelSpec]:
             out.append(zoo_specs[name])
         else:
             raise DeparaError(f"model {name!r} is neither in zoo {config.zoo!r} nor among the added models", "choose models from the list")
+    for name in config.controls:
+        if name not in zoo_specs:
+            raise DeparaError(f"an untrained control of {name!r} was asked for, but it is not a model of zoo {config.zoo!r}", "choose controls among the zoo's models")
+        out.append(untrained_spec(zoo_specs[name]))
     if len(out) < 2:
         raise DeparaError(f"{len(out)} model(s) chosen; comparing needs at least two", "choose at least two models in the sidebar")
     return out

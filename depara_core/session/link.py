@@ -31,6 +31,7 @@ __all__ = ["LinkChoices", "LINK_KEYS", "link_params", "read_link", "link_url"]
 LINK_KEYS: dict[str, str] = {
     "zoo": "zoo",
     "models": "models",
+    "controls": "controls",
     "probes": "probe_set",
     "n": "probe_count",
     "layers": "layer_mode",
@@ -74,8 +75,9 @@ def link_params(state: Mapping[str, object], zoo_models: Sequence[str] = ()) -> 
             continue
         if key == "probe_set" and not str(value).startswith("builtin:"):
             continue  # uploaded probes belong to their session
-        if key == "models":
-            out[param] = ",".join(str(m) for m in value if m in zoo_models and "," not in str(m))
+        if key in ("models", "controls"):
+            if value:
+                out[param] = ",".join(str(m) for m in value if m in zoo_models and "," not in str(m))
         elif key == "lam":
             out[param] = f"{float(value):g}"
         else:
@@ -101,16 +103,18 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
             updates["zoo"] = zoo
         else:
             note("zoo", "there is no such zoo here")
-    if "models" in params:
+    for param in ("models", "controls"):
+        if param not in params:
+            continue
         if "zoo" not in updates:
-            note("models", "models are read only with a known zoo")
-        else:
-            known = set(choices.zoos[updates["zoo"]])
-            names = [m for m in str(params["models"]).split(",") if m]
-            unknown = [m for m in names if m not in known]
-            if unknown:
-                notes.append(f"the link's models {', '.join(repr(m[:40]) for m in unknown[:5])} are not in zoo {updates['zoo']!r} and were left out")
-            updates["models"] = list(dict.fromkeys(m for m in names if m in known))
+            note(param, f"{param} are read only with a known zoo")
+            continue
+        known = set(choices.zoos[updates["zoo"]])
+        names = [m for m in str(params[param]).split(",") if m]
+        unknown = [m for m in names if m not in known]
+        if unknown:
+            notes.append(f"the link's {param} {', '.join(repr(m[:40]) for m in unknown[:5])} are not in zoo {updates['zoo']!r} and were left out")
+        updates[param] = list(dict.fromkeys(m for m in names if m in known))
     if "probes" in params:
         kind, _, name = str(params["probes"]).partition(":")
         if kind == "builtin" and name in choices.probe_sets:

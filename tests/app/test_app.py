@@ -189,6 +189,22 @@ def test_export_bundle_and_reopening_its_settings(app):
     assert any("not JSON" in str(e.value) for e in other.error) and other.session_state["lam"] == 2.0
 
 
+def test_an_untrained_control_joins_the_comparison():
+    at = new_app(models=["depth", "normals", "albedo"])
+    at.switch_page("pages/1_setup.py").run()
+    at.multiselect(key="w_controls").set_value(["depth"]).run()
+    ok(at)
+    at.button(key="compute_setup").click().run()
+    ok(at)
+    config = next(c for c in at.session_state["workspaces"] if c.controls == ("depth",))
+    ws = at.session_state["workspaces"][config]
+    assert ws.complete and ws.names == ("depth", "normals", "albedo", "depth@untrained")
+    assert ws.model("depth@untrained").digest != ws.model("depth").digest
+    at.switch_page("pages/4_task_transferability.py").run()
+    ok(at)
+    assert "depth@untrained" in chart_text(at) and "controls=depth" in "&".join(f"{k}={v}" for k, v in at.query_params.items())
+
+
 def test_stability_badge_follows_the_method(app):
     app.switch_page("pages/4_task_transferability.py").run()
     ok(app)

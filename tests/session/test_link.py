@@ -7,7 +7,7 @@ import pytest
 from depara_core.session.link import LINK_KEYS, LinkChoices, link_params, link_url, read_link
 
 CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=("noise", "scenes"), attributions=("gradient_x_input", "saliency"))
-STATE = {"zoo": "z", "models": ["c", "a"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
+STATE = {"zoo": "z", "models": ["c", "a"], "controls": ["b"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
          "preset": "paper code", "lam": 0.25, "method_view": "PL-LogME", "matrix_scale": "fixed", "target": "a",
          "layer_source": "b", "layer_target": "c"}  # fmt: skip
 
