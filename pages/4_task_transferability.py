@@ -100,6 +100,8 @@ def evaluation(lam: float) -> None:
         relevant = st.number_input("Relevant sources per target (top-r of the measured ranking)", 1, max(1, len(terms.names) - 2), min(5, len(terms.names) - 2), key="relevant")
         ev = ui.evaluator(digest, gt_key, relevant, terms, gt)
         st.caption(f"{gt.name or 'ground truth'}: {ev.protocol} (the CLI's evaluate counts the same way).")
+        without = [n for n in terms.names if n not in ev.targets]
+        st.caption(f"Measured as targets: {', '.join(ev.targets)}." + (f" No measured transfer to: {', '.join(without)}." if without else ""))
         static = ui.static_evaluation(digest, gt_key, relevant, terms, gt)
         live_eval = evaluate_methods(terms, ev, lam, relevant, methods=LAMBDA_METHODS, baselines=False)
         # the λ methods at the current λ first, then the λ-independent ones (random and oracle last)

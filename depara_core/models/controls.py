@@ -17,12 +17,14 @@ that DEPARA can see.
 from __future__ import annotations
 
 import dataclasses
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from depara_core.errors import ModelError
-from depara_core.models.spec import ModelSpec
+
+if TYPE_CHECKING:  # torch is imported when a control is built, so that names and labels need none
+    from torch import nn
+
+    from depara_core.models.spec import ModelSpec
 
 __all__ = ["UNTRAINED_SUFFIX", "untrained_spec", "reinitialise"]
 
@@ -37,6 +39,8 @@ def reinitialise(module: nn.Module, seed: int = 0) -> nn.Module:
     such submodule owns (e.g. a layer scale or position embedding held directly) are redrawn from
     a normal distribution with their trained standard deviation, so that their scale stays sensible.
     """
+    import torch
+
     if isinstance(module, torch.jit.ScriptModule):
         raise ModelError("a TorchScript model cannot be re-initialised", "add the model as torchvision/timm/module:function to get an untrained control")
     gen_state = torch.random.get_rng_state()

@@ -57,6 +57,7 @@ __all__ = [
 
 HIGHLIGHT_COLOR = "#d62728"
 PLAIN_COLOR = "#7f9fbf"
+MARKED_COLOR = "#e8a33d"
 # Baselines drawn in a fixed, quiet style so the compared methods stand out.
 _REFERENCE_LINE_STYLES = {
     "random": {"color": "grey", "dash": "dash"},
@@ -195,9 +196,11 @@ def ranking_bar(
     title: str = "",
     higher_is_better: bool = True,
     score_label: str = "score",
+    marked: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Horizontal bars sorted best first (best at the top); ``highlight`` names the bar drawn in
-    a contrasting colour.
+    a contrasting colour; ``marked`` (name → note, e.g. "seed twin") bars are drawn in a third
+    colour with the note in their label.
 
     >>> fig = ranking_bar(["a", "b", "c"], [0.1, 0.9, 0.5], highlight="c")
     >>> fig.data[0].y, fig.data[0].marker.color[1] == HIGHLIGHT_COLOR
@@ -209,10 +212,11 @@ def ranking_bar(
         raise PlotInputError(f"highlight {highlight!r} is not one of the names", hint="pick one of the names")
     ranked = np.argsort(-values if higher_is_better else values, kind="stable")
     ranked_names = [labels[i] for i in ranked]
-    colors = [HIGHLIGHT_COLOR if name == highlight else PLAIN_COLOR for name in ranked_names]
+    marked = {str(k): str(v) for k, v in (marked or {}).items()}
+    colors = [HIGHLIGHT_COLOR if name == highlight else MARKED_COLOR if name in marked else PLAIN_COLOR for name in ranked_names]
     bars = go.Bar(
         x=values[ranked],
-        y=ranked_names,
+        y=[f"{name} ({marked[name]})" if name in marked else name for name in ranked_names],
         orientation="h",
         marker={"color": colors},
         text=[f"{v:.3f}" for v in values[ranked]],

@@ -31,6 +31,7 @@ from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
 from depara_core.models.preprocess import Preprocess, crop_geometry
 from depara_core.probes.probeset import ProbeSet
+from depara_core.models.controls import UNTRAINED_SUFFIX
 from depara_core.viz import plots
 from depara_core.viz.display import MapDisplay
 from depara_core.viz.validate import reduce_attribution
@@ -124,8 +125,19 @@ def _diagonal_note(terms: SimilarityTerms, method: str, lam: float) -> str:
     return "" if method == "PL-LogME" else ": 1"
 
 
+def seed_family(name: str) -> str:
+    """The name without a seed suffix (``depth#2`` → ``depth``): models of one family are seed twins.
+
+    >>> seed_family("depth#2"), seed_family("depth"), seed_family("a#b")
+    ('depth', 'depth', 'a#b')
+    """
+    base, sep, suffix = name.rpartition("#")
+    return base if sep and suffix.isdigit() else name
+
+
 def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = "DEPARA") -> tuple[go.Figure, pd.DataFrame]:
-    """Sources for ``target`` best first: a bar chart (best highlighted) and its table."""
+    """Sources for ``target`` best first: a bar chart (best highlighted; the target's seed twins and
+    untrained controls marked, the sanity checks a reader looks for) and its table."""
     ranked = terms.rank_sources(target, lam, method)
     names = [n for n, _ in ranked]
     scores = np.array([s for _, s in ranked])
@@ -137,7 +149,10 @@ def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = 
         "s_V": [terms.s_V[terms.index(n), j] for n in names],
         "s_E": [terms.s_E[terms.index(n), j] for n in names],
     })  # fmt: skip
-    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=terms.method_label(method, lam))
+    notes = {n: "seed twin" for n in names if seed_family(n) == seed_family(target)}
+    notes.update({n: "untrained control" for n in names if n.endswith(UNTRAINED_SUFFIX)})
+    table["note"] = [notes.get(n, "") for n in names]
+    fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=terms.method_label(method, lam), marked=notes)
     return fig, table
 
 

@@ -350,6 +350,7 @@ def test_ground_truth_upload_scores_methods(app):
     assert methods[0]["method"].is_unique and methods[0]["method"].iloc[0].startswith("DEPARA (λ=")
     assert any("leave-one-target-out" in i.value for i in app.info)
     n = len(names) - 1  # the protocol, as the CLI writes it
+    assert any(c.value.startswith("Measured as targets: ") for c in app.caption)
     assert any(f"candidates: the other {n} compared models with measured transfer" in c.value and "(the CLI's evaluate counts the same way)" in c.value for c in app.caption)
     use = [b for b in app.button if b.label.startswith("Use λ")]
     use[0].click().run()

@@ -46,3 +46,15 @@ def test_side_by_side_edges_share_one_colour_range():
         assert (fig.data[0].zmin, fig.data[0].zmax) == (float(both.min()), float(both.max()))
         assert "shared" in fig.layout.title.text
     assert s_e == edge_similarity(a, b)
+
+
+def test_ranking_marks_seed_twins_and_untrained_controls():
+    from depara_core.viz.plots import MARKED_COLOR
+    from depara_core.viz.views import ranking_view
+
+    names = ("depth", "depth#2", "normals", "depth@untrained")
+    s = np.array([[1, 0.9, 0.2, 0.1], [0.9, 1, 0.3, 0.2], [0.2, 0.3, 1, 0.4], [0.1, 0.2, 0.4, 1]])
+    fig, table = ranking_view(SimilarityTerms(names, s, s), "depth", 1.0)
+    assert list(table["note"]) == ["seed twin", "", "untrained control"]
+    assert fig.data[0].y == ("depth#2 (seed twin)", "normals", "depth@untrained (untrained control)")
+    assert fig.data[0].marker.color[2] == MARKED_COLOR
