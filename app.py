@@ -39,6 +39,7 @@ PAGES = [
     st.Page("pages/3_edges.py", title="Edges", icon=":material/grid_on:", url_path="graph-edges"),
     st.Page("pages/4_task_transferability.py", title="Task transferability", icon=":material/account_tree:", url_path="transferability", default=True),
     st.Page("pages/5_layer_selection.py", title="Layer selection", icon=":material/layers:", url_path="layers"),
+    st.Page("pages/6_present.py", title="Present", icon=":material/slideshow:", url_path="present"),
 ]
 
 

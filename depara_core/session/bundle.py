@@ -3,8 +3,9 @@ tree as Newick and the settings the app can reopen.
 
 Contents:
 
-- ``summary.html``: the task tree, the similarity matrix, the ranking for the target, the
-  comparison with measured transfer and the layer charts, as static SVG pictures (no plotly.js:
+- ``summary.html``: the presentation figures (:mod:`depara_core.session.slides`: the task tree,
+  the similarity matrix, the ranking for the target, the comparison with measured transfer and
+  the layer charts), as static SVG pictures (no plotly.js:
   small, opens at once; interactive instead when static export is not available here);
 - ``report.html``: the full interactive report (:mod:`depara_core.session.report`);
 - ``figures/*.svg`` and ``figures/*.png`` (when static export works), ``tables/*.csv``;
@@ -37,13 +38,12 @@ from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.layers import LayerTruth
 from depara_core.session.report import Report, assemble, slug, static_export_available, static_images
+from depara_core.session.slides import Slide, slides
 from depara_core.session.workspace import Workspace
 
-__all__ = ["build_bundle", "read_settings", "SETTINGS_FORMAT", "SUMMARY_FIGURES"]
+__all__ = ["build_bundle", "read_settings", "SETTINGS_FORMAT"]
 
 SETTINGS_FORMAT = 1
-SUMMARY_FIGURES = ("task tree", "similarity matrix", "ranking of sources", "precision–recall", "layers of")
-"""Figures (by the start of their name) that go into the compact summary."""
 
 
 def build_bundle(
@@ -64,7 +64,7 @@ def build_bundle(
     draw = static is True or (static == "auto" and static_export_available())
     svgs, problem = static_images(rep.figures, "svg") if draw else ({}, "static export is not available here (kaleido with Chrome or Chromium)")
     pngs, png_problem = static_images(rep.figures, "png") if draw and svgs else ({}, problem)
-    summary = _summary(rep, target)
+    summary = _summary(rep, slides(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("summary.html", summary.html(png=False, svgs=svgs if svgs else None))
@@ -109,16 +109,13 @@ def read_settings(data: bytes) -> dict[str, str]:
     return link
 
 
-def _summary(rep: Report, target: str | None) -> Report:
-    """The slide-ready subset of ``rep``: its header, the summary figures and the methods table."""
+def _summary(rep: Report, deck: list[Slide]) -> Report:
+    """The slide-ready report: ``rep``'s header, then each slide's figure (and table)."""
     out = Report("DEPARA Explorer summary", list(rep.meta))
-    for name, kind, payload in rep.items:
-        keep = kind == "section" or (kind == "figure" and name.startswith(SUMMARY_FIGURES)) or (kind == "table" and name == "methods")
-        if keep:
-            out.items.append((name, kind, payload))
-    # sections left without content are dropped
-    items = out.items
-    out.items = [it for i, it in enumerate(items) if it[1] != "section" or (i + 1 < len(items) and items[i + 1][1] != "section")]
+    for slide in deck:
+        out.figure(slide.title, slide.figure)
+        if slide.table is not None and slide.title == "precision–recall":
+            out.table("methods", slide.table)
     return out
 
 

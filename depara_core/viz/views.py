@@ -29,9 +29,9 @@ from depara_core.compare.pairwise import node_cosines, upper_triangle
 from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
+from depara_core.models.controls import UNTRAINED_SUFFIX
 from depara_core.models.preprocess import Preprocess, crop_geometry
 from depara_core.probes.probeset import ProbeSet
-from depara_core.models.controls import UNTRAINED_SUFFIX
 from depara_core.viz import plots
 from depara_core.viz.display import MapDisplay
 from depara_core.viz.validate import reduce_attribution

@@ -18,7 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/1_setup.py", "pages/2_attribution_maps.py", "pages/3_edges.py", "pages/4_task_transferability.py", "pages/5_layer_selection.py"]
+PAGES = ["pages/1_setup.py", "pages/2_attribution_maps.py", "pages/3_edges.py", "pages/4_task_transferability.py", "pages/5_layer_selection.py", "pages/6_present.py"]
 PROBES = 8
 
 
@@ -187,6 +187,18 @@ def test_export_bundle_and_reopening_its_settings(app):
     other.button(key="reopen").click().run()
     ok(other)
     assert any("not JSON" in str(e.value) for e in other.error) and other.session_state["lam"] == 2.0
+
+
+def test_presentation_steps_through_the_figures_in_large_type(app):
+    app.switch_page("pages/6_present.py").run()
+    ok(app)
+    assert app.button(key="slide_back").disabled and "task tree" in app.markdown[0].value
+    spec = json.loads(charts(app)[0].proto.spec)
+    assert spec["layout"]["font"]["size"] == 20
+    app.button(key="slide_next").click().run()
+    app.button(key="slide_next").click().run()
+    ok(app)
+    assert "ranking of sources for" in " ".join(m.value for m in app.markdown) and not app.button(key="slide_back").disabled
 
 
 def test_an_untrained_control_joins_the_comparison():

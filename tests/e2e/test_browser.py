@@ -23,7 +23,7 @@ CHROMIUM = os.environ.get("DEPARA_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("DEPARA_SCREENSHOTS", ROOT / "out" / "screenshots"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-PAGES = [("Setup", False), ("Attribution maps", True), ("Edges", True), ("Layer selection", False), ("Task transferability", True)]
+PAGES = [("Setup", False), ("Attribution maps", True), ("Edges", True), ("Layer selection", False), ("Present", True), ("Task transferability", True)]
 
 pytestmark = pytest.mark.slow
 

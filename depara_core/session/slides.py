@@ -1,0 +1,76 @@
+"""The few figures a group meeting needs, in presentation order: the task tree, the similarity
+matrix, the ranking of sources for the target, the comparison with measured transfer and the
+layer charts. The app's presentation view shows them one per screen; the export bundle's summary
+is made of them.
+
+>>> from depara_core.probes.registry import load_builtin
+>>> from depara_core.session.config import Config, ProbeChoice
+>>> from depara_core.session.workspace import Workspace
+>>> from depara_core.models.toy import toy_models
+>>> ws = Workspace(Config("", ("m0", "m1", "m2"), ProbeChoice("builtin", "noise", 4)), toy_models(3), load_builtin("noise", 4))
+>>> ws.compute()
+>>> [s.title for s in slides(ws, 1.0, target="m1")]
+['task tree', 'similarity matrix', 'ranking of sources for m1']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from depara_core.errors import DeparaError
+from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.evaluation.layers import LayerTruth
+from depara_core.evaluation.methods import evaluate_methods
+from depara_core.evaluation.ranking import ground_truth_for
+from depara_core.session.workspace import Workspace
+from depara_core.viz import plots
+from depara_core.viz.views import layer_view, ranking_view, task_view
+
+__all__ = ["Slide", "slides", "presentation_style"]
+
+
+@dataclass(frozen=True)
+class Slide:
+    """One figure to show on its own, with an optional table beside it."""
+
+    title: str
+    figure: go.Figure = field(repr=False)
+    table: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def slides(
+    ws: Workspace, lam: float, *, target: str | None = None, ground_truth: GroundTruth | None = None,
+    layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA",
+) -> list[Slide]:  # fmt: skip
+    """The presentation figures of ``ws`` at ``lam`` (``method``'s matrix and ranking)."""
+    if ws.terms is None:
+        raise DeparaError("the workspace has no results yet", "compute before presenting")
+    terms = ws.terms
+    view = task_view(terms, lam, method)
+    out = [Slide("task tree", view.tree_fig), Slide("similarity matrix", view.matrix_fig)]
+    t = target if target in terms.names else terms.names[0]
+    fig, table = ranking_view(terms, t, lam, method)
+    out.append(Slide(f"ranking of sources for {t}", fig, table))
+    if ground_truth is not None:
+        try:
+            gt = ground_truth_for(terms.names, ground_truth)
+            r = max(1, min(relevant, min(len(gt.candidates(x)) for x in gt.targets)))
+            ev = evaluate_methods(terms, gt, lam, r)
+            out.append(Slide("precision–recall", plots.pr_curve(ev.pr_points()), ev.summary))
+        except DeparaError:
+            pass  # no measured transfer among these models: nothing to show
+    for (source, tgt), scores in list(ws.layer_results.items()):
+        measured = layer_truth.series(source, tgt, scores.layers) if layer_truth is not None else None
+        fig, table = layer_view(scores, lam, [ws.layer_label(source, layer) for layer in scores.layers], measured, layer_truth.name if layer_truth else "measured transfer")
+        out.append(Slide(f"layers of {source} for {tgt}", fig, table))
+    return out
+
+
+def presentation_style(fig: go.Figure, font_size: int = 20, height: int = 760) -> go.Figure:
+    """A copy of ``fig`` for a projector: large fonts, a tall drawing area."""
+    big = go.Figure(fig)
+    big.update_layout(font={"size": font_size}, title_font={"size": font_size + 6}, height=height)
+    return big
