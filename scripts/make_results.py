@@ -251,15 +251,18 @@ def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name:
     for budget in (1000, 100):
         ev = RankingEvaluator(terms.names, ground_truth(budget=budget), RELEVANT)
         per = {name: ev.per_target(m) for name, m in {**attempts, **refs}.items()}
-        rows = []
+        rows, wins = [], []
         for name in attempts:
             ci = bootstrap_ci(per[name])
             row = {"attempt": name, "Spearman": ci.mean, "95% CI": f"[{ci.lo:+.2f}, {ci.hi:+.2f}]"}
-            for ref in refs:
-                d = paired_difference(per[name], per[ref])
+            diffs = [paired_difference(per[name], per[ref]) for ref in refs]
+            for ref, d in zip(refs, diffs):
                 row[f"− {ref}"] = d.text() + (" *" if d.excludes_zero else "")
             rows.append(row)
-        lines += [f"{budget} labelled scenes:", "", md(pd.DataFrame(rows)), ""]
+            if all(d.lo > 0 for d in diffs):
+                wins.append(name)
+        lines += [f"{budget} labelled scenes:", "", md(pd.DataFrame(rows)), "",
+                  f"Above RSA, CKA and DDS with every paired interval above 0: {', '.join(wins) if wins else 'none'}.", ""]
     lines += [f"Per-target λ from spreads ranged {lam.min():.2g}–{lam.max():.2g} (median {np.median(lam):.2g}).", ""]
     return lines
 
