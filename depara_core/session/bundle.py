@@ -13,12 +13,8 @@ Contents:
 - ``settings.json``: the view's link parameters (:mod:`depara_core.session.link`), which the
   Setup page reopens.
 
->>> from depara_core.probes.registry import load_builtin
->>> from depara_core.session.config import Config, ProbeChoice
->>> from depara_core.session.workspace import Workspace
->>> from depara_core.models.toy import toy_models
->>> ws = Workspace(Config("", ("m0", "m1", "m2"), ProbeChoice("builtin", "noise", 4)), toy_models(3), load_builtin("noise", 4))
->>> ws.compute()
+>>> from depara_core.session.workspace import demo_workspace
+>>> ws = demo_workspace()
 >>> import io, zipfile
 >>> names = zipfile.ZipFile(io.BytesIO(build_bundle(ws, 1.0, static=False))).namelist()
 >>> [n for n in names if not n.startswith(("figures/", "tables/"))]

@@ -4,13 +4,8 @@ and every table (with a CSV link), readable offline and easy to mail or show in 
 PNG copies of the figures are added when static export works (kaleido with Chrome/Chromium
 installed); without it the report is complete all the same.
 
->>> from depara_core.probes.registry import load_builtin
->>> from depara_core.session.config import Config, ProbeChoice
->>> from depara_core.session.workspace import Workspace
->>> from depara_core.models.toy import toy_models
->>> nets = toy_models(3)
->>> ws = Workspace(Config("", ("m0", "m1", "m2"), ProbeChoice("builtin", "noise", 4)), nets, load_builtin("noise", 4))
->>> ws.compute()
+>>> from depara_core.session.workspace import demo_workspace
+>>> ws = demo_workspace()
 >>> html = build_report(ws, lam=1.0, png=False)
 >>> html.startswith("<!DOCTYPE html>") and "similarity matrix" in html
 True

@@ -3,12 +3,8 @@ matrix, the ranking of sources for the target, the comparison with measured tran
 layer charts. The app's presentation view shows them one per screen; the export bundle's summary
 is made of them.
 
->>> from depara_core.probes.registry import load_builtin
->>> from depara_core.session.config import Config, ProbeChoice
->>> from depara_core.session.workspace import Workspace
->>> from depara_core.models.toy import toy_models
->>> ws = Workspace(Config("", ("m0", "m1", "m2"), ProbeChoice("builtin", "noise", 4)), toy_models(3), load_builtin("noise", 4))
->>> ws.compute()
+>>> from depara_core.session.workspace import demo_workspace
+>>> ws = demo_workspace()
 >>> [s.title for s in slides(ws, 1.0, target="m1")]
 ['task tree', 'similarity matrix', 'ranking of sources for m1']
 """

@@ -36,7 +36,7 @@ from depara_core.probes.probeset import ProbeSet
 from depara_core.session.config import Config
 from depara_core.session.progress import ProgressSink, ProgressTracker
 
-__all__ = ["terms_digest", "Workspace"]
+__all__ = ["terms_digest", "Workspace", "demo_workspace"]
 
 
 # ---- the workspace -------------------------------------------------------------------------
@@ -230,3 +230,20 @@ class Workspace:
                 self.stored.setdefault(source, {}).setdefault(layer, ())
         self.layer_results[(source, target)] = scores
         return scores
+
+
+def demo_workspace(models: int = 3, probes: int = 4) -> Workspace:
+    """A computed workspace of ``models`` toy networks (``m0``, ``m1``, …) on ``probes`` noise probes:
+    the runnable examples of the session layer start from it.
+
+    >>> demo_workspace().terms.names
+    ('m0', 'm1', 'm2')
+    """
+    from depara_core.models.toy import toy_models
+    from depara_core.probes.registry import load_builtin
+    from depara_core.session.config import ProbeChoice
+
+    nets = toy_models(models)
+    ws = Workspace(Config("", tuple(m.name for m in nets), ProbeChoice("builtin", "noise", probes)), nets, load_builtin("noise", probes))
+    ws.compute()
+    return ws
