@@ -187,7 +187,7 @@ def test_stop_then_resume_from_cache(page):
     _settle(page)
     page.get_by_text("still need computing").first.wait_for()
     page.get_by_role("button", name="Compute").first.click()
-    stop = page.locator(".st-key-stop_compute button").first
+    stop = page.locator(".st-key-stop_compute button:visible").first  # a stale, hidden copy may linger from an earlier run
     stop.wait_for()
     stop.click()
     _settle(page)
