@@ -20,22 +20,24 @@ import json
 import os
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import filelock
 import numpy as np
+import torch
 
 from depara_core.atomic import atomic_write, remove_stale_temporaries
 from depara_core.compare.baselines import BASELINES_VERSION
 from depara_core.compare.terms import BASELINES, SimilarityTerms
 from depara_core.engine.graph import Graph, GraphOptions
+from depara_core.engine.pieces import LayerPieces
 from depara_core.errors import CacheError, ProbeError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ["GraphCache", "CacheWriteWarning", "ENGINE_VERSION", "default_cache_dir"]
+__all__ = ["GraphCache", "RunCheckpoints", "CacheWriteWarning", "ENGINE_VERSION", "default_cache_dir"]
 
 ENGINE_VERSION = "2"
 """Bumped whenever stored graphs or terms would change for the same inputs (2: preprocessing from
@@ -181,6 +183,33 @@ class GraphCache:
             notes=tuple(meta.get("notes", ())),
         )
 
+    # ---- per-probe pieces: probe shards and the checkpoints of stopped runs ------------------
+    def pieces_path(self, kind: str, key: str, part: str = "") -> Path:
+        """Where the pieces of graph ``key`` go: ``kind`` is ``shards`` (``part``: the probe range)
+        or ``partial`` (a stopped run's checkpoint)."""
+        return self.root / kind / key[:2] / (f"{key}-{part}.npz" if part else f"{key}.npz")
+
+    def store_pieces(self, path: Path, pieces: LayerPieces) -> None:
+        units = pieces.units.cpu().numpy() if isinstance(pieces.units, torch.Tensor) else np.asarray(pieces.units)
+        meta = {"layer": pieces.layer, "node_shape": list(pieces.node_shape), "feature_dim": pieces.feature_dim, "sketched": pieces.sketched,
+                "notes": list(pieces.notes), "block_bytes": pieces.block_bytes}  # fmt: skip
+        arrays = {"nodes": pieces.nodes, "node_norms": pieces.node_norms, "units": units, "feature_norms": pieces.feature_norms.cpu().numpy(),
+                  "feature_sums": pieces.feature_sums}  # fmt: skip
+        self._write(path, arrays, meta)
+
+    def load_pieces(self, path: Path) -> LayerPieces | None:
+        """Pieces written by :meth:`store_pieces`; None when missing or unreadable."""
+        hit = self._read(path)
+        if hit is None:
+            return None
+        a, meta = hit
+        return LayerPieces(meta["layer"], a["nodes"], a["node_norms"], torch.from_numpy(a["units"]), torch.from_numpy(a["feature_norms"]), a["feature_sums"],
+                           tuple(meta["node_shape"]), int(meta["feature_dim"]), bool(meta["sketched"]), tuple(meta["notes"]), int(meta["block_bytes"]))  # fmt: skip
+
+    def checkpoints(self, model: LoadedModel, probes: ProbeSet, options: GraphOptions) -> RunCheckpoints:
+        """Where a run of ``model`` on ``probes`` keeps a stopped layer group's pieces, under each graph's key."""
+        return RunCheckpoints(self, lambda layer: self.graph_key(model, probes, layer, options))
+
     # ---- probe sets (read by workers on other processes or machines) ------------------------
     def store_probes(self, probes: ProbeSet) -> Path:
         """Keep ``probes`` under its digest so that another process can read it with :meth:`load_probes`."""
@@ -237,3 +266,25 @@ class GraphCache:
             with contextlib.suppress(OSError):
                 p.unlink()
         remove_stale_temporaries(self.root)
+
+
+@dataclass(frozen=True)
+class RunCheckpoints:
+    """The engine's :class:`~depara_core.engine.pieces.Checkpoints` in a graph cache: a stopped run's
+    pieces of each layer, stored under the layer's graph key (so they resume only the same graph)."""
+
+    cache: GraphCache
+    key_of: Callable[[str], str]
+
+    def _path(self, layer: str) -> Path:
+        return self.cache.pieces_path("partial", self.key_of(layer))
+
+    def load(self, layer: str) -> LayerPieces | None:
+        return self.cache.load_pieces(self._path(layer))
+
+    def save(self, pieces: LayerPieces) -> None:
+        self.cache.store_pieces(self._path(pieces.layer), pieces)
+
+    def discard(self, layer: str) -> None:
+        with contextlib.suppress(OSError):
+            self._path(layer).unlink(missing_ok=True)

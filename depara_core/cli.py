@@ -116,7 +116,7 @@ class _Bar:
             from tqdm import tqdm
 
             self.close()
-            self.bar = tqdm(total=total, file=sys.stderr, unit="batch", leave=False)
+            self.bar = tqdm(total=total, file=sys.stderr, unit="probe", leave=False)
         self.bar.n = done
         self.bar.set_description(message[:60], refresh=True)
 

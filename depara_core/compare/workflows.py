@@ -151,7 +151,8 @@ def select_layers(
             yield from stream(missing())
 
     def stream(missing: list[str]) -> Iterator[Graph]:
-        fresh = iter_graphs(source, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress) if missing else iter(())
+        checkpoints = cache.checkpoints(source, probes, options) if cache is not None else None  # a stopped run resumes at its batch
+        fresh = iter_graphs(source, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress, checkpoints=checkpoints) if missing else iter(())
         computed: dict[str, Graph] = {}
         for layer in layers:  # yield in the requested order, computing groups as needed
             if layer not in missing:

@@ -133,9 +133,9 @@ def _run_shard(spec, digest, probe_digest, cache_root, layers, options, lo, hi, 
     return compute_shard(model, probes, tuple(layers), options, lo, hi, cache, batch_size, memory_budget)
 
 
-def _run_block(layer: str, a: dict[str, str], b: dict[str, str]) -> np.ndarray:
+def _run_block(cache_root: str, layer: str, a: dict[str, str], b: dict[str, str]) -> np.ndarray:
     """One task: the Gram block of two shards at ``layer``."""
-    return gram_block(a[layer], b[layer])
+    return gram_block(GraphCache(cache_root), a[layer], b[layer])
 
 
 def _run_assembly(spec, digest, probe_digest, cache_root, layer, options, ranges, pairs, *parts) -> str:
@@ -165,7 +165,7 @@ def _submit(ray, model: LoadedModel, probes: ProbeSet, group: tuple[str, ...], o
     refs.update({r: (model.name, group) for r in shards})
     pairs = [(i, j) for i in range(len(ranges)) for j in range(i, len(ranges))]
     for layer in group:
-        blocks = [run(_run_block).remote(layer, shards[i], shards[j]) for i, j in pairs]
+        blocks = [run(_run_block).remote(args[3], layer, shards[i], shards[j]) for i, j in pairs]
         refs.update({b: (model.name, (layer,)) for b in blocks})
         refs[run(_run_assembly).remote(*args, layer, options, ranges, pairs, *shards, *blocks)] = (model.name, (layer,))
     return refs

@@ -14,16 +14,15 @@ arithmetic). A last task per layer joins the pieces into the graph, checks it as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from depara_core.atomic import atomic_write
 from depara_core.cache import GraphCache
 from depara_core.engine.graph import GraphOptions
+from depara_core.engine.pieces import LayerPieces
 from depara_core.engine.run import feature_gram, iter_pieces, make_graph
+from depara_core.errors import CacheError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import MIN_PROBES, ProbeSet
 
@@ -41,7 +40,7 @@ def shard_ranges(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _shard_path(cache: GraphCache, key: str, lo: int, hi: int) -> Path:
-    return cache.root / "shards" / key[:2] / f"{key}-{lo}-{hi}.npz"
+    return cache.pieces_path("shards", key, f"{lo}-{hi}")
 
 
 def compute_shard(model: LoadedModel, probes: ProbeSet, layers: tuple[str, ...], options: GraphOptions, lo: int, hi: int, cache: GraphCache,
@@ -51,43 +50,39 @@ def compute_shard(model: LoadedModel, probes: ProbeSet, layers: tuple[str, ...],
     out = {}
     for p in iter_pieces(model, sub, layers, options, batch_size=batch_size, memory_budget=memory_budget, sketch_count=len(probes)):
         path = _shard_path(cache, cache.graph_key(model, probes, p.layer, options), lo, hi)
-        units = p.units.cpu().numpy() if isinstance(p.units, torch.Tensor) else np.asarray(p.units)
-        meta = {"node_shape": list(p.node_shape), "feature_dim": p.feature_dim, "sketched": p.sketched, "notes": list(p.notes)}
-        arrays = {"nodes": p.nodes, "node_norms": p.node_norms, "units": units, "feature_norms": p.feature_norms.cpu().numpy(), "feature_sums": p.feature_sums}
-        atomic_write(path, lambda fh, a=arrays, m=meta: np.savez(fh, __meta__=np.array(json.dumps(m)), **a))
+        cache.store_pieces(path, p)
         out[p.layer] = str(path)
-        del p, units, arrays
+        del p
     return out
 
 
-def _load(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+def _load(cache: GraphCache, path: str) -> LayerPieces:
+    pieces = cache.load_pieces(Path(path))
+    if pieces is None:
+        raise CacheError(f"the probe shard {Path(path).name} is missing from the cache folder", "use a cache folder that every node sees, and run again")
+    return pieces
 
 
-def gram_block(path_a: str, path_b: str, block_bytes: int = 2**28) -> np.ndarray:
+def gram_block(cache: GraphCache, path_a: str, path_b: str, block_bytes: int = 2**28) -> np.ndarray:
     """The Gram block between two shards' features of one layer."""
-    a = _load(path_a)
-    b = a if path_b == path_a else _load(path_b)
-    ua = torch.from_numpy(a["units"])
-    ub = ua if b is a else torch.from_numpy(b["units"])  # the same tensor: feature_gram reads a diagonal block once
-    return feature_gram(ua, torch.from_numpy(a["feature_norms"]), ub, torch.from_numpy(b["feature_norms"]), block_bytes)
+    a = _load(cache, path_a)
+    b = a if path_b == path_a else _load(cache, path_b)  # the same tensor: feature_gram reads a diagonal block once
+    return feature_gram(a.units, a.feature_norms, b.units, b.feature_norms, block_bytes)
 
 
 def assemble_graph(model: LoadedModel, probes: ProbeSet, layer: str, options: GraphOptions, ranges: list[tuple[int, int]],
                    paths: list[str], blocks: dict[tuple[int, int], np.ndarray], cache: GraphCache) -> None:  # fmt: skip
     """Join one layer's shards and Gram blocks into its graph, store it, and remove the shard files."""
-    parts = [_load(p) for p in paths]
-    meta = json.loads(str(parts[0]["__meta__"]))
+    parts = [_load(cache, p) for p in paths]
+    first = parts[0]
     n = len(probes)
     gram = np.empty((n, n), np.float64)
     for (i, j), block in blocks.items():
         (lo_i, hi_i), (lo_j, hi_j) = ranges[i], ranges[j]
         gram[lo_i:hi_i, lo_j:hi_j] = block
         gram[lo_j:hi_j, lo_i:hi_i] = block.T
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in ("nodes", "node_norms", "feature_sums")}
-    graph = make_graph(model, probes, layer, cat["nodes"], cat["node_norms"], tuple(meta["node_shape"]), gram, cat["feature_sums"],
-                       int(meta["feature_dim"]), options, bool(meta["sketched"]), tuple(meta["notes"]))  # fmt: skip
+    nodes, node_norms, sums = (np.concatenate([getattr(p, k) for p in parts]) for k in ("nodes", "node_norms", "feature_sums"))
+    graph = make_graph(model, probes, layer, nodes, node_norms, first.node_shape, gram, sums, first.feature_dim, options, first.sketched, first.notes)
     cache.store_graph(model, probes, graph)
     for p in paths:
         Path(p).unlink(missing_ok=True)

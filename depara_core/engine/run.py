@@ -25,7 +25,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from depara_core.engine.capture import capture_layers
 from depara_core.engine.checks import behaviour_notes
 from depara_core.engine.gram import center_gram, degenerate_rows
 from depara_core.engine.graph import DEFAULT_METHOD, Cancelled, DegenerateGraphWarning, Graph, GraphOptions, Progress
+from depara_core.engine.pieces import Checkpoints, LayerPieces
 from depara_core.engine.plan import plan_computation
 from depara_core.engine.sketch import count_sketch
 from depara_core.errors import DeparaError, GraphError
@@ -65,26 +65,6 @@ def _reduce_node(node: torch.Tensor, how: str) -> torch.Tensor:
     return node
 
 
-@dataclass(frozen=True)
-class LayerPieces:
-    """One layer's per-probe results before its Gram matrix is formed: what the engine holds at the end
-    of a group, and what probe shards compute separately and combine exactly (see
-    :mod:`depara_core.distributed`). ``units`` are the unit feature rows (float16; a tensor, or a
-    memory-mapped array when spilled) and ``feature_norms`` their norms."""
-
-    layer: str
-    nodes: np.ndarray
-    node_norms: np.ndarray
-    units: torch.Tensor | np.ndarray
-    feature_norms: torch.Tensor
-    feature_sums: np.ndarray
-    node_shape: tuple[int, ...]
-    feature_dim: int
-    sketched: bool
-    notes: tuple[str, ...]
-    block_bytes: int
-
-
 def iter_graphs(
     model: LoadedModel,
     probes: ProbeSet,
@@ -94,13 +74,14 @@ def iter_graphs(
     batch_size: int = 16,
     memory_budget: int | None = None,
     progress: Progress | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Iterator[Graph]:
     """Compute the graphs of ``layers``, yielding each as soon as its group is done.
 
     Only one group's features and nodes are held at a time, so a caller that reduces each graph
-    (layer selection) never holds every layer at once.
+    (layer selection) never holds every layer at once. ``checkpoints``: see :func:`iter_pieces`.
     """
-    for p in iter_pieces(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+    for p in iter_pieces(model, probes, layers, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress, checkpoints=checkpoints):
         gram = feature_gram(p.units, p.feature_norms, p.units, p.feature_norms, p.block_bytes)
         graph = make_graph(model, probes, p.layer, p.nodes, p.node_norms, p.node_shape, gram, p.feature_sums, p.feature_dim, options, p.sketched, p.notes)
         del p  # the features go before the caller gets the graph
@@ -117,10 +98,13 @@ def iter_pieces(
     memory_budget: int | None = None,
     progress: Progress | None = None,
     sketch_count: int | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Iterator[LayerPieces]:
     """The engine's run: one forward per batch and group of layers, one VJP per layer; yields each
     layer's :class:`LayerPieces` when its group is done. ``sketch_count``: the number of probes the
-    node-sketch decision counts, when ``probes`` is one shard of a larger set."""
+    node-sketch decision counts, when ``probes`` is one shard of a larger set. With ``checkpoints``,
+    a run stopped through ``progress`` keeps its group's pieces so far, and a later run of the same
+    group starts after the probes they hold."""
     layers = list(dict.fromkeys(layers))
     if not layers:
         raise DeparaError("no layers were chosen", "choose at least one layer")
@@ -142,18 +126,27 @@ def iter_pieces(
         node_dim = math.prod(node_shape)
         sketched = plan.sketched if sketch_count is None else options.stores_sketch(sketch_count, node_dim)
         model_notes = behaviour_notes(module, prep(probes.images[:2]).to(device), repr(model.name))
-        batches = [(i, min(i + plan.batch_size, n)) for i in range(0, n, plan.batch_size)]
-        total, done = len(groups) * len(batches), 0
+        total = len(groups) * n  # progress counts probes: a resumed group starts where it stopped
 
-        for group in groups:
+        for g, group in enumerate(groups):
             stored = {k: options.stored_feature_dim(feature_dims[k]) for k in group}
-            feats = {k: (_spill_store(n, stored[k]) if k in plan.spilled else torch.empty((n, stored[k]), dtype=torch.float16, device=device)) for k in group}
-            feat_norms = {k: torch.empty(n, dtype=torch.float64, device=device) for k in group}
-            sums = {k: np.empty(n, np.float64) for k in group}
-            nodes = {k: np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16) for k in group}
-            norms = {k: np.empty(n, np.float64) for k in group}
+            pieces = {
+                k: LayerPieces(
+                    k, np.empty((n, options.sketch_dim if sketched else node_dim), np.float32 if sketched else np.float16), np.empty(n, np.float64),
+                    _spill_store(n, stored[k]) if k in plan.spilled else torch.empty((n, stored[k]), dtype=torch.float16, device=device),
+                    torch.empty(n, dtype=torch.float64, device=device), np.empty(n, np.float64), node_shape, feature_dims[k], sketched, model_notes, plan.budget // 8,
+                )  # fmt: skip
+                for k in group
+            }
+            nodes, norms = {k: p.nodes for k, p in pieces.items()}, {k: p.node_norms for k, p in pieces.items()}
+            feats, feat_norms, sums = {k: p.units for k, p in pieces.items()}, {k: p.feature_norms for k, p in pieces.items()}, {k: p.feature_sums for k, p in pieces.items()}
+            start = _resume(pieces, checkpoints)
+            where = f"{model.name}: " + (f"layer {group[0]}" if len(group) == 1 else f"layers {group[0]}…{group[-1]}")
+            if progress is not None and progress(g * n + start, total, f"{where}, starting at probe {start}/{n}") is False:
+                raise Cancelled(f"stopped before computing {model.name!r}", "run again to resume from the cache")
             group_calls = {k: calls.get(k, 1) for k in group}
-            for lo, hi in batches:
+            for lo in range(start, n, plan.batch_size):
+                hi = min(lo + plan.batch_size, n)
                 x = prep(probes.images[lo:hi]).to(device).requires_grad_(fast)
                 with capture_layers(module, group, group_calls) as run, torch.set_grad_enabled(fast), arithmetic(options.precision, device):
                     captured = run(x)
@@ -185,12 +178,39 @@ def iter_pieces(
                         feat_norms[k][lo:hi] = nrm
                         sums[k][lo:hi] = flat.sum(1, dtype=torch.float64).cpu().numpy()
                     del captured
-                done += 1
-                if progress is not None and progress(done, total, f"{model.name}: layers {group[0]}…{group[-1]}, probes {hi}/{n}") is False:
+                if progress is not None and progress(g * n + hi, total, f"{where}, probes {hi}/{n}") is False:
+                    if checkpoints is not None:
+                        for p in pieces.values():
+                            checkpoints.save(p.head(hi))
+                        raise Cancelled(f"stopped while computing {model.name!r} after probe {hi} of {n}", "run again to resume from there")
                     raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
+            del nodes, norms, feats, feat_norms, sums
             for k in group:  # a spilled store's file is unlinked already: its space goes with the mapping
-                yield LayerPieces(k, nodes.pop(k), norms.pop(k), feats.pop(k), feat_norms.pop(k), sums.pop(k), node_shape, feature_dims[k], sketched,
-                                  model_notes, plan.budget // 8)  # fmt: skip
+                yield pieces.pop(k)
+                if checkpoints is not None:
+                    checkpoints.discard(k)
+
+
+def _resume(pieces: dict[str, LayerPieces], checkpoints: Checkpoints | None) -> int:
+    """Seed a group's stores from the pieces a stopped run kept; the first probe still to compute
+    (0 unless every layer of the group has pieces that fit)."""
+    if checkpoints is None:
+        return 0
+    saved = {k: checkpoints.load(k) for k in pieces}
+    if not all(s is not None and s.fits(pieces[k]) for k, s in saved.items()):
+        return 0
+    start = min(s.done for s in saved.values())
+    for k, s in saved.items():
+        run = pieces[k]
+        run.nodes[:start], run.node_norms[:start], run.feature_sums[:start] = s.nodes[:start], s.node_norms[:start], s.feature_sums[:start]
+        run.feature_norms[:start] = torch.as_tensor(s.feature_norms[:start]).to(run.feature_norms.device)
+        units = s.units[:start]
+        if isinstance(run.units, np.ndarray):
+            run.units[:start] = units.cpu().numpy() if isinstance(units, torch.Tensor) else units
+        else:
+            run.units[:start] = torch.as_tensor(np.asarray(units) if not isinstance(units, torch.Tensor) else units).to(run.units.device)
+    log.info("resuming %s at probe %d (kept by a stopped run)", ", ".join(pieces), start)
+    return start
 
 
 @contextlib.contextmanager
@@ -303,7 +323,9 @@ def compute_graphs(
     """Graphs of every layer in ``layers``: from ``cache`` where present, computed (and stored) otherwise.
 
     The missing entries' locks are held while they are computed: another process sharing the cache
-    waits for them and then reads them instead of computing them too."""
+    waits for them and then reads them instead of computing them too. A run stopped through
+    ``progress`` keeps its unfinished layers' pieces in the cache, and the next run resumes after
+    the last batch it finished."""
     result: dict[str, Graph] = {}
     missing = list(dict.fromkeys(layers))
 
@@ -322,7 +344,8 @@ def compute_graphs(
             if cache is not None:
                 read_hits()  # another process may have computed some while we waited for the locks
             if missing:
-                for graph in iter_graphs(model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress):
+                checkpoints = cache.checkpoints(model, probes, options) if cache is not None else None
+                for graph in iter_graphs(model, probes, missing, options, batch_size=batch_size, memory_budget=memory_budget, progress=progress, checkpoints=checkpoints):
                     if cache is not None:
                         cache.store_graph(model, probes, graph)
                     result[graph.layer] = graph

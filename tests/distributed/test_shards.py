@@ -26,7 +26,7 @@ def test_shards_and_blocks_assemble_into_the_engines_graph(tiny, tmp_path, optio
     pairs = [(i, j) for i in range(len(ranges)) for j in range(i, len(ranges))]
     whole = compute_graphs(tiny, probes, list(layers), options)
     for layer in layers:
-        blocks = {(i, j): gram_block(files[i][layer], files[j][layer]) for i, j in pairs}
+        blocks = {(i, j): gram_block(cache, files[i][layer], files[j][layer]) for i, j in pairs}
         assemble_graph(tiny, probes, layer, options, ranges, [f[layer] for f in files], blocks, cache)
         got, want = cache.load_graph(tiny, probes, layer, options), whole[layer]
         np.testing.assert_allclose(got.gram, want.gram, rtol=1e-5, atol=1e-9 * np.abs(want.gram).max())
