@@ -138,8 +138,6 @@ def iter_pieces(
                 )  # fmt: skip
                 for k in group
             }
-            nodes, norms = {k: p.nodes for k, p in pieces.items()}, {k: p.node_norms for k, p in pieces.items()}
-            feats, feat_norms, sums = {k: p.units for k, p in pieces.items()}, {k: p.feature_norms for k, p in pieces.items()}, {k: p.feature_sums for k, p in pieces.items()}
             start = _resume(pieces, checkpoints)
             where = f"{model.name}: " + (f"layer {group[0]}" if len(group) == 1 else f"layers {group[0]}…{group[-1]}")
             if progress is not None and progress(g * n + start, total, f"{where}, starting at probe {start}/{n}") is False:
@@ -164,19 +162,19 @@ def iter_pieces(
                             node = x.detach() * grad
                         else:
                             node = _captum_node(model, k, group_calls, x, options, method, params)
-                        _store_node(nodes[k], norms[k], lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
+                        _store_node(pieces[k].nodes, pieces[k].node_norms, lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)
                         flat = f.detach().flatten(1).float()
                         nrm = torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64)
                         units = flat / nrm.clamp_min(1e-30).float()[:, None]  # unit rows: no fp16 overflow
                         if stored[k] < feature_dims[k]:  # the explicit random-projection option
                             units = count_sketch(units, stored[k], seed=1)
                         units = units.half()
-                        if isinstance(feats[k], np.ndarray):
-                            feats[k][lo:hi] = units.cpu().numpy()  # spilled: written to the memory-mapped file
+                        if isinstance(pieces[k].units, np.ndarray):
+                            pieces[k].units[lo:hi] = units.cpu().numpy()  # spilled: written to the memory-mapped file
                         else:
-                            feats[k][lo:hi] = units
-                        feat_norms[k][lo:hi] = nrm
-                        sums[k][lo:hi] = flat.sum(1, dtype=torch.float64).cpu().numpy()
+                            pieces[k].units[lo:hi] = units
+                        pieces[k].feature_norms[lo:hi] = nrm
+                        pieces[k].feature_sums[lo:hi] = flat.sum(1, dtype=torch.float64).cpu().numpy()
                     del captured
                 if progress is not None and progress(g * n + hi, total, f"{where}, probes {hi}/{n}") is False:
                     if checkpoints is not None:
@@ -184,7 +182,6 @@ def iter_pieces(
                             checkpoints.save(p.head(hi))
                         raise Cancelled(f"stopped while computing {model.name!r} after probe {hi} of {n}", "run again to resume from there")
                     raise Cancelled(f"stopped while computing {model.name!r}", "run again to resume from the cache")
-            del nodes, norms, feats, feat_norms, sums
             for k in group:  # a spilled store's file is unlinked already: its space goes with the mapping
                 yield pieces.pop(k)
                 if checkpoints is not None:
@@ -204,11 +201,10 @@ def _resume(pieces: dict[str, LayerPieces], checkpoints: Checkpoints | None) -> 
         run = pieces[k]
         run.nodes[:start], run.node_norms[:start], run.feature_sums[:start] = s.nodes[:start], s.node_norms[:start], s.feature_sums[:start]
         run.feature_norms[:start] = torch.as_tensor(s.feature_norms[:start]).to(run.feature_norms.device)
-        units = s.units[:start]
-        if isinstance(run.units, np.ndarray):
-            run.units[:start] = units.cpu().numpy() if isinstance(units, torch.Tensor) else units
+        if isinstance(run.units, np.ndarray):  # spilled: the memory-mapped file
+            run.units[:start] = np.asarray(s.units[:start])
         else:
-            run.units[:start] = torch.as_tensor(np.asarray(units) if not isinstance(units, torch.Tensor) else units).to(run.units.device)
+            run.units[:start] = torch.as_tensor(s.units[:start]).to(run.units.device)
     log.info("resuming %s at probe %d (kept by a stopped run)", ", ".join(pieces), start)
     return start
 
