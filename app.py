@@ -89,6 +89,8 @@ def sidebar(current: st.Page) -> None:
             " groups or from disk with the same numbers; a smaller budget is slower, never different.",
         )  # fmt: skip
         ui.memory_budget(report=True)  # a size it cannot read is reported beside the field
+        if note := ui.job_note():
+            st.caption(note)
         if ui.png_available():
             st.toggle("PNG download buttons", **ui.bind("png_buttons"), help="Charts always save SVG from their toolbar camera; PNGs are drawn on the server.")
 

@@ -143,13 +143,16 @@ with ui.guard("computing"):
                 f"**{n_graphs - n_missing} of {n_graphs} graphs cached**.")  # fmt: skip
     for note in ws.notes:
         st.caption(note)
+    job = ui.running_job()
+    if job is not None and job.key != ui.graphs_job(ws):
+        ui.follow(job)  # another computation of this session (e.g. started on another page) ends first
     if ws.complete:
         st.success("Results are ready: open Task transferability, Attribution maps, Edges or Layer selection.", icon=":material/check_circle:")
-    elif st.button("Compute", type="primary", key="compute_setup", icon=":material/play_arrow:"):
+    elif ui.running_job() is not None or st.button("Compute", type="primary", key="compute_setup", icon=":material/play_arrow:"):
         if ui.compute_encoders(ws):
             st.success("Done. Open Task transferability to see the ranking and the task tree.", icon=":material/check_circle:")
     elif ss.get("stopped"):
-        st.info("Stopped. Compute resumes from the cached layers.", icon=":material/pause_circle:")
+        st.info(f"{ui.stopped_text()}. Compute resumes where it stopped.", icon=":material/pause_circle:")
     cols = st.columns(4)
     for col, page, label in zip(cols, ["pages/4_task_transferability.py", "pages/2_attribution_maps.py", "pages/3_edges.py", "pages/5_layer_selection.py"], ["Task transferability", "Attribution maps", "Edges", "Layer selection"]):
         col.page_link(page, label=label, icon=":material/arrow_forward:")

@@ -40,7 +40,9 @@ with main, ui.guard("layer selection"):
     if scores is None:
         missing = [layer.name for layer in ws.model(source).selectable_layers() if not ws.has(source, layer.name)]
         uncached = ws.missing("all").get(source, [])
-        if not uncached or st.button(f"Score the {len(missing)} layers of {source}", type="primary", key="score_layers", icon=":material/play_arrow:"):
+        job = ui.running_job()
+        following = job is not None and job.key == ui.layers_job(ws, source, target)  # started before a page switch
+        if following or not uncached or st.button(f"Score the {len(missing)} layers of {source}", type="primary", key="score_layers", icon=":material/play_arrow:"):
             if ui.compute_layers(ws, source, target):
                 st.rerun()  # redraw without the button
         else:

@@ -6,19 +6,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import RerunException, StopException
 
 from depara_core.cache import GraphCache, default_cache_dir
 from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.engine.attribution import method_names
-from depara_core.engine.graph import Cancelled
 from depara_core.engine.plan import parse_size
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
@@ -33,9 +30,9 @@ from depara_core.probes.probeset import ProbeSet
 from depara_core.probes.registry import builtin_probe_sets, load_builtin
 from depara_core.session.bundle import read_settings
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
+from depara_core.session.jobs import Job
 from depara_core.session.link import LinkChoices, link_params, link_url, read_link
 from depara_core.session.policy import ServerPolicy
-from depara_core.session.progress import ProgressReport
 from depara_core.session.uploads import check_path, load_probes
 from depara_core.session.workspace import Workspace
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
@@ -47,7 +44,7 @@ __all__ = [
     "init_state", "bind", "zoos", "zoo", "cache", "current_config", "workspace", "results",
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
-    "defer", "flash", "add_probes", "check_file", "DeparaError",
+    "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
 ]  # fmt: skip
 
 log = logging.getLogger("depara_explorer")
@@ -351,54 +348,78 @@ def guard(what: str = "") -> Iterator[None]:
 
 
 # ---- computing -----------------------------------------------------------------------------
-def _request_stop() -> None:
-    st.session_state.stopped = True
+# One computation per session runs as a :class:`Job` in a worker thread: it survives page switches
+# (the next page that needs it follows its progress), and Stop ends it at the end of a batch.
+def running_job() -> Job | None:
+    """The session's computation while it runs (or until a page has shown how it ended)."""
+    return st.session_state.get("job")
 
 
-def _compute(ws: Workspace, job: str, run) -> bool:
-    """Run ``run(progress)`` with an overall and a per-model progress bar and a Stop button."""
-    box = st.status(f"Computing {job}…", expanded=True)
-    st.session_state.stopped = False
+def follow(job: Job) -> bool:
+    """Draw ``job``'s progress with a Stop button until it ends; True when it finished.
+
+    Leaving the page interrupts this loop (Streamlit stops the script at its next element), never
+    the job: the page opened next finds it in the session and follows it from where it is."""
+    ss = st.session_state
+    box = st.status(f"Computing {job.label}…", expanded=True)
     with box:
-        st.button("Stop", key="stop_compute", on_click=_request_stop, icon=":material/stop_circle:", help="Finished layers are kept in the cache; Compute resumes from there.")
+        st.button("Stopping…" if job.stopping else "Stop", key=f"stop_compute_{id(job):x}", on_click=job.stop, disabled=job.stopping, icon=":material/stop_circle:",
+                  help="Stops at the end of the current batch; what is finished is cached and Compute resumes from there.")  # fmt: skip
         overall = st.progress(0.0, text="starting…")
         per_model = st.progress(0.0, text=" ")
-
-    last = [0.0]
-    interrupted: list[BaseException] = []
-
-    def sink(r: ProgressReport) -> bool:
-        if interrupted:
-            return False
-        now = time.monotonic()
-        if now - last[0] < 0.3 and r.fraction < 1.0:
-            return True  # a few updates a second: each one costs the browser a redraw
-        last[0] = now
-        try:
-            overall.progress(min(r.fraction, 1.0), text=f"overall {r.fraction:.0%}" + ("" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}"))
+    shown = None
+    while not job.wait(0.25):
+        r = job.report
+        if r is not None and r is not shown:
+            shown = r
+            left = "" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}"
+            overall.progress(min(r.fraction, 1.0), text=f"overall {r.fraction:.0%}{left}")
             per_model.progress(min(r.model_fraction, 1.0), text=r.text)
-        except (RerunException, StopException) as exc:
-            # Stop was pressed or the page was left: Streamlit interrupts the script here. The engine
-            # is told through its own cancellation (returning False), and the interruption is
-            # raised again once the library has unwound and kept what it finished.
-            interrupted.append(exc)
-            return False
+        else:
+            overall.progress(0.0 if shown is None else min(shown.fraction, 1.0))  # lets Streamlit stop this script on a page switch
+    if ss.get("job") is job:
+        ss.job = None  # ended and shown: the next computation may start
+    if job.state == "done":
+        box.update(label=f"Computed {job.label}", state="complete", expanded=False)
         return True
+    exc = job.error
+    if job.state == "stopped":
+        ss.stopped, ss.stopped_note = True, exc.problem if isinstance(exc, DeparaError) else ""
+        box.update(label=stopped_text(), state="error")
+        return False
+    box.update(label=f"Failed: {exc.problem if isinstance(exc, DeparaError) else type(exc).__name__}", state="error")
+    show_error(exc, "" if isinstance(exc, DeparaError) else f"computing {job.label} failed",
+               "check that every model accepts the probe images (size, channels) and fits in memory; finished layers are kept")  # fmt: skip
+    return False
 
-    try:
-        run(sink)
-    except Cancelled as exc:
-        if interrupted:
-            raise interrupted[0] from None
-        box.update(label=f"Stopped: {exc.problem}", state="error")
-        return False
-    except Exception as exc:  # a user's model can fail in any way (shapes, dtypes, memory)
-        box.update(label=f"Failed: {exc.problem if isinstance(exc, DeparaError) else type(exc).__name__}", state="error")
-        show_error(exc, "" if isinstance(exc, DeparaError) else f"computing {job} failed",
-                   "check that every model accepts the probe images (size, channels) and fits in memory; finished layers are kept")  # fmt: skip
-        return False
-    box.update(label=f"Computed {job}", state="complete", expanded=False)
-    return True
+
+def job_note() -> str:
+    """A line for the sidebar while the session's computation runs (any page may be open meanwhile)."""
+    job = running_job()
+    if job is None or not job.running:
+        return ""
+    r = job.report
+    return f"Computing {job.label} in the background" + ("" if r is None else f": {r.fraction:.0%}") + (" (stopping)" if job.stopping else "")
+
+
+def stopped_text() -> str:
+    """Where the last stopped computation stopped, as a sentence start ("Stopped while computing …")."""
+    note = st.session_state.get("stopped_note") or "stopped"
+    return note[:1].upper() + note[1:]
+
+
+def _run_job(key: tuple, label: str, run) -> bool:
+    """Start ``run(progress)`` as the session's job unless the same one already runs, and follow it;
+    another job that still runs is followed (or stopped by the person) first."""
+    ss = st.session_state
+    job = running_job()
+    if job is not None and job.key != key:
+        follow(job)
+        job = None
+    if job is None:
+        ss.stopped, ss.stopped_note = False, ""
+        job = ss.job = Job(label, key, run)
+    return follow(job)
 
 
 def memory_budget(report: bool = False) -> int | None:
@@ -415,18 +436,31 @@ def memory_budget(report: bool = False) -> int | None:
         return None
 
 
+def graphs_job(ws: Workspace) -> tuple:
+    return ("graphs", ws.config)
+
+
+def layers_job(ws: Workspace, source: str, target: str) -> tuple:
+    return ("layers", ws.config, source, target)
+
+
 def compute_encoders(ws: Workspace) -> bool:
-    """Compute the workspace's graphs and terms with progress; True when complete."""
-    ws.memory_budget = memory_budget()
-    ok = _compute(ws, "attribution graphs", lambda sink: ws.compute(sink, build_terms=False))
+    """Compute the workspace's graphs (in the session's job) and then its terms; True when complete."""
+    job = running_job()
+    if job is None or job.key != graphs_job(ws):
+        ws.memory_budget = memory_budget()
+    ok = _run_job(graphs_job(ws), "attribution graphs", lambda sink: ws.compute(sink, build_terms=False))
     if ok:
-        ws.terms = _terms(tuple(ws.graph_key(n) for n in ws.names), ws.names, ws)
+        ws.terms = _terms(tuple(ws.graph_key(n) for n in ws.names), ws.names, ws)  # in this thread: st's caches are the page's
     return ok
 
 
 def compute_layers(ws: Workspace, source: str, target: str) -> bool:
-    ws.memory_budget = memory_budget()
-    return _compute(ws, f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
+    """Score every layer of ``source`` against ``target`` (in the session's job); True when done."""
+    job = running_job()
+    if job is None or job.key != layers_job(ws, source, target):
+        ws.memory_budget = memory_budget()
+    return _run_job(layers_job(ws, source, target), f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
 
 
 def results_page(title: str, caption: str) -> Workspace:
@@ -456,6 +490,13 @@ def results(show_prompt: bool = True) -> Workspace | None:
         return _previous(None)
     if ws.complete:
         return ws
+    job = running_job()
+    if job is not None:  # started here or on another page: follow it (a Stop or a failure falls through to the prompt)
+        if job.key == graphs_job(ws):
+            if compute_encoders(ws):
+                return ws
+        else:
+            follow(job)
     missing = ws.missing()
     first_run = config == ss.get("initial_config") and not ss.get("stopped")
     if not missing or first_run:
@@ -465,7 +506,7 @@ def results(show_prompt: bool = True) -> Workspace | None:
     n_missing = sum(len(v) for v in missing.values())
     n_total = sum(len(ws.layers_of(n)) for n in ws.names)
     with st.container(border=True):
-        stop_note = "Stopped. " if ss.get("stopped") else ""
+        stop_note = f"{stopped_text()}. " if ss.get("stopped") else ""
         st.info(f"{stop_note}{n_missing} of {n_total} attribution graphs ({len(ws.names)} models, {len(ws.probes)} probes) still need computing; finished ones are cached.", icon=":material/pending:")
         if st.button("Compute", type="primary", key="compute_inline", icon=":material/play_arrow:"):
             if compute_encoders(ws):

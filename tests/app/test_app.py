@@ -458,3 +458,45 @@ def test_memory_budget_field_reaches_the_engine_and_bad_sizes_are_explained(monk
     ok(at)
     assert not at.sidebar.error
     assert [ws.memory_budget for ws in at.session_state["workspaces"].values()][-1] == 64 * 2**20
+
+
+def _leave_while_computing(at: AppTest, probes: int) -> object:
+    """Ask for ``probes`` probes, press Compute and leave the page after a moment (as a person switching
+    pages does: Streamlit stops the page's script); the session's job is returned, still running."""
+    at.number_input(key="w_probe_count").set_value(probes).run()
+    assert any("still need computing" in i.value for i in at.info)
+    compute = at.button(key="compute_inline")
+    with pytest.raises(RuntimeError, match="timed out"):
+        compute.click().run(timeout=0.75)
+    compute._value = False  # AppTest keeps the click of a run it timed out; a browser sends it once
+    job = at.session_state["job"]
+    assert job.running, "the computation must go on after its page stopped"
+    return job
+
+
+def test_a_computation_survives_a_page_switch_and_the_next_page_follows_it():
+    at = new_app()
+    job = _leave_while_computing(at, 48)
+    at.switch_page("pages/2_attribution_maps.py").run()
+    ok(at)
+    assert job.state == "done" and at.session_state["job"] is None
+    assert any(s.proto.label == "Computed attribution graphs" for s in at.get("status")), "the new page follows the same job"
+    assert at.get("imgs") or charts(at), "and then draws its results"
+    assert "still need computing" not in " ".join(i.value for i in at.info)
+
+
+def test_stop_says_where_and_compute_resumes_there(cache_dir):
+    at = new_app()
+    job = _leave_while_computing(at, 56)
+    job.stop()  # what the Stop button's callback does
+    at.run()
+    ok(at)
+    assert job.state == "stopped"
+    stopped = [i.value for i in at.info if "still need computing" in i.value]
+    assert stopped and stopped[0].startswith(("Stopped while computing", "Stopped before")), stopped
+    if stopped[0].startswith("Stopped while"):  # the unfinished layer's batches are kept to resume from
+        assert list((cache_dir / "partial").rglob("*.npz"))
+    at.button(key="compute_inline").click().run()
+    ok(at)
+    assert at.session_state["job"] is None and charts(at)
+    assert not list((cache_dir / "partial").rglob("*.npz")), "a finished layer's checkpoint is removed"

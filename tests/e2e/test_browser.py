@@ -8,6 +8,7 @@ with the reason otherwise. Run: ``pytest -m slow tests/e2e``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -176,24 +177,31 @@ def test_every_page(page, title, charts):
 
 
 def test_stop_then_resume_from_cache(page):
-    """New choices (more probes) wait for Compute; Stop keeps what is done; Compute again finishes."""
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Task transferability", exact=True).click()
+    """New choices (more probes) wait for Compute; the computation goes on across a page switch (the
+    next page follows it); Stop keeps what is done and says where; Compute again finishes."""
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.get_by_text("Task transferability", exact=True).click()
     _settle(page)
     tiny_models = "autoencoding" in page.locator("[data-testid='stSidebar']").inner_text()  # the mini-taskonomy zoo
-    count = "400" if tiny_models else "12"  # long enough to press Stop while it runs
+    count = "400" if tiny_models else "12"  # long enough to switch pages and press Stop while it runs
     probes = page.locator("[data-testid='stSidebar'] [data-testid='stNumberInput'] input").first
     probes.fill(count)
     probes.press("Enter")
     _settle(page)
     page.get_by_text("still need computing").first.wait_for()
     page.get_by_role("button", name="Compute").first.click()
-    stop = page.locator(".st-key-stop_compute button:visible").first  # a stale, hidden copy may linger from an earlier run
+    page.locator("[class*='st-key-stop_compute'] button:visible").first.wait_for()
+    nav.get_by_text("Attribution maps", exact=True).click()  # leave while it computes
+    page.get_by_text("Computing attribution graphs").first.wait_for()  # the next page follows the same job
+    stop = page.locator("[class*='st-key-stop_compute'] button:visible").first  # a stale, hidden copy may linger from an earlier run
     stop.wait_for()
     stop.click()
-    _settle(page)
-    page.get_by_text("Stopped.").first.wait_for()
+    page.get_by_text(re.compile(r"Stopped (while|before)")).first.wait_for(timeout=120_000)
+    page.get_by_text("still need computing").first.wait_for()
     _shot(page, "03-stopped")
     page.get_by_role("button", name="Compute").first.click()
+    page.wait_for_selector("[data-testid='stImage'], .js-plotly-plot", timeout=300_000)
+    nav.get_by_text("Task transferability", exact=True).click()
     page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=300_000)
     _settle(page)
     _no_exception(page, "resumed computation")
