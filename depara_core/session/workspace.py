@@ -31,6 +31,7 @@ from depara_core.engine.graph import Cancelled, Graph
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
+from depara_core.models.cost import probe_seconds
 from depara_core.models.spec import OUTPUT, LoadedModel
 from depara_core.probes.probeset import ProbeSet
 from depara_core.session.config import Config
@@ -185,11 +186,20 @@ class Workspace:
         else:
             self.stored.setdefault(name, {})[graph.layer] = graph.notes
 
+    def _work(self, layers: Sequence[tuple[str, int]]) -> list[tuple[str, float]]:
+        """Each model's share of a computation: the layers it computes times the measured time of one
+        probe (:func:`probe_seconds`, one figure per architecture; a model that cannot be measured gets the
+        median of the others)."""
+        cost = {n: probe_seconds(self.model(n), self.probes) for n, k in layers if k}
+        measured = [c for c in cost.values() if c > 0]
+        fallback = float(np.median(measured)) if measured else 1.0
+        return [(n, k * (cost.get(n) or fallback) / fallback) for n, k in layers]
+
     def compute_layers(self, layers: Mapping[str, Sequence[str]], progress: ProgressSink | None = None, *, batch_size: int | None = None) -> None:
         """Compute the given ``{model: [layers]}`` graphs that are not computed yet (cached ones load at once)."""
         todo = [(n, [layer for layer in dict.fromkeys(ls) if not self.has(n, layer)]) for n, ls in layers.items()]
         todo = [(n, ls) for n, ls in todo if ls]
-        tracker = ProgressTracker([(n, sum(not self._on_disk(self.model(n), layer) for layer in ls)) for n, ls in todo], progress)
+        tracker = ProgressTracker(self._work([(n, sum(not self._on_disk(self.model(n), layer) for layer in ls)) for n, ls in todo]), progress)
         options = self.config.options()
         for i, (name, ls) in enumerate(todo):
             shown = ", ".join(ls[:3]) + ("…" if len(ls) > 3 else "")

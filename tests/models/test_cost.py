@@ -1,0 +1,54 @@
+"""What one probe costs a model (:mod:`depara_core.models.cost`) and the shares of a computation
+that progress estimates weight models by (:meth:`Workspace._work`)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from depara_core.models import cost
+from depara_core.models.cost import probe_seconds
+from depara_core.models.sources import callable_spec
+from depara_core.models.spec import load_model
+from depara_core.models.toy import toy_models
+from depara_core.probes.registry import load_builtin
+from depara_core.session.config import Config, ProbeChoice
+from depara_core.session.workspace import Workspace
+
+
+class Refuses(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this model takes 5 channels")
+
+
+@pytest.fixture(autouse=True)
+def fresh_measurements(monkeypatch):
+    monkeypatch.setattr(cost, "_MEASURED", {})
+
+
+def test_one_probe_is_timed_once_per_architecture():
+    probes = load_builtin("noise", 4)
+    a, b = toy_models(2)  # one architecture, two seeds
+    assert a.architecture == b.architecture and a.digest != b.digest
+    first = probe_seconds(a, probes)
+    assert first > 0 and probe_seconds(b, probes) == first and len(cost._MEASURED) == 1
+
+
+def test_a_model_that_fails_costs_nothing_here_and_the_real_run_reports_it():
+    refuses = load_model(callable_spec("refuses", Refuses))
+    assert probe_seconds(refuses, load_builtin("noise", 4)) == 0.0
+
+
+def test_shares_follow_the_layers_to_compute_and_unmeasured_models_get_the_median():
+    nets = [*toy_models(2), load_model(callable_spec("refuses", Refuses))]
+    probes = load_builtin("noise", 4)
+    ws = Workspace(Config("", tuple(m.name for m in nets), ProbeChoice("builtin", "noise", 4)), nets, probes)
+    shares = dict(ws._work([("m0", 1), ("m1", 3), ("refuses", 2)]))
+    assert shares["m1"] == pytest.approx(3 * shares["m0"])
+    assert shares["refuses"] == pytest.approx(2 * shares["m0"]), "an unmeasured model counts as a typical one"
+    assert dict(ws._work([("m0", 0), ("m1", 2)]))["m0"] == 0.0
