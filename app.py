@@ -21,7 +21,7 @@ from datetime import datetime
 import streamlit as st
 
 from depara_core.engine.attribution import get_method, method_names
-from depara_core.engine.plan import default_memory_budget
+from depara_core.engine.plan import default_memory_budget, format_size
 from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
 from depara_core.resources import asset_dir
@@ -82,9 +82,8 @@ def sidebar(current: st.Page) -> None:
             st.caption("λ (edge weight): set with the slider on this page.")
         else:
             st.number_input("λ (edge weight)", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_sidebar"), help=f"s = {'' if PRESETS[ss.preset].node_scale == 1 else format(PRESETS[ss.preset].node_scale, 'g') + '·'}s_V + λ·s_E")
-        auto = default_memory_budget() / 2**20
         st.text_input(
-            "Memory budget", **ui.bind("memory_budget"), placeholder=f"automatic ({auto:,.0f} MiB now)",
+            "Memory budget", **ui.bind("memory_budget"), placeholder=f"automatic ({format_size(default_memory_budget())} now)",
             help="Memory the engine may hold for features and maps, e.g. 512MiB or 2GiB. Larger layers are computed in"
             " groups or from disk with the same numbers; a smaller budget is slower, never different.",
         )  # fmt: skip

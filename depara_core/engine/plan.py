@@ -15,7 +15,7 @@ from depara_core.errors import DeparaError, ProbeError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ["parse_size", "DEFAULT_MEMORY_BUDGET", "STORE_SHARE", "plan_layer_groups", "default_memory_budget", "available_memory", "Plan", "plan_computation"]
+__all__ = ["parse_size", "format_size", "DEFAULT_MEMORY_BUDGET", "STORE_SHARE", "plan_layer_groups", "default_memory_budget", "available_memory", "Plan", "plan_computation"]
 
 
 DEFAULT_MEMORY_BUDGET = 2 * 2**30
@@ -51,6 +51,20 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+def format_size(count: float) -> str:
+    """Bytes in the largest binary unit that keeps the number at 1 or more, to three digits.
+
+    >>> format_size(1536), format_size(306 * 2**20), format_size(1.25 * 2**30), format_size(300)
+    ('1.5 KiB', '306 MiB', '1.25 GiB', '300 B')
+    """
+    value, unit = float(count), "B"
+    for next_unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024:
+            break
+        value, unit = value / 1024, next_unit
+    return f"{value:.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
+
+
 # ---- planning ------------------------------------------------------------------------------
 def _layer_bytes(n: int, feature_dim: int, node_dim: int, options: GraphOptions, spilled: bool = False) -> int:
     """Memory one layer's graph holds while its group runs; a spilled layer keeps its features on disk."""
@@ -77,8 +91,8 @@ def plan_layer_groups(
             in_memory = _layer_bytes(n, feature_dims[layer], node_dim, options, spilled=True)
             if in_memory > budget:
                 raise ProbeError(
-                    f"{n} probes need {in_memory / 2**20:,.0f} MiB for the attribution maps and Gram matrix of layer {layer!r},"
-                    f" more than the memory budget of {budget / 2**20:,.0f} MiB even with its features on disk",
+                    f"{n} probes need {format_size(in_memory)} for the attribution maps and Gram matrix of layer {layer!r},"
+                    f" more than the memory budget of {format_size(budget)} even with its features on disk",
                     "raise the memory budget (--memory-budget), use fewer probes, or store sketched nodes (node_storage='sketch')",
                 )
             groups.append([layer])
@@ -144,8 +158,8 @@ class Plan:
         """The plan in one line (the command line prints it; tests read it)."""
         peak = self.peak_bytes(n, options)
         spill = f"; features of {', '.join(sorted(self.spilled))} on disk" if self.spilled else ""
-        return (f"memory budget {self.budget / 2**20:,.0f} MiB: {len(self.groups)} layer group(s), batch {self.batch_size},"
-                f" planned peak {peak / 2**20:,.0f} MiB{spill}")  # fmt: skip
+        return (f"memory budget {format_size(self.budget)}: {len(self.groups)} layer group(s), batch {self.batch_size},"
+                f" planned peak {format_size(peak)}{spill}")  # fmt: skip
 
     def peak_bytes(self, n: int, options: GraphOptions) -> int:
         """Planned peak of the engine's own memory: the largest group plus one batch's autograd graph."""
