@@ -57,7 +57,7 @@ def sidebar(current: st.Page) -> None:
         z = zoos.get(ss.zoo)
         if z is not None and not z.available:
             st.caption(f"Not available: {z.unavailable_reason[:300]}{'…' if len(z.unavailable_reason) > 300 else ''}")
-        zoo_names = list(z.names if z is not None and z.available else ())
+        zoo_names = list(ui.zoo_names(z))
         options = zoo_names + [n for n in ss.custom_models if n not in zoo_names]
         ss.models = [m for m in ss.models if m in options]
         st.multiselect("Models", options, **ui.bind("models"), help="At least two; the task tree needs three or more.")
@@ -102,7 +102,7 @@ def export() -> None:
         return
     ws = done[-1]
     png = report_png_available() and st.sidebar.checkbox("PNG copies in the report (slower)", key="report_png")
-    lam, target, link = float(ss.lam), ss.get("target"), ui.link_now()
+    lam, target, link, view = float(ss.lam), ss.get("target"), ui.link_now(), ss.get("method_view", "DEPARA")
     gt = ui.ground_truth(ws)
     truth = ui.layer_truth()
     st.sidebar.download_button(
@@ -111,7 +111,7 @@ def export() -> None:
         on_click="ignore", help="One HTML file with every figure and table of the current results (opens offline).",
     )  # fmt: skip
     st.sidebar.download_button(
-        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link),
+        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link, method=view),
         file_name=f"depara-{datetime.now():%Y%m%d-%H%M}.zip", mime="application/zip", icon=":material/folder_zip:", on_click="ignore",
         help="A zip for slides: a compact summary, every figure as SVG and PNG, tables as CSV, the task tree as Newick and "
         "the settings, which the Setup page reopens.",

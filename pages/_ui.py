@@ -41,7 +41,7 @@ from depara_core.viz.views import thumbnail_url
 from depara_core.zoos import Zoo
 
 __all__ = [
-    "init_state", "bind", "zoos", "zoo", "cache", "current_config", "workspace", "results",
+    "init_state", "bind", "zoos", "zoo", "zoo_names", "cache", "current_config", "workspace", "results",
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
     "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
@@ -56,6 +56,11 @@ MAX_WORKSPACES = 4
 def zoos() -> dict[str, Zoo]:
     """Registered zoos (specs only)."""
     return available_zoos()
+
+
+def zoo_names(z: Zoo | None) -> tuple[str, ...]:
+    """The models a zoo offers here: its names when it is installed, none otherwise."""
+    return tuple(z.names) if z is not None and z.available else ()
 
 
 def zoo(name: str) -> Zoo | None:
@@ -140,7 +145,7 @@ def on_zoo_change() -> None:
     z = zoo(st.session_state.zoo)
     st.session_state.pop("gt_upload", None)  # measured transfer belongs to the zoo it was uploaded for
     custom = list(st.session_state.get("custom_models", {}))
-    st.session_state.models = list(z.names if z is not None and z.available else ()) + custom
+    st.session_state.models = list(zoo_names(z)) + custom
     st.session_state.controls = []  # controls are twins of the previous zoo's models
     probe_name, count = zoo_probe_default(z)
     if probe_name in builtin_probe_sets():
@@ -163,7 +168,7 @@ def init_state() -> None:
         ss.zoo = default_zoo(zoos())
     z = zoo(ss.zoo)
     if "models" not in ss:
-        ss.models = list(z.names if z is not None and z.available else ())
+        ss.models = list(zoo_names(z))
     probe_name, count = zoo_probe_default(z)
     if "probe_set" not in ss:
         ss.probe_set = f"builtin:{probe_name}" if probe_name in builtin_probe_sets() else f"builtin:{next(iter(builtin_probe_sets()))}"
@@ -176,7 +181,7 @@ def init_state() -> None:
 
 def link_choices() -> LinkChoices:
     """What links may name on this server: its zoos and their models, built-in probe sets, methods."""
-    return LinkChoices({n: tuple(z.names) if z.available else () for n, z in zoos().items()}, tuple(builtin_probe_sets()), tuple(method_names()))
+    return LinkChoices({n: zoo_names(z) for n, z in zoos().items()}, tuple(builtin_probe_sets()), tuple(method_names()))
 
 
 def apply_link() -> None:
@@ -195,7 +200,7 @@ def link_now() -> dict[str, str]:
     """The session's shareable choices as link parameters."""
     ss = st.session_state
     z = zoo(ss.get("zoo", ""))
-    return link_params(ss, tuple(z.names) if z is not None and z.available else ())
+    return link_params(ss, zoo_names(z))
 
 
 def reopen_settings(data: bytes) -> None:
@@ -277,8 +282,8 @@ def current_config() -> Config:
         choice = ProbeChoice("builtin", rest, count)
     custom = tuple(c for n, c in ss.custom_models.items() if n in ss.models)
     z = zoo(ss.zoo)
-    zoo_names = set(z.names) if z is not None and z.available else set()
-    controls = tuple(n for n in ss.get("controls", ()) if n in zoo_names)
+    offered = set(zoo_names(z))
+    controls = tuple(n for n in ss.get("controls", ()) if n in offered)
     return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method, ss.preset, controls)
 
 

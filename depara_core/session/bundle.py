@@ -51,8 +51,11 @@ def build_bundle(
     layer_truth: LayerTruth | None = None,
     link: Mapping[str, str] | None = None,
     static: bool | str = "auto",
+    method: str = "DEPARA",
 ) -> bytes:
     """The zip archive of ``ws`` at ``lam`` (see the module's description), as bytes.
+
+    ``method``: whose matrix and ranking the summary shows (as the presentation view does).
 
     ``static``: draw SVG and PNG copies with kaleido (``"auto"``: when it is available here).
     """
@@ -60,7 +63,7 @@ def build_bundle(
     draw = static is True or (static == "auto" and static_export_available())
     svgs, problem = static_images(rep.figures, "svg") if draw else ({}, "static export is not available here (kaleido with Chrome or Chromium)")
     pngs, png_problem = static_images(rep.figures, "png") if draw and svgs else ({}, problem)
-    summary = _summary(rep, slides(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth))
+    summary = _summary(rep, slides(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, method=method))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("summary.html", summary.html(png=False, svgs=svgs if svgs else None))

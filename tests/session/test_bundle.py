@@ -121,3 +121,12 @@ def test_summary_is_small_and_static_with_full_labels(ws):
 def test_bad_settings_files_are_refused_plainly(data, message):
     with pytest.raises(DeparaError, match=message):
         read_settings(data)
+
+
+def test_summary_shows_the_method_chosen_for_presenting(ws):
+    def summary(method: str) -> str:
+        return _open(build_bundle(ws, 0.5, target=NAMES[1], static=False, method=method)).read("summary.html").decode()
+
+    depara, rsa = summary("DEPARA"), summary("RSA")
+    assert depara != rsa
+    assert '"text":"RSA (rows: source' in rsa and '"text":"RSA' not in depara  # the matrix's title
