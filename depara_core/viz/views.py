@@ -110,8 +110,9 @@ def task_view(
     n = len(terms.names)
     height = max(420, 22 * n + 170)
     font = {"size": 10} if n > 20 else {}
+    margin = {"l": plots.label_margin(terms.names, font.get("size", 12)), "r": 10, "t": 50, "b": 120}
     for fig in (matrix_fig, tree_fig):
-        fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 50, "b": 120})
+        fig.update_layout(height=height, margin=margin)
         fig.update_yaxes(tickfont=font)
     matrix_fig.update_yaxes(scaleanchor=None)
     matrix_fig.update_xaxes(tickfont=font)

@@ -7,6 +7,7 @@ with the reason otherwise. Run: ``pytest -m slow tests/e2e``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,6 +176,44 @@ def test_every_page(page, title, charts):
         page.wait_for_selector(".js-plotly-plot")
         _no_exception(page, "layer scoring")
     _shot(page, f"page-{title.lower().replace(' ', '-')}")
+
+
+def test_the_exported_bundle_opens_offline_with_whole_labels_and_coloured_curves(page, browser, tmp_path):
+    """The bundle's report and summary open from disk in a browser that has no network; every model's
+    name is drawn in full inside its figure (not cut by a margin) and the curves are not black."""
+    with page.expect_download(timeout=300_000) as info:
+        page.locator("[data-testid='stSidebar']").get_by_role("button", name="Export bundle").click()
+    with zipfile.ZipFile(info.value.path()) as z:
+        z.extractall(tmp_path)
+        names = json.loads(z.read("settings.json"))["link"]["models"].split(",")
+    context = browser.new_context(offline=True, viewport={"width": 1500, "height": 1200})
+    try:
+        report = context.new_page()
+        report.goto((tmp_path / "report.html").as_uri())
+        report.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        report.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))", timeout=60_000)
+        labels = report.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(plot => {
+            const box = plot.getBoundingClientRect();
+            const title = (plot.querySelector('.gtitle') || {}).textContent || '';
+            return [...plot.querySelectorAll('.ytick text, .xtick text')].map(t => {
+                const r = t.getBoundingClientRect();
+                return {text: t.textContent, figure: title, left: r.left - box.left, right: box.right - r.right,
+                        inside: box.width === 0 || (r.left >= box.left - 1 && r.right <= box.right + 1)};
+            });
+        })""")
+        drawn = {label["text"] for label in labels}
+        assert all(name in drawn for name in names), sorted(set(names) - drawn)[:5]
+        cut = [(label["text"], label["figure"][:60], round(label["left"]), round(label["right"])) for label in labels if label["text"] in names and not label["inside"]]
+        assert not cut, f"labels cut by the figure's edge (label, figure, room left, room right): {cut[:5]}"
+        strokes = report.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot .scatterlayer path.js-line')]
+            .map(p => getComputedStyle(p).stroke)""")
+        assert len(set(strokes)) >= 3 and not all(s in ("rgb(0, 0, 0)", "none") for s in strokes), strokes[:8]
+        summary = context.new_page()
+        summary.goto((tmp_path / "summary.html").as_uri())
+        summary.wait_for_selector("img.svg, .js-plotly-plot", timeout=60_000)
+        assert summary.locator("img.svg, .js-plotly-plot").count() >= 3
+    finally:
+        context.close()
 
 
 def test_stop_then_resume_from_cache(page):

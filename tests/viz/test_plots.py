@@ -369,3 +369,15 @@ def test_bad_display_choices_are_refused(bad):
 
     with pytest.raises(plot_utils.PlotInputError):
         MapDisplay(**bad)
+
+
+def test_left_margins_hold_the_longest_label_in_the_figure_itself():
+    """Saved reports and static pictures do not recompute plotly.js's automatic margins: the figure
+    carries room for its longest tick label (about 0.6 font sizes per character)."""
+    from depara_core.viz.plots import label_margin, ranking_bar, tree_figure
+
+    short, long = ["a", "b", "c"], ["a", "occlusion_edges#2", "c"]
+    z = [[0, 1, 0.2, 2], [2, 3, 0.9, 3]]
+    assert tree_figure(z, long).layout.margin.l >= 0.6 * 12 * len(long[1]) > tree_figure(z, short).layout.margin.l
+    assert ranking_bar(long, [0.1, 0.9, 0.5]).layout.margin.l == label_margin(long)
+    assert label_margin([]) > 0
