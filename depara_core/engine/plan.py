@@ -177,7 +177,7 @@ def plan_computation(
 ) -> Plan:
     """Measure the layers' sizes with one probe and plan groups and batch size within the budget."""
     module = model.module
-    device = next(iter(module.parameters()), torch.empty(0)).device
+    device = model.device
     first = model.spec.preprocess(probes.images[:1]).to(device)
     calls, shapes, act_bytes = count_calls(module, list(layers), first)
     budget = memory_budget or default_memory_budget(device)

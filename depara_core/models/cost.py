@@ -50,7 +50,7 @@ def _first_tensor(out: object) -> torch.Tensor | None:
 
 def _measure(model: LoadedModel, probes: ProbeSet) -> float:
     module = model.module
-    device = next(iter(module.parameters()), torch.empty(0)).device
+    device = model.device
     best = float("inf")
     try:
         x = model.spec.preprocess(probes.images[:1]).to(device)

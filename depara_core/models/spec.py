@@ -86,6 +86,11 @@ class LoadedModel:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (the CPU for a model without parameters)."""
+        return next(iter(self.module.parameters()), torch.empty(0)).device
+
     def layer_names(self) -> list[str]:
         """Every name a layer can be addressed by (``named_modules()`` order), then ``output``."""
         if self.scripted:
