@@ -372,16 +372,14 @@ def follow(job: Job) -> bool:
                   help="Stops at the end of the current batch; what is finished is cached and Compute resumes from there.")  # fmt: skip
         overall = st.progress(0.0, text="starting…")
         per_model = st.progress(0.0, text=" ")
-    shown = None
+    shown, fraction, text = None, 0.0, "starting…"
     while not job.wait(0.25):
         r = job.report
         if r is not None and r is not shown:
-            shown = r
-            left = "" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}"
-            overall.progress(min(r.fraction, 1.0), text=f"overall {r.fraction:.0%}{left}")
+            shown, fraction = r, min(r.fraction, 1.0)
+            text = f"overall {r.fraction:.0%}" + ("" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}")
             per_model.progress(min(r.model_fraction, 1.0), text=r.text)
-        else:
-            overall.progress(0.0 if shown is None else min(shown.fraction, 1.0))  # lets Streamlit stop this script on a page switch
+        overall.progress(fraction, text=text)  # also when nothing changed: lets Streamlit stop this script on a page switch
     if ss.get("job") is job:
         ss.job = None  # ended and shown: the next computation may start
     if job.state == "done":
