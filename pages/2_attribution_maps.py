@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from depara_core.compare.chance import node_chance
+from depara_core.engine.attribution import get_method
 from depara_core.viz.display import VIEWS, MapDisplay
 from depara_core.viz.plots import cosine_histogram
 from depara_core.viz.views import attribution_grid_view, node_agreement, probe_views
@@ -33,13 +34,20 @@ with ui.guard("controls"):
     smoothing = d3.slider("Smoothing (px)", 0.0, 4.0, 0.0, 0.5, key="attr_smooth", help="Gaussian blur of the displayed map, e.g. to read checkerboards of strided layers.")
     shared = d4.toggle("One colour scale", key="attr_shared", help="One colour range for every map shown, so models compare by colour; else each map is scaled on its own.")
     display = MapDisplay(view, opacity, signed, clip, smoothing, shared)
+    methods = list(dict.fromkeys([*ui.MAP_METHODS, ws.config.method]))
+    method = st.segmented_control("Maps by", methods, default=ws.config.method, key="attr_method", format_func=lambda n: get_method(n).label,
+                                  help="View the maps of another attribution method; the graphs and every similarity keep the sidebar's method.") or ws.config.method  # fmt: skip
     if by == "models":
         models = st.multiselect("Models", ws.names, default=list(ws.names[:4]), key="attr_models")
-        columns = [(m, ws.graph(m), ws.model(m).spec.preprocess) for m in models]
+        wanted = {m: [ws.encoder(m)] for m in models}
     else:
         model = st.selectbox("Model", ws.names, key="attr_model")
         layers = st.multiselect("Layers", ws.computed_layers(model), default=ws.computed_layers(model)[-4:], key="attr_layers", format_func=lambda layer: ws.layer_label(model, layer))
-        columns = [(ws.layer_label(model, layer).split(":")[0], ws.graph(model, layer), ws.model(model).spec.preprocess) for layer in layers]
+        wanted = {model: layers} if layers else {}
+    src = ui.maps_source(ws, method, wanted) if wanted else ws
+    if src is not ws:
+        st.caption(f"Showing {get_method(method).label} maps; the graphs and similarities use {get_method(ws.config.method).label} (the sidebar's attribution method).")
+    columns = [(ws.layer_label(m, layer).split(":")[0] if by == "layers" else m, src.graph(m, layer), ws.model(m).spec.preprocess) for m, ls in wanted.items() for layer in ls]
     chosen = st.multiselect("Probes", list(probes.ids), default=list(probes.ids[:6]), key="attr_probes", max_selections=24)
     indices = [probes.ids.index(p) for p in chosen]
 

@@ -4,6 +4,7 @@ chart/table output with downloads. Pages stay thin: they call these and the engi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections import OrderedDict
@@ -15,7 +16,7 @@ import streamlit as st
 
 from depara_core.cache import GraphCache, default_cache_dir
 from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
-from depara_core.engine.attribution import method_names
+from depara_core.engine.attribution import get_method, method_names
 from depara_core.engine.plan import parse_size
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
@@ -45,6 +46,7 @@ __all__ = [
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
     "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
+    "MAP_METHODS", "maps_job", "maps_source",
 ]  # fmt: skip
 
 log = logging.getLogger("depara_explorer")
@@ -411,9 +413,10 @@ def stopped_text() -> str:
     return note[:1].upper() + note[1:]
 
 
-def _run_job(key: tuple, label: str, run) -> bool:
-    """Start ``run(progress)`` as the session's job unless the same one already runs, and follow it;
-    another job that still runs is followed (or stopped by the person) first."""
+def _run_job(ws: Workspace, key: tuple, label: str, run) -> bool:
+    """Start ``run(progress)`` as the session's job on ``ws`` (with the sidebar's memory budget) unless
+    the same one already runs, and follow it; another job that still runs is followed (or stopped by
+    the person) first."""
     ss = st.session_state
     job = running_job()
     if job is not None and job.key != key:
@@ -421,6 +424,7 @@ def _run_job(key: tuple, label: str, run) -> bool:
         job = None
     if job is None:
         ss.stopped, ss.stopped_note = False, ""
+        ws.memory_budget = memory_budget()
         job = ss.job = Job(label, key, run)
     return follow(job)
 
@@ -449,10 +453,7 @@ def layers_job(ws: Workspace, source: str, target: str) -> tuple:
 
 def compute_encoders(ws: Workspace) -> bool:
     """Compute the workspace's graphs (in the session's job) and then its terms; True when complete."""
-    job = running_job()
-    if job is None or job.key != graphs_job(ws):
-        ws.memory_budget = memory_budget()
-    ok = _run_job(graphs_job(ws), "attribution graphs", lambda sink: ws.compute(sink, build_terms=False))
+    ok = _run_job(ws, graphs_job(ws), "attribution graphs", lambda sink: ws.compute(sink, build_terms=False))
     if ok:
         ws.terms = _terms(tuple(ws.graph_key(n) for n in ws.names), ws.names, ws)  # in this thread: st's caches are the page's
     return ok
@@ -460,10 +461,43 @@ def compute_encoders(ws: Workspace) -> bool:
 
 def compute_layers(ws: Workspace, source: str, target: str) -> bool:
     """Score every layer of ``source`` against ``target`` (in the session's job); True when done."""
+    return _run_job(ws, layers_job(ws, source, target), f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
+
+
+MAP_METHODS = ("gradient_x_input", "smoothgrad", "integrated_gradients")
+"""Attribution methods the Attribution page offers for viewing (beside the graphs' own)."""
+
+
+def maps_job(ws: Workspace, wanted: dict[str, list[str]]) -> tuple:
+    return ("maps", ws.config, tuple((n, tuple(ls)) for n, ls in wanted.items()))
+
+
+def maps_source(ws: Workspace, method: str, wanted: dict[str, list[str]]) -> Workspace:
+    """Where the Attribution page takes the maps of ``wanted`` ({model: [layers]}) to show: ``ws`` for
+    the graphs' own method, else a workspace with ``method`` once those maps are computed — offered
+    with their estimated cost, computed in the session's job, and loaded at once when cached. The
+    similarities on every page stay those of ``ws``'s method."""
+    if method == ws.config.method:
+        return ws
+    other = workspace(dataclasses.replace(ws.config, method=method))
+    label = get_method(method).label
+    if all(other.has(n, layer) for n, ls in wanted.items() for layer in ls):
+        return other
+    cost = other.estimate(wanted)
     job = running_job()
-    if job is None or job.key != layers_job(ws, source, target):
-        ws.memory_budget = memory_budget()
-    return _run_job(layers_job(ws, source, target), f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
+    if cost.seconds == 0:  # every map is in the disk cache: read it now
+        other.compute_layers(wanted)
+        return other
+    if job is not None and job.key == maps_job(other, wanted):
+        return other if follow(job) else ws
+    passes = get_method(method).passes()
+    with st.container(border=True):
+        st.info(f"{label} maps of {len(wanted)} model(s) on {len(other.probes)} probes cost {passes} forward and backward passes per probe "
+                f"({passes}x {get_method(ws.config.method).label}'s): {cost.text()}. Showing {get_method(ws.config.method).label} meanwhile.", icon=":material/pending:")  # fmt: skip
+        if st.button(f"Compute {label} maps", key=f"compute_maps_{method}", icon=":material/play_arrow:"):
+            if _run_job(other, maps_job(other, wanted), f"{label} maps", lambda sink: other.compute_layers(wanted, sink)):
+                st.rerun()
+    return ws
 
 
 def results_page(title: str, caption: str) -> Workspace:

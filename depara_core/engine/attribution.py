@@ -49,6 +49,10 @@ class AttributionMethod:
     run: Callable[..., torch.Tensor] = field(compare=False, repr=False)
     defaults: tuple[tuple[str, object], ...] = ()
     needs_module: bool = False
+    passes_param: str | None = None
+    """The parameter that counts the forward and backward passes per probe (None: one pass)."""
+    label: str = ""
+    """A short name for display (e.g. "SmoothGrad")."""
 
     def params(self, **overrides: object) -> dict[str, object]:
         """The default parameters with ``overrides`` applied; unknown names are refused."""
@@ -62,6 +66,14 @@ class AttributionMethod:
         params.update(overrides)
         return params
 
+    def passes(self, **params: object) -> int:
+        """Forward and backward passes one probe costs (SmoothGrad's samples, Integrated Gradients' steps).
+
+        >>> get_method("smoothgrad").passes(), get_method("integrated_gradients").passes(n_steps=32)
+        (8, 32)
+        """
+        return int(self.params(**params)[self.passes_param]) if self.passes_param else 1
+
     def attribute(self, fn: ScalarFunction, x: torch.Tensor, module: nn.Module | None = None, **params: object) -> torch.Tensor:
         """Attribution of ``fn`` (per-sample scalars) with respect to ``x``."""
         forward = _AsModule(fn, module) if self.needs_module else fn
@@ -71,11 +83,12 @@ class AttributionMethod:
 _REGISTRY: dict[str, AttributionMethod] = {}
 
 
-def register_method(name: str, description: str, needs_module: bool = False, **defaults: object):
-    """Decorator: register ``run(forward_func, x, **params) -> attributions`` under ``name``."""
+def register_method(name: str, description: str, needs_module: bool = False, passes_param: str | None = None, label: str = "", **defaults: object):
+    """Decorator: register ``run(forward_func, x, **params) -> attributions`` under ``name``
+    (``passes_param``: the parameter that counts its passes per probe, for cost estimates)."""
 
     def wrap(run: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        _REGISTRY[name] = AttributionMethod(name, description, run, tuple(defaults.items()), needs_module)
+        _REGISTRY[name] = AttributionMethod(name, description, run, tuple(defaults.items()), needs_module, passes_param, label or name)
         return run
 
     return wrap
@@ -92,28 +105,28 @@ def method_names() -> list[str]:
     return list(_REGISTRY)
 
 
-@register_method("gradient_x_input", "Gradient*Input (the paper's default, Eq. 3)")
+@register_method("gradient_x_input", "Gradient*Input (the paper's default, Eq. 3)", label="Gradient*Input")
 def _gradient_x_input(f, x):
     from captum.attr import InputXGradient
 
     return InputXGradient(f).attribute(x)
 
 
-@register_method("saliency", "gradient magnitude (Simonyan et al.)", abs=True)
+@register_method("saliency", "gradient magnitude (Simonyan et al.)", abs=True, label="Saliency")
 def _saliency(f, x, abs):
     from captum.attr import Saliency
 
     return Saliency(f).attribute(x, abs=abs)
 
 
-@register_method("integrated_gradients", "Integrated Gradients from a black baseline", n_steps=16, internal_batch_size=16)
+@register_method("integrated_gradients", "Integrated Gradients from a black baseline", passes_param="n_steps", n_steps=16, internal_batch_size=16, label="Integrated Gradients")
 def _integrated_gradients(f, x, n_steps, internal_batch_size):
     from captum.attr import IntegratedGradients
 
     return IntegratedGradients(f).attribute(x, baselines=torch.zeros_like(x), n_steps=n_steps, internal_batch_size=internal_batch_size)
 
 
-@register_method("smoothgrad", "SmoothGrad of Gradient*Input (noise-averaged)", nt_samples=8, stdevs=0.1, nt_samples_batch_size=8, seed=0)
+@register_method("smoothgrad", "SmoothGrad of Gradient*Input (noise-averaged)", passes_param="nt_samples", nt_samples=8, stdevs=0.1, nt_samples_batch_size=8, seed=0, label="SmoothGrad")
 def _smoothgrad(f, x, nt_samples, stdevs, nt_samples_batch_size, seed):
     from captum.attr import InputXGradient, NoiseTunnel
 
@@ -124,14 +137,14 @@ def _smoothgrad(f, x, nt_samples, stdevs, nt_samples_batch_size, seed):
         )
 
 
-@register_method("deeplift", "DeepLift (rescale rule) from a black baseline", needs_module=True)
+@register_method("deeplift", "DeepLift (rescale rule) from a black baseline", needs_module=True, label="DeepLift")
 def _deeplift(f, x):
     from captum.attr import DeepLift
 
     return DeepLift(f).attribute(x, baselines=torch.zeros_like(x))
 
 
-@register_method("guided_backprop", "Guided Backpropagation", needs_module=True)
+@register_method("guided_backprop", "Guided Backpropagation", needs_module=True, label="Guided Backprop")
 def _guided_backprop(f, x):
     from captum.attr import GuidedBackprop
 

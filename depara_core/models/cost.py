@@ -18,12 +18,26 @@ import time
 
 import torch
 
+from dataclasses import dataclass
+
 from depara_core.models.spec import LoadedModel, model_lock
 from depara_core.probes.probeset import ProbeSet
 
-__all__ = ["probe_seconds"]
+__all__ = ["probe_seconds", "record_run", "CostEstimate", "estimate_seconds"]
 
 _MEASURED: dict[tuple[str, ...], float] = {}
+_RUNS: dict[tuple[str, ...], float] = {}
+"""Seconds per probe pass measured in real (batched) runs of this process, by the same key as ``_MEASURED``."""
+
+
+def _key(model: LoadedModel, probes: ProbeSet) -> tuple[str, ...]:
+    return (model.architecture or model.digest, repr(model.spec.preprocess), str(probes.images.shape[1:]))
+
+
+def _remember(store: dict, key: tuple[str, ...], value: float) -> None:
+    store[key] = value
+    while len(store) > 1024:
+        store.pop(next(iter(store)))
 
 
 def probe_seconds(model: LoadedModel, probes: ProbeSet) -> float:
@@ -33,12 +47,55 @@ def probe_seconds(model: LoadedModel, probes: ProbeSet) -> float:
     weights do not change the time, and models of one architecture then get the same share."""
     if not len(probes):
         return 0.0
-    key = (model.architecture or model.digest, repr(model.spec.preprocess), str(probes.images.shape[1:]))
+    key = _key(model, probes)
     if key not in _MEASURED:
-        _MEASURED[key] = _measure(model, probes)
-        while len(_MEASURED) > 1024:
-            _MEASURED.pop(next(iter(_MEASURED)))
+        _remember(_MEASURED, key, _measure(model, probes))
     return _MEASURED[key]
+
+
+def record_run(model: LoadedModel, probes: ProbeSet, passes: int, seconds: float) -> None:
+    """Note that ``passes`` probe passes (probes x layers x the method's passes per probe) of ``model``
+    took ``seconds`` in a real run; :func:`estimate_seconds` prefers such figures (the latest one)."""
+    if passes > 0 and seconds > 0:
+        _remember(_RUNS, _key(model, probes), seconds / passes)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Estimated seconds of a computation; ``measured``: every model's figure comes from a real run
+    here (else some come from timing one probe alone, which overestimates a batched run)."""
+
+    seconds: float
+    measured: bool
+
+    def text(self) -> str:
+        """E.g. "about 34 s" or "at most about 1.4 min"."""
+        s = self.seconds
+        amount = f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
+        return f"about {amount}" if self.measured else f"at most about {amount}"
+
+
+def estimate_seconds(work: list[tuple[LoadedModel, int]], probes: ProbeSet) -> CostEstimate:
+    """Seconds of ``work`` — per model, the probe passes it needs over ``probes`` (probes x layers x
+    passes per probe) — from this process's real runs of the same architecture, else from
+    :func:`probe_seconds` (one probe at a time, an upper estimate).
+
+    >>> from depara_core.models.toy import toy_models
+    >>> from depara_core.probes.registry import load_builtin
+    >>> net, probes = toy_models(1)[0], load_builtin("noise", 4)
+    >>> record_run(net, probes, passes=8, seconds=2.0)
+    >>> estimate_seconds([(net, 16)], probes)
+    CostEstimate(seconds=4.0, measured=True)
+    """
+    total, measured = 0.0, True
+    for model, passes in work:
+        if passes <= 0:
+            continue
+        per_pass = _RUNS.get(_key(model, probes))
+        if per_pass is None:
+            per_pass, measured = probe_seconds(model, probes), False
+        total += passes * per_pass
+    return CostEstimate(total, measured)
 
 
 def _first_tensor(out: object) -> torch.Tensor | None:

@@ -17,6 +17,7 @@ Nothing here imports a UI toolkit: the Streamlit pages call these functions and 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,17 +28,23 @@ from depara_core.cache import GraphCache
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
-from depara_core.engine.graph import Cancelled, Graph
+from depara_core.engine.attribution import get_method
+from depara_core.engine.graph import Cancelled, Graph, GraphOptions
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
-from depara_core.models.cost import probe_seconds
+from depara_core.models.cost import CostEstimate, estimate_seconds, probe_seconds, record_run
 from depara_core.models.spec import OUTPUT, LoadedModel
 from depara_core.probes.probeset import ProbeSet
 from depara_core.session.config import Config
 from depara_core.session.progress import ProgressSink, ProgressTracker
 
-__all__ = ["terms_digest", "Workspace", "demo_workspace"]
+__all__ = ["terms_digest", "method_passes", "Workspace", "demo_workspace"]
+
+
+def method_passes(options: GraphOptions) -> int:
+    """Forward and backward passes per probe and layer that ``options``' attribution method costs."""
+    return get_method(options.method).passes(**dict(options.method_params))
 
 
 # ---- the workspace -------------------------------------------------------------------------
@@ -153,12 +160,7 @@ class Workspace:
 
     def missing(self, mode: str | None = None) -> dict[str, list[str]]:
         """Per model, the layers neither computed here nor in the disk cache (what a compute will run)."""
-        out = {}
-        for m in self.models:
-            need = [layer for layer in self.layers_of(m.name, mode) if not self.has(m.name, layer) and not self._on_disk(m, layer)]
-            if need:
-                out[m.name] = need
-        return out
+        return {n: new for n, new in self._new({n: self.layers_of(n, mode) for n in self.names}) if new}
 
     @property
     def complete(self) -> bool:
@@ -199,17 +201,32 @@ class Workspace:
         """Compute the given ``{model: [layers]}`` graphs that are not computed yet (cached ones load at once)."""
         todo = [(n, [layer for layer in dict.fromkeys(ls) if not self.has(n, layer)]) for n, ls in layers.items()]
         todo = [(n, ls) for n, ls in todo if ls]
-        tracker = ProgressTracker(self._work([(n, sum(not self._on_disk(self.model(n), layer) for layer in ls)) for n, ls in todo]), progress)
+        work = [(n, sum(not self._on_disk(self.model(n), layer) for layer in ls)) for n, ls in todo]
+        tracker = ProgressTracker(self._work(work) if progress is not None else work, progress)  # timing probes only serves a progress bar
         options = self.config.options()
-        for i, (name, ls) in enumerate(todo):
+        passes = method_passes(options)
+        for i, ((name, ls), (_, new)) in enumerate(zip(todo, work)):
             shown = ", ".join(ls[:3]) + ("…" if len(ls) > 3 else "")
             if tracker.begin(i, f"layers {shown}") is False:
                 raise Cancelled("stopped before the next model", "run again to resume from the cache")
+            start = time.perf_counter()
             got = compute_graphs(self.model(name), self.probes, ls, options, cache=self.cache, batch_size=batch_size or self.batch_size(),
                                  memory_budget=self.memory_budget, progress=tracker)  # fmt: skip
+            record_run(self.model(name), self.probes, new * len(self.probes) * passes, time.perf_counter() - start)
             for g in got.values():
                 self._keep(name, g)
         tracker.finish()
+
+    def estimate(self, layers: Mapping[str, Sequence[str]]) -> CostEstimate:
+        """Time to compute the given ``{model: [layers]}`` graphs not computed yet (here or on disk),
+        from real runs where there were some (another method's: scaled by the passes per probe)."""
+        passes = method_passes(self.config.options())
+        work = [(self.model(n), len(new) * len(self.probes) * passes) for n, new in self._new(layers)]
+        return estimate_seconds(work, self.probes)
+
+    def _new(self, layers: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
+        """Per model, the given layers neither computed here nor on disk."""
+        return [(n, [layer for layer in dict.fromkeys(ls) if not self.has(n, layer) and not self._on_disk(self.model(n), layer)]) for n, ls in layers.items()]
 
     def build_terms(self) -> SimilarityTerms:
         """s_V, s_E, RSA and CKA of the encoder graphs (the library's :func:`zoo_terms`, same cache entry)."""

@@ -243,6 +243,31 @@ def test_attribution_display_choices_redraw_without_recomputing(app):
     assert all(after[m][layer] is g for m, layers in before.items() for layer, g in layers.items())  # the graphs are untouched
 
 
+def test_smoothgrad_maps_are_one_click_away_with_their_cost_and_leave_the_graphs_alone(app):
+    app.switch_page("pages/2_attribution_maps.py").run()
+    ws = next(iter(app.session_state["workspaces"].values()))
+    terms = ws.terms
+    two = list(ws.names[:2])
+    app.multiselect(key="attr_models").set_value(two).run()
+    app.segmented_control(key="attr_method").set_value("smoothgrad").run()
+    ok(app)
+    offer = [str(i.value) for i in app.info if "SmoothGrad maps of 2 model(s)" in str(i.value)]
+    assert offer and "8 forward and backward passes per probe (8x Gradient*Input's)" in offer[0] and "about" in offer[0]
+    assert not [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")]  # nothing shown as SmoothGrad yet
+    app.button(key="compute_maps_smoothgrad").click().run()
+    ok(app)
+    assert [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")]
+    spaces = app.session_state["workspaces"]
+    smooth = next(w for c, w in spaces.items() if c.method == "smoothgrad")
+    assert set(smooth.graphs) == set(two) and all(smooth.graph(m).options.method == "smoothgrad" for m in two)
+    assert not np.allclose(smooth.graph(two[0]).nodes.astype(np.float32), ws.graph(two[0]).nodes.astype(np.float32), atol=1e-3)
+    assert ws.terms is terms and app.session_state["method"] == "gradient_x_input"  # the similarities keep the sidebar's method
+    app.segmented_control(key="attr_method").set_value("gradient_x_input").run()
+    assert not [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")]
+    app.segmented_control(key="attr_method").set_value("smoothgrad").run()  # computed once: shown at once, no offer
+    assert [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")] and not [i for i in app.info if "SmoothGrad maps of" in str(i.value)]
+
+
 def test_attribution_page_shows_the_chance_level_of_s_v(app):
     app.switch_page("pages/2_attribution_maps.py").run()
     ok(app)

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from depara_core.models import cost
-from depara_core.models.cost import probe_seconds
+from depara_core.engine.attribution import get_method
+from depara_core.models.cost import estimate_seconds, probe_seconds
 from depara_core.models.sources import callable_spec
 from depara_core.models.spec import load_model
 from depara_core.models.toy import toy_models
@@ -29,6 +30,7 @@ class Refuses(nn.Module):
 @pytest.fixture(autouse=True)
 def fresh_measurements(monkeypatch):
     monkeypatch.setattr(cost, "_MEASURED", {})
+    monkeypatch.setattr(cost, "_RUNS", {})
 
 
 def test_one_probe_is_timed_once_per_architecture():
@@ -52,3 +54,30 @@ def test_shares_follow_the_layers_to_compute_and_unmeasured_models_get_the_media
     assert shares["m1"] == pytest.approx(3 * shares["m0"])
     assert shares["refuses"] == pytest.approx(2 * shares["m0"]), "an unmeasured model counts as a typical one"
     assert dict(ws._work([("m0", 0), ("m1", 2)]))["m0"] == 0.0
+
+
+def test_estimates_use_real_runs_of_the_architecture_else_one_timed_probe_as_an_upper_figure():
+    probes = load_builtin("noise", 4)
+    a, b = toy_models(2)
+    guess = estimate_seconds([(a, 8)], probes)
+    assert not guess.measured and guess.seconds == pytest.approx(8 * probe_seconds(a, probes)) and guess.text().startswith("at most about")
+    cost.record_run(a, probes, passes=10, seconds=5.0)
+    known = estimate_seconds([(b, 8), (a, 0)], probes)  # b shares a's architecture; no work costs nothing
+    assert known.measured and known.seconds == pytest.approx(4.0) and known.text() == "about 4 s"
+    assert cost.CostEstimate(200.0, True).text() == "about 3.3 min"
+
+
+def test_a_workspace_estimates_another_method_by_its_passes_from_its_own_measured_run():
+    nets = toy_models(2)
+    probes = load_builtin("noise", 6)
+    ws = Workspace(Config("", ("m0", "m1"), ProbeChoice("builtin", "noise", 6)), nets, probes)
+    ws.compute(build_terms=False)  # records how long Gradient*Input took per probe pass
+    assert cost._RUNS, "the real run was recorded"
+    per_pass = next(iter(cost._RUNS.values()))
+    wanted = {"m0": [ws.encoder("m0")], "m1": [ws.encoder("m1")]}
+    assert ws.estimate(wanted).seconds == 0.0  # computed here already
+    other = Workspace(Config("", ("m0", "m1"), ProbeChoice("builtin", "noise", 6), method="smoothgrad"), nets, probes)
+    smooth = other.estimate(wanted)
+    passes = get_method("smoothgrad").passes()
+    assert passes == 8 and get_method("integrated_gradients").passes() == 16 and get_method("gradient_x_input").passes() == 1
+    assert smooth.measured and smooth.seconds == pytest.approx(2 * 6 * passes * per_pass)
