@@ -9,7 +9,8 @@ import streamlit as st
 
 from depara_core.compare.terms import weighting_formula
 from depara_core.evaluation.layers import LayerTruth, layer_agreement
-from depara_core.viz.views import layer_view
+from depara_core.session.link import MAX_LAYER_TARGETS
+from depara_core.viz.views import layer_targets_view, layer_view
 from pages import _ui as ui
 
 ws = ui.results_page(
@@ -32,32 +33,44 @@ with main, ui.guard("layer selection"):
         ss.pop("layer_source", None)
     source = c1.selectbox("Source model", ws.names, key="layer_source")
     others = [n for n in ws.names if n != source]
-    if ss.get("layer_target") not in others:
-        ss.pop("layer_target", None)
-    target = c2.selectbox("Target", others, key="layer_target")
+    ss.layer_targets = [t for t in ss.get("layer_targets") or [] if t in others][:MAX_LAYER_TARGETS] or others[:1]
+    targets = tuple(c2.multiselect("Targets", others, **ui.bind("layer_targets"), max_selections=MAX_LAYER_TARGETS,
+                                   help="Score the source's layers against several targets at once; its layers are computed once."))  # fmt: skip
     lam = float(ss.lam)
-    scores = ws.layer_results.get((source, target))
-    if scores is None:
+    pending = tuple(t for t in targets if (source, t) not in ws.layer_results)
+    if pending:
         missing = [layer.name for layer in ws.model(source).selectable_layers() if not ws.has(source, layer.name)]
         uncached = ws.missing("all").get(source, [])
         job = ui.running_job()
-        following = job is not None and job.key == ui.layers_job(ws, source, target)  # started before a page switch
-        if following or not uncached or st.button(f"Score the {len(missing)} layers of {source}", type="primary", key="score_layers", icon=":material/play_arrow:"):
-            if ui.compute_layers(ws, source, target):
+        following = job is not None and job.key == ui.layers_job(ws, source, pending)  # started before a page switch
+        label = f"Score the {len(missing)} layers of {source}" + (f" against {len(pending)} targets" if len(pending) > 1 else "")
+        if following or not uncached or st.button(label, type="primary", key="score_layers", icon=":material/play_arrow:"):
+            if ui.compute_layers(ws, source, pending):
                 st.rerun()  # redraw without the button
         else:
             st.info(f"{len(uncached)} layer graph(s) of {source} are not computed yet (finished ones are cached).", icon=":material/pending:")
-    if scores is not None:
-        truth = ui.layer_truth()
-        measured = truth.series(source, target, scores.layers) if truth is not None else None
-        labels = [ws.layer_label(source, layer).split(":")[0] for layer in scores.layers]
-        fig, table = layer_view(scores, lam, labels, measured, truth.name if truth is not None else "measured transfer")
+    done = [ws.layer_results[(source, t)] for t in targets if (source, t) in ws.layer_results]
+    truth = ui.layer_truth()
+    measured_name = truth.name if truth is not None else "measured transfer"
+    if done:
+        labels = [ws.layer_label(source, layer).split(":")[0] for layer in done[0].layers]
+        measured = {s.target: truth.series(source, s.target, s.layers) for s in done} if truth is not None else {}
+        if len(done) > 1:
+            fig, table = layer_targets_view(done, lam, labels, measured, measured_name)
+            ui.chart(fig, f"layers-{source}-targets", key="layer_targets_chart")
+            ui.table(table, f"layer-recommendations-{source}", key="layer_targets_table")
+            detail = st.selectbox("Details for target", [s.target for s in done], key="layer_detail")
+            scores = next(s for s in done if s.target == detail)
+        else:
+            scores = done[0]
+        m = measured.get(scores.target)
+        fig, table = layer_view(scores, lam, labels, m, measured_name)
         best = scores.best(lam)
         m1, m2 = st.columns(2)
         m1.metric("Recommended layer", ws.layer_label(source, best), help=f"argmax of {weighting_formula(scores.node_scale, lam)}")
-        if measured is not None:
-            rho = layer_agreement(scores, lam, measured)
+        if m is not None:
+            rho = layer_agreement(scores, lam, m)
             m2.metric("Spearman ρ (s(λ) vs measured)", "n/a" if np.isnan(rho) else f"{rho:.3f}")
-        ui.chart(fig, f"layers-{source}-{target}", key="layer_chart")
-        ui.table(table, f"layers-{source}-{target}", key="layer_table")
+        ui.chart(fig, f"layers-{source}-{scores.target}", key="layer_chart")
+        ui.table(table, f"layers-{source}-{scores.target}", key="layer_table")
         st.caption(f"λ = {lam:g} (set it in the sidebar or on Task transferability).")

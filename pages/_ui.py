@@ -447,8 +447,8 @@ def graphs_job(ws: Workspace) -> tuple:
     return ("graphs", ws.config)
 
 
-def layers_job(ws: Workspace, source: str, target: str) -> tuple:
-    return ("layers", ws.config, source, target)
+def layers_job(ws: Workspace, source: str, targets: tuple[str, ...]) -> tuple:
+    return ("layers", ws.config, source, targets)
 
 
 def compute_encoders(ws: Workspace) -> bool:
@@ -459,9 +459,9 @@ def compute_encoders(ws: Workspace) -> bool:
     return ok
 
 
-def compute_layers(ws: Workspace, source: str, target: str) -> bool:
-    """Score every layer of ``source`` against ``target`` (in the session's job); True when done."""
-    return _run_job(ws, layers_job(ws, source, target), f"layers of {source}", lambda sink: ws.compute_layer_scores(source, target, sink))
+def compute_layers(ws: Workspace, source: str, targets: tuple[str, ...]) -> bool:
+    """Score every layer of ``source`` against each target (in the session's job); True when done."""
+    return _run_job(ws, layers_job(ws, source, targets), f"layers of {source}", lambda sink: ws.compute_layer_targets(source, targets, sink))
 
 
 MAP_METHODS = ("gradient_x_input", "smoothgrad", "integrated_gradients")

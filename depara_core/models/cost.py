@@ -15,10 +15,9 @@ True
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
-
-from dataclasses import dataclass
 
 from depara_core.models.spec import LoadedModel, model_lock
 from depara_core.probes.probeset import ProbeSet

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from depara_core.compare.terms import ALL_METHODS
 from depara_core.presets import PRESETS
 
-__all__ = ["LinkChoices", "LINK_KEYS", "link_params", "read_link", "link_url"]
+__all__ = ["LinkChoices", "LINK_KEYS", "MAX_LAYER_TARGETS", "link_params", "read_link", "link_url"]
 
 LINK_KEYS: dict[str, str] = {
     "zoo": "zoo",
@@ -42,11 +42,12 @@ LINK_KEYS: dict[str, str] = {
     "colours": "matrix_scale",
     "target": "target",
     "source": "layer_source",
-    "layer_target": "layer_target",
+    "layer_target": "layer_targets",
 }
 """Query parameter → the session-state key it mirrors, in the order links are written."""
 
 MAX_PROBES = 5000
+MAX_LAYER_TARGETS = 6
 MAX_LAMBDA = 100.0
 
 
@@ -78,6 +79,9 @@ def link_params(state: Mapping[str, object], zoo_models: Sequence[str] = ()) -> 
         if key in ("models", "controls"):
             if value:
                 out[param] = ",".join(str(m) for m in value if m in zoo_models and "," not in str(m))
+        elif key == "layer_targets":
+            if value:
+                out[param] = ",".join(str(t) for t in value if "," not in str(t))
         elif key == "lam":
             out[param] = f"{float(value):g}"
         else:
@@ -128,9 +132,11 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     _choice(params, "method", choices.methods, updates, note)
     _choice(params, "colours", ("pairs", "fixed"), updates, note)
     _ranged(params, "lam", float, 0.0, MAX_LAMBDA, updates, note, f"λ must be a number from 0 to {MAX_LAMBDA:g}")
-    for param in ("target", "source", "layer_target"):
+    for param in ("target", "source"):
         if param in params and str(params[param]):
             updates[LINK_KEYS[param]] = str(params[param])[:200]
+    if str(params.get("layer_target", "")):
+        updates["layer_targets"] = list(dict.fromkeys(t[:200] for t in str(params["layer_target"]).split(",") if t))[:MAX_LAYER_TARGETS]
     return updates, notes
 
 

@@ -236,27 +236,35 @@ class Workspace:
         return self.terms
 
     def compute_layer_scores(self, source: str, target: str, progress: ProgressSink | None = None) -> LayerScores:
-        """Every selectable layer of ``source`` against ``target``'s encoder graph (Eq. 6), streamed
-        through the library's :func:`select_layers` (cached layers are read one at a time)."""
-        if source == target:
-            raise DeparaError("the source and the target are the same model", "choose two different models")
+        """Every selectable layer of ``source`` against ``target``'s encoder graph (Eq. 6)."""
+        return self.compute_layer_targets(source, [target], progress)[target]
+
+    def compute_layer_targets(self, source: str, targets: Sequence[str], progress: ProgressSink | None = None) -> dict[str, LayerScores]:
+        """Every selectable layer of ``source`` against each target's encoder graph (Eq. 6), streamed
+        through the library's :func:`select_layers`: the source's layers are computed once (for the
+        first target) and read back from the cache one at a time for the others."""
+        targets = list(dict.fromkeys(targets))
+        if source in targets:
+            raise DeparaError(f"the source {source!r} and a target are the same model", "choose targets other than the source model")
         src = self.model(source)
         layers = [layer.name for layer in src.selectable_layers()] or [self.encoder(source)]
-        self.compute_layers({target: [self.encoder(target)]})
+        self.compute_layers({t: [self.encoder(t)] for t in targets})
         todo = sum(not self._on_disk(src, layer) for layer in layers)
-        tracker = ProgressTracker([(source, todo)], progress)
-        if tracker.begin(0, f"{len(layers)} layers") is False:
-            raise Cancelled("stopped before the layers of the source", "run again to resume from the cache")
-        scores = select_layers(
-            src, self.model(target), self.probes, layers, self.config.options(), cache=self.cache, node_scale=self.config.conventions.node_scale,
-            batch_size=self.batch_size(), memory_budget=self.memory_budget, progress=tracker, target_graph=self.graph(target),
-        )  # fmt: skip
+        tracker = ProgressTracker([(f"{source} vs {t}", todo if i == 0 else 0) for i, t in enumerate(targets)], progress)
+        out: dict[str, LayerScores] = {}
+        for i, target in enumerate(targets):
+            if tracker.begin(i, f"{len(layers)} layers") is False:
+                raise Cancelled(f"stopped before the layers of {source} vs {target}", "run again to resume from the cache")
+            scores = select_layers(
+                src, self.model(target), self.probes, layers, self.config.options(), cache=self.cache, node_scale=self.config.conventions.node_scale,
+                batch_size=self.batch_size(), memory_budget=self.memory_budget, progress=tracker, target_graph=self.graph(target),
+            )  # fmt: skip
+            if self.cache is not None:
+                for layer in layers:
+                    self.stored.setdefault(source, {}).setdefault(layer, ())
+            self.layer_results[(source, target)] = out[target] = scores
         tracker.finish()
-        if self.cache is not None:
-            for layer in layers:
-                self.stored.setdefault(source, {}).setdefault(layer, ())
-        self.layer_results[(source, target)] = scores
-        return scores
+        return out
 
 
 def demo_workspace(models: int = 3, probes: int = 4) -> Workspace:

@@ -50,6 +50,7 @@ __all__ = [
     "pr_curve",
     "precision_recall_at_k",
     "layer_scores",
+    "layer_targets",
     "attribution_overlay",
     "attribution_grid",
     "cosine_histogram",
@@ -403,6 +404,53 @@ def layer_scores(
         fig.add_trace(star, **({"secondary_y": False} if measured is not None else {}))
     fig.update_xaxes(type="category", title={"text": "layer"})
     fig.update_yaxes(title={"text": "similarity to target"}, **({"secondary_y": False} if measured is not None else {}))
+    fig.update_layout(title=title or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def layer_targets(
+    layers: Sequence[str],
+    curves: Mapping[str, ArrayLike],
+    measured: Mapping[str, ArrayLike] | None = None,
+    measured_name: str = "measured transfer",
+    lambda_value: float | None = None,
+    title: str = "",
+) -> go.Figure:
+    """One source's layers against several targets: s(λ) per target (one colour each) with a star at
+    its recommended layer; where ``measured`` has a target's per-layer transfer (NaN where unknown),
+    it is drawn dotted in the same colour on a right axis.
+
+    >>> fig = layer_targets(["conv1", "conv2"], {"depth": [0.2, 0.5], "edges": [0.4, 0.3]})
+    >>> [t.name for t in fig.data]
+    ['depth', 'depth: conv2', 'edges', 'edges: conv1']
+    """
+    names = as_labels(layers, len(layers), "layers")
+    if not names or not curves:
+        raise PlotInputError("no layers or no targets were given", hint="pass at least one layer and one target")
+    measured = {t: np.asarray(v, dtype=np.float64) for t, v in (measured or {}).items() if v is not None and np.isfinite(np.asarray(v, dtype=np.float64)).any()}
+    fig = make_subplots(specs=[[{"secondary_y": True}]]) if measured else go.Figure()
+    on_left = {"secondary_y": False} if measured else {}
+    palette = qualitative.Plotly
+    for i, (target, values) in enumerate(curves.items()):
+        s = as_finite_array(values, f"s for {target}", ndim=1)
+        if s.size != len(names):
+            raise PlotInputError(f"{target} has {s.size} values for {len(names)} layers", hint="one value per layer")
+        colour = palette[i % len(palette)]
+        best = int(np.argmax(s))
+        fig.add_trace(go.Scatter(x=names, y=s, name=str(target), mode="lines+markers", line={"color": colour}, legendgroup=str(target)), **on_left)
+        fig.add_trace(go.Scatter(x=[names[best]], y=[s[best]], name=f"{target}: {names[best]}", mode="markers", legendgroup=str(target),
+                                 marker={"symbol": "star", "size": 15, "color": colour, "line": {"width": 1, "color": "white"}}), **on_left)  # fmt: skip
+        if target in measured:
+            m = measured[target]
+            if m.size != len(names):
+                raise PlotInputError(f"{measured_name} of {target} has {m.size} values for {len(names)} layers", hint="one value per layer (NaN where unknown)")
+            fig.add_trace(go.Scatter(x=names, y=np.where(np.isfinite(m), m, None), name=f"{target}: {measured_name}", mode="lines+markers", legendgroup=str(target),
+                                     line={"color": colour, "dash": "dot", "width": 1}, marker={"symbol": "circle-open"}, connectgaps=False), secondary_y=True)  # fmt: skip
+    if measured:
+        fig.update_yaxes(title={"text": measured_name}, secondary_y=True, showgrid=False)
+    combined = "s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})"
+    fig.update_xaxes(type="category", title={"text": "layer"})
+    fig.update_yaxes(title={"text": f"{combined} to each target"}, **on_left)
     fig.update_layout(title=title or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
     return fig
 

@@ -29,6 +29,7 @@ from depara_core.compare.pairwise import node_cosines, upper_triangle
 from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
+from depara_core.evaluation.layers import layer_agreement
 from depara_core.models.controls import UNTRAINED_SUFFIX
 from depara_core.models.preprocess import Preprocess, crop_geometry
 from depara_core.probes.probeset import ProbeSet
@@ -51,6 +52,7 @@ __all__ = [
     "edge_pair_view",
     "edge_disagreement",
     "layer_view",
+    "layer_targets_view",
     "GRID_PIXELS",
 ]
 
@@ -318,6 +320,32 @@ def edge_disagreement(a: Graph, b: Graph, probes: ProbeSet, top: int = 15, thumb
 
 
 # ---- layers --------------------------------------------------------------------------------
+def layer_targets_view(
+    scores: Sequence[LayerScores], lam: float, labels: Sequence[str] | None = None, measured: dict[str, np.ndarray | None] | None = None,
+    measured_name: str = "measured transfer",
+) -> tuple[go.Figure, pd.DataFrame]:
+    """One source's layers against several targets (each :class:`LayerScores` of the same source and
+    layers): s(λ) per target with its recommended layer, measured transfer where known, and one table
+    of every target's recommendation (with the Spearman ρ of s(λ) against measured transfer)."""
+    if not scores:
+        raise plots.PlotInputError("no layer scores were given", hint="score at least one target")
+    first = scores[0]
+    if any(s.source != first.source or tuple(s.layers) != tuple(first.layers) for s in scores):
+        raise plots.PlotInputError("the layer scores are of different sources or layers", hint="compare targets of one source")
+    names = list(labels) if labels else list(first.layers)
+    measured = measured or {}
+    fig = plots.layer_targets(names, {s.target: s.combined(lam) for s in scores}, measured, measured_name, lam, title=f"layers of {first.source} vs {len(scores)} targets")
+    rows = []
+    for s in scores:
+        combined = s.combined(lam)
+        best = int(np.argmax(combined))
+        m = measured.get(s.target)
+        rho = layer_agreement(s, lam, m) if m is not None else float("nan")
+        rows.append({"target": s.target, "recommended layer": names[best], f"s(λ={lam:g})": float(combined[best]),
+                     "best measured layer": names[int(np.nanargmax(m))] if m is not None and np.isfinite(m).any() else "", "Spearman ρ vs measured": rho})  # fmt: skip
+    return fig, pd.DataFrame(rows)
+
+
 def layer_view(scores: LayerScores, lam: float, labels: Sequence[str] | None = None, measured: np.ndarray | None = None, measured_name: str = "measured transfer") -> tuple[go.Figure, pd.DataFrame]:
     """Per-layer s_V, s_E and s(λ) with the recommended layer marked, and the table behind it."""
     s = scores.combined(lam)

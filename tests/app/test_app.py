@@ -441,6 +441,14 @@ def _small_zoo_pages() -> None:
     at.switch_page("pages/5_layer_selection.py").run()  # every layer is cached: scored at once
     ok(at)
     assert at.metric[0].label == "Recommended layer" and not [b for b in at.button if b.label.startswith("Score the")]
+    at.multiselect(key="w_layer_targets").set_value(["tiny1", "tiny3"]).run()  # several targets: one chart, one row each
+    ok(at)
+    assert "layers of tiny0 vs 2 targets" in chart_text(at)
+    recommendations = next(df for df in (d.value for d in at.dataframe) if "recommended layer" in df.columns)
+    ws = next(iter(at.session_state["workspaces"].values()))
+    assert list(recommendations["target"]) == ["tiny1", "tiny3"]
+    assert list(recommendations["recommended layer"]) == [ws.layer_label("tiny0", ws.layer_results[("tiny0", t)].best(1.0)).split(":")[0] for t in ("tiny1", "tiny3")]
+    assert "layer_target=tiny1,tiny3" in "&".join(f"{k}={v}" for k, v in at.query_params.items())  # the link holds both
 
 
 def test_two_sessions_never_see_each_others_uploads():

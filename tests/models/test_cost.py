@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from depara_core.models import cost
 from depara_core.engine.attribution import get_method
+from depara_core.models import cost
 from depara_core.models.cost import estimate_seconds, probe_seconds
 from depara_core.models.sources import callable_spec
 from depara_core.models.spec import load_model

@@ -9,7 +9,7 @@ from depara_core.session.link import LINK_KEYS, LinkChoices, link_params, link_u
 CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=("noise", "scenes"), attributions=("gradient_x_input", "saliency"))
 STATE = {"zoo": "z", "models": ["c", "a"], "controls": ["b"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
          "preset": "paper code", "lam": 0.25, "method_view": "PL-LogME", "matrix_scale": "fixed", "target": "a",
-         "layer_source": "b", "layer_target": "c"}  # fmt: skip
+         "layer_source": "b", "layer_targets": ["c", "a"]}  # fmt: skip
 
 
 def test_round_trip_reproduces_every_shared_choice():

@@ -171,6 +171,22 @@ def test_layer_scores_and_all_layers(models, tmp_path):
         ws.graph("m2", "conv1")
 
 
+def test_several_targets_at_once_compute_the_source_once_and_match_one_at_a_time(models, tmp_path):
+    cache = GraphCache(tmp_path)
+    ws = Workspace(_config("all"), models, random_probes(), cache=cache)
+    reports = []
+    both = ws.compute_layer_targets("m0", ["m1", "m2"], reports.append)
+    assert list(both) == ["m1", "m2"] and ws.layer_results[("m0", "m2")] is both["m2"]
+    assert [r.fraction for r in reports] == sorted(r.fraction for r in reports) and reports[-1].fraction == 1.0  # one bar for all targets
+    assert {r.model for r in reports} == {"m0 vs m1", "m0 vs m2"}
+    for target in ("m1", "m2"):
+        alone = Workspace(_config("all"), models, random_probes()).compute_layer_scores("m0", target)  # no cache: computed afresh
+        np.testing.assert_allclose(both[target].s_V, alone.s_V, atol=1e-6)
+        np.testing.assert_allclose(both[target].s_E, alone.s_E, atol=1e-6)
+    with pytest.raises(DeparaError, match="same model"):
+        ws.compute_layer_targets("m0", ["m1", "m0"])
+
+
 # ---- uploads and paths ---------------------------------------------------------------------
 def test_probes_from_upload_images_zip_and_failures():
     files = [(f"p{i}.png", _png(i * 60)) for i in range(4)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from depara_core.compare.terms import SimilarityTerms
 from depara_core.viz.views import task_view
@@ -58,3 +59,24 @@ def test_ranking_marks_seed_twins_and_untrained_controls():
     assert list(table["note"]) == ["seed twin", "", "untrained control"]
     assert fig.data[0].y == ("depth#2 (seed twin)", "normals", "depth@untrained (untrained control)")
     assert fig.data[0].marker.color[2] == MARKED_COLOR
+
+
+def test_several_targets_share_one_layer_chart_and_each_gets_its_recommendation():
+    from depara_core.compare.layers import LayerScores
+    from depara_core.viz.views import layer_targets_view
+
+    layers = ("conv1", "conv2", "conv3", "fc")
+    near = LayerScores("src", "near", layers, np.array([0.1, 0.2, 0.3, 0.9]), np.array([0.5, 0.5, 0.6, 0.8]))
+    far = LayerScores("src", "far", layers, np.array([0.6, 0.2, 0.1, 0.0]), np.array([0.9, 0.4, 0.3, 0.2]))
+    measured = {"near": np.array([0.2, np.nan, 0.5, 0.7]), "far": None}
+    fig, table = layer_targets_view([near, far], 0.5, measured=measured, measured_name="accuracy")
+    assert list(table["target"]) == ["near", "far"] and list(table["recommended layer"]) == ["fc", "conv1"]
+    np.testing.assert_allclose(table["s(λ=0.5)"], [0.9 + 0.4, 0.6 + 0.45])
+    assert table["best measured layer"].tolist() == ["fc", ""] and table["Spearman ρ vs measured"].iloc[0] == pytest.approx(1.0)
+    stars = {t.name: list(t.x) for t in fig.data if t.mode == "markers"}
+    assert stars == {"near: fc": ["fc"], "far: conv1": ["conv1"]}
+    curve = {t.name: t for t in fig.data}
+    assert curve["near: accuracy"].yaxis == "y2" and curve["near: accuracy"].y[1] is None  # unmeasured layer: a gap
+    assert curve["near"].line.color == curve["near: accuracy"].line.color != curve["far"].line.color
+    with pytest.raises(ValueError, match="different sources or layers"):
+        layer_targets_view([near, LayerScores("other", "far", layers, far.s_V, far.s_E)], 1.0)
