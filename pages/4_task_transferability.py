@@ -30,8 +30,9 @@ digest = terms_digest(terms)
 METHOD_HELP = (
     "DEPARA: the paper's s_V + λ·s_E. DEPARA-V / -E: node or edge term alone. 'centred': features centred over probes before "
     "the edges (the original code). Baselines, all label-free: RSA, linear and debiased CKA, DDS (duality diagram similarity) "
-    "and PL-LogME (LogME of the source's features for the target network's own principal components; the strongest estimator "
-    "on the embedded benchmark, see docs/RESULTS.md)."
+    "and the pseudo-label estimators, which score the source's features against the target network's own outputs on the probes: "
+    "PL-LogME (LogME for the target's principal components; the strongest estimator on the embedded benchmark, see docs/RESULTS.md), "
+    "PL-H-score (shrinkage H-score for k-means classes of the target's components) and PL-NCE (−H(target's classes | source's))."
 )
 
 

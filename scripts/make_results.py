@@ -50,7 +50,7 @@ RELEVANT = 3
 KS = (1, 3, 5)
 SWEEP = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 LABEL_FREE = ("DEPARA (λ CV)", "DEPARA λ=1", "DEPARA centred (λ CV)", "DEPARA-V", "DEPARA-E", "DEPARA-E centred",
-              "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME")  # fmt: skip
+              "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")  # fmt: skip
 REFERENCES = ("RSA", "CKA", "DDS", "prior")
 SUMMARY_METHODS = ("DEPARA (λ CV)", "DEPARA λ=1", "DEPARA centred (λ CV)", "RSA", "CKA", "DDS", "PL-LogME", "prior")
 RESEARCH_PROBES = ("scenes", "photos")
@@ -300,7 +300,7 @@ def layer_selection(count: int, cache: GraphCache) -> tuple[pd.DataFrame, pd.Dat
         terms = pairwise_terms({**graphs, "__target__": tg})
         col = terms.names.index("__target__")
         scores = {"DEPARA λ=1": terms.matrix("DEPARA", 1.0)[:-1, col], "DEPARA λ=0.25": terms.matrix("DEPARA", 0.25)[:-1, col]}
-        scores.update({m: terms.matrix(m, 1.0)[:-1, col] for m in ("DEPARA-V", "DEPARA-E", "DEPARA-E centred", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME")})
+        scores.update({m: terms.matrix(m, 1.0)[:-1, col] for m in ("DEPARA-V", "DEPARA-E", "DEPARA-E centred", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")})
         scores.update({f"{rule} layer": depth_rule(len(layers), rule) for rule in ("shallowest", "deepest")})
         for budget, b in pair.groupby("budget"):
             loss = b.groupby("layer")["loss"].mean().reindex(layers).to_numpy()
@@ -343,7 +343,7 @@ def layer_lines(layer_rows: pd.DataFrame, checks: pd.DataFrame) -> tuple[list[st
 
 
 # ---- findings ------------------------------------------------------------------------------
-def findings(results: list[dict], layer_agg: pd.DataFrame | None) -> list[str]:
+def findings(results: list[dict], layer_agg: pd.DataFrame | None, layer_rows: pd.DataFrame | None = None) -> list[str]:
     from depara_core.zoos.minitaskonomy.assets import ASSET_DIR
 
     out = ["## Findings", "", "Each statement follows a paired 95% bootstrap interval over targets (per-target Spearman).", ""]
@@ -375,7 +375,19 @@ def findings(results: list[dict], layer_agg: pd.DataFrame | None) -> list[str]:
             top = g.iloc[0]
             out.append(f"- Layer selection, {budget} labels (kept targets): best {top['method']} ρ {top['Spearman']:+.2f} {top['95% CI']}; "
                        + ", ".join(f"{row.method} {row.Spearman:+.2f}" for row in g.iloc[1:].itertuples()) + ".")  # fmt: skip
+    for method, rule in depth_twins(layer_rows):
+        out.append(f"- {method} ranks the layers of every (source, target) pair exactly as the {rule} rule does (the same per-pair Spearman "
+                   "everywhere): for layer selection here it is that rule, not a label-free estimate of transfer.")  # fmt: skip
     return out + [""]
+
+
+def depth_twins(layer_rows: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """(method, depth rule) pairs where the method's per-pair Spearman equals the rule's on every pair."""
+    if layer_rows is None or not len(layer_rows):
+        return []
+    wide = layer_rows.pivot_table(index=["source", "target", "budget"], columns="method", values="Spearman")
+    rules = [r for r in ("shallowest layer", "deepest layer") if r in wide]
+    return [(m, r.split()[0] + "-layer") for m in wide.columns if m not in rules for r in rules if np.allclose(wide[m], wide[r], atol=1e-9)]
 
 
 def main() -> None:
@@ -406,7 +418,9 @@ def main() -> None:
         "applied to the held-out one), DEPARA at the paper's λ = 1, its node and edge terms, *centred* edges (features "
         "centred over probes before the cosine, as the original code), RSA, linear and debiased CKA, DDS (duality diagram "
         "similarity: RBF kernel, debiased CKA; the z-scored Laplacian variant needs raw features, which graphs do not keep), "
-        "PL-LogME (LogME of the source's features for the target network's own top-16 principal components on the probes). "
+        "PL-LogME (LogME of the source's features for the target network's own top-16 principal components on the probes), "
+        "PL-H-score (the shrinkage-regularised H-score of the source's features for 8 k-means classes of those components) and "
+        "PL-NCE (−H(target's classes | source's classes), both labellings found that way). "
         "Controls: the target-agnostic **prior** (a source's mean measured transfer to the other targets: it uses labels and "
         "knows nothing of the target), the seed-twin ceiling (the seed-2 twins' measured transfer), random and oracle. "
         "`partial ρ`: Spearman with the prior partialled out, i.e. credit for finding *related* sources rather than generally good ones.",
@@ -442,7 +456,7 @@ def main() -> None:
                   "A common input space across zoos is not tested here: every mini-taskonomy network sees the same input "
                   "(images in [0, 1]), so Gradient×Input already shares its baseline within this zoo.", "", *research]
     lines += ["## Summary: mean Spearman over targets", "", md(summary), "", f"_Computed in {time.time() - t0:.0f} s._", ""]
-    lines[6:6] = findings(results, layer_agg)
+    lines[6:6] = findings(results, layer_agg, layer[0] if layer is not None else None)
     (out / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {out / 'RESULTS.md'}")
 

@@ -101,7 +101,7 @@ def test_baselines_reach_the_json_and_evaluate_reads_each(in_workdir, capsys):
     models = ["--model", "A=cli_models:alpha", "--model", "B=cli_models:beta", "--model", "C=cli_models:gamma"]
     assert main(["similarity", *models, "--probes", "probes", "--layer", "3", "--baselines", "--json", "sim.json", "--quiet"]) == 0
     out = json.loads((in_workdir / "sim.json").read_text())
-    assert set(out["baselines"]) == {"DEPARA-E centred", "debiased CKA", "DDS", "PL-LogME"}
+    assert set(out["baselines"]) == {"DEPARA-E centred", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE"}
     gt = pd.DataFrame([(s, t, float(3 * i - j)) for i, s in enumerate("ABC") for j, t in enumerate("ABC") if s != t], columns=["source", "target", "affinity"])
     gt.to_csv(in_workdir / "gt.csv", index=False)
     assert main(["evaluate", "--scores", "sim.json", "--ground-truth", "gt.csv", "--relevant", "1", "--method", "PL-LogME", "--json", "ev.json"]) == 0

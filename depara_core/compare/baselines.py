@@ -15,6 +15,12 @@ Gram matrices (no further pass over the models):
   components on the probes as the regression targets (no labels: the same inputs DEPARA uses).
   Computed in the dual (from the n×n Gram matrix), which gives LogME's evidence exactly: features
   enter LogME only through their singular values and left singular vectors.
+- **pseudo-label H-score**: the shrinkage-regularised H-score (Ibrahim et al., NeurIPS 2021: Ledoit-Wolf
+  covariance, the reference's ``np.cov`` of the class means) of the source's features for classes
+  that k-means finds among the target network's top principal components; in the dual as well
+  (the Ledoit-Wolf shrinkage needs only the centred Gram matrix and the feature dimension);
+- **pseudo-label NCE**: negative conditional entropy (Tran et al., ICCV 2019) of the target's k-means
+  classes given the source's, both found the same way: −H(Y_target | Y_source), at most 0.
 
 Every matrix has sources as rows and targets as columns, like :class:`~.terms.SimilarityTerms`.
 The tests check each against a direct computation from the features (the reference algorithms).
@@ -28,6 +34,7 @@ The tests check each against a direct computation from the features (the referen
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -38,13 +45,18 @@ from depara_core.engine.gram import center_gram, squared_distances, u_center_gra
 from depara_core.engine.graph import Graph
 from depara_core.errors import GraphError
 
-__all__ = ["BASELINES_VERSION", "DDS_KERNELS", "PSEUDO_LABELS", "debiased_cka", "debiased_cka_matrix", "dds_kernel", "dds_matrix", "logme_evidence", "logme_matrix"]
+__all__ = [
+    "BASELINES_VERSION", "DDS_KERNELS", "PSEUDO_LABELS", "PSEUDO_CLASSES", "debiased_cka", "debiased_cka_matrix", "dds_kernel", "dds_matrix",
+    "logme_evidence", "logme_matrix", "ledoit_wolf_shrinkage", "h_score", "pseudo_classes", "h_score_matrix", "nce", "nce_matrix",
+]  # fmt: skip
 
 DDS_KERNELS = ("rbf", "euclidean", "pearson")
-BASELINES_VERSION = "1"
+BASELINES_VERSION = "2"
 """Bumped whenever a baseline's numbers change for the same graphs (it is part of the terms' cache key)."""
 PSEUDO_LABELS = 16
 """Principal components of the target network's features used as pseudo-labels by default."""
+PSEUDO_CLASSES = 8
+"""k-means classes among those components, for the pseudo-label H-score and NCE."""
 
 
 def debiased_cka(gram_a: np.ndarray, gram_b: np.ndarray) -> float:
@@ -155,3 +167,75 @@ def logme_matrix(graphs: Sequence[Graph], pseudo_labels: int = PSEUDO_LABELS) ->
         for j, y in enumerate(labels):
             out[i, j] = float(np.mean(logme_evidence(s, u, y))) if y.shape[1] else 0.0
     return out
+
+
+def ledoit_wolf_shrinkage(centred_gram: np.ndarray, feature_dim: int) -> tuple[float, float]:
+    """Ledoit-Wolf shrinkage of the features' covariance (as :func:`sklearn.covariance.ledoit_wolf`)
+    and the mean variance it shrinks towards, from the *centred* Gram matrix of n probes and the
+    features' dimension: every sum that estimator needs is a sum over the Gram's entries."""
+    k = np.asarray(centred_gram, np.float64)
+    n, d = len(k), int(feature_dim)
+    trace = float(np.trace(k))
+    mu = trace / (n * d)
+    row_norms4 = float(np.sum(np.diag(k) ** 2))  # Σ_k ‖x_k‖⁴
+    cov_sq = float(np.sum(k * k)) / n**2  # ‖XᵀX‖²_F / n² = ‖XXᵀ‖²_F / n²
+    beta = (row_norms4 / n - cov_sq) / (d * n)
+    delta = (cov_sq - 2.0 * mu * trace / n + d * mu**2) / d
+    beta = min(beta, delta)
+    return (0.0 if beta <= 0 else beta / delta), mu
+
+
+def h_score(gram: np.ndarray, labels: np.ndarray, feature_dim: int) -> float:
+    """Shrinkage-regularised H-score tr(Σ_α⁻¹ (1−α) cov(E[f|y])) of features with Gram matrix ``gram``
+    for class ``labels`` (Σ_α: the Ledoit-Wolf covariance; cov with n − 1, as the reference code).
+
+    In the eigenbasis of the centred Gram (Fc = U S Vᵀ) both covariances are diagonal or live in V's
+    span, so the trace is a sum over the n probes' components: no d×d matrix is formed."""
+    k = center_gram(gram)
+    n = len(k)
+    alpha, mu = ledoit_wolf_shrinkage(k, feature_dim)
+    lam, u = _spectrum(k)
+    if len(lam) == 0 or mu <= 0:
+        raise GraphError("the features are constant across probes: the H-score is undefined", "choose another layer")
+    _, y = np.unique(np.asarray(labels).ravel(), return_inverse=True)
+    onehot = np.eye(int(y.max()) + 1)[y]
+    between = np.sum((onehot.T @ u) ** 2 / onehot.sum(axis=0)[:, None], axis=0)  # diag(Uᵀ P U), P the class-mean projection
+    return float((1 - alpha) / (n - 1) * np.sum(lam * between / ((1 - alpha) * lam / n + alpha * mu)))
+
+
+def pseudo_classes(gram: np.ndarray, classes: int = PSEUDO_CLASSES, components: int = PSEUDO_LABELS) -> np.ndarray:
+    """Classes of the probes from a network's own features: k-means (k-means++, fixed seed) of their
+    top principal components. Fewer classes come back when clusters stay empty."""
+    from scipy.cluster.vq import kmeans2
+
+    pcs = _principal_components(gram, components)
+    if pcs.shape[1] == 0:
+        return np.zeros(len(gram), dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an empty cluster: that class is simply absent
+        _, labels = kmeans2(pcs, min(classes, len(gram)), iter=50, minit="++", seed=np.random.default_rng(0))
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def h_score_matrix(graphs: Sequence[Graph], classes: int = PSEUDO_CLASSES) -> np.ndarray:
+    """Pseudo-label H-score of every source (rows) for every target's k-means classes (columns)."""
+    labels = [pseudo_classes(g.gram, classes) for g in graphs]
+    return np.array([[h_score(src.gram, y, src.feature_dim) for y in labels] for src in graphs])
+
+
+def nce(source_labels: np.ndarray, target_labels: np.ndarray) -> float:
+    """Negative conditional entropy −H(Y_target | Y_source) (nats) of two labellings of the probes."""
+    _, a = np.unique(source_labels, return_inverse=True)
+    _, b = np.unique(target_labels, return_inverse=True)
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1.0)
+    joint /= joint.sum()
+    p_source = joint.sum(axis=1, keepdims=True)
+    nz = joint > 0
+    return float(np.sum(joint[nz] * np.log((joint / p_source)[nz])))
+
+
+def nce_matrix(graphs: Sequence[Graph], classes: int = PSEUDO_CLASSES) -> np.ndarray:
+    """Pseudo-label NCE of every source's k-means classes (rows) for every target's (columns)."""
+    labels = [pseudo_classes(g.gram, classes) for g in graphs]
+    return np.array([[nce(a, b) for b in labels] for a in labels])

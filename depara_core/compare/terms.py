@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, logme_matrix
+from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, h_score_matrix, logme_matrix, nce_matrix
 from depara_core.compare.pairwise import (
     check_comparable,
     node_similarity,
@@ -29,16 +29,18 @@ from depara_core.engine.gram import center_gram, edges_from_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import DeparaError, GraphError
 
-__all__ = ['METHODS', 'BASELINES', 'ALL_METHODS', 'LAMBDA_METHODS', 'SimilarityTerms', 'pairwise_terms', 'weighting_formula']
+__all__ = ['METHODS', 'BASELINES', 'UNBOUNDED', 'ALL_METHODS', 'LAMBDA_METHODS', 'SimilarityTerms', 'pairwise_terms', 'weighting_formula']
 
 
 METHODS = ("DEPARA", "DEPARA-V", "DEPARA-E", "RSA", "CKA")
 """The paper's methods and its baselines, in display order: the one list the library, the CLI and
 the app use."""
-BASELINES = ("DEPARA centred", "DEPARA-E centred", "debiased CKA", "DDS", "PL-LogME")
+BASELINES = ("DEPARA centred", "DEPARA-E centred", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")
 """Further label-free estimators (:mod:`depara_core.compare.baselines`): DEPARA and its edge term
 with features centred over probes before the edges (the original code's convention), debiased
-linear CKA, duality diagram similarity and pseudo-label LogME."""
+linear CKA, duality diagram similarity and the pseudo-label estimators: LogME, H-score and NCE."""
+UNBOUNDED = ("PL-LogME", "PL-H-score", "PL-NCE")
+"""The pseudo-label estimators: scores on their own scales (evidence, H-score, −entropy), not in [-1, 1]."""
 ALL_METHODS = METHODS + BASELINES
 LAMBDA_METHODS = ("DEPARA", "DEPARA centred")
 """The methods that λ changes; every other one ignores it."""
@@ -97,11 +99,11 @@ class SimilarityTerms:
 
     def fixed_range(self, method: str, lam: float = 1.0) -> tuple[float, float] | None:
         """The range a method's scores can take, for colour scales that compare across settings:
-        [0, node_scale + λ] for the λ methods, [-1, 1] for correlations and CKA, None for LogME
-        (an evidence per probe, unbounded)."""
+        [0, node_scale + λ] for the λ methods, [-1, 1] for correlations and CKA, None for the
+        pseudo-label estimators (:data:`UNBOUNDED`)."""
         if method in LAMBDA_METHODS:
             return 0.0, self.node_scale + lam
-        return None if method == "PL-LogME" else (-1.0, 1.0)
+        return None if method in UNBOUNDED else (-1.0, 1.0)
 
     def formula(self, lam: float) -> str:
         """The weighting as shown to people: ``s = s_V + 1·s_E``, or ``s = 0.001·s_V + 0.25·s_E``."""
@@ -163,7 +165,7 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
 
 def _baselines(gs: Sequence[Graph]) -> dict[str, np.ndarray]:
     centred = spearman_matrix(np.stack([upper_triangle(edges_from_gram(g.gram, center=True)) for g in gs]))
-    out = {"DEPARA-E centred": centred, "PL-LogME": logme_matrix(gs)}
+    out = {"DEPARA-E centred": centred, "PL-LogME": logme_matrix(gs), "PL-H-score": h_score_matrix(gs), "PL-NCE": nce_matrix(gs)}
     if len(gs[0]) >= 4:  # U-centring (debiased HSIC) needs four probes
         out.update({"debiased CKA": debiased_cka_matrix([g.gram for g in gs]), "DDS": dds_matrix(gs)})
     return {m: out[m] for m in BASELINES if m in out}

@@ -4,7 +4,7 @@ Each function takes results (graphs, terms, scores) and display choices and retu
 tables; nothing here computes graphs or talks to a UI toolkit.
 
 >>> import numpy as np
->>> from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
+>>> from depara_core.compare.terms import LAMBDA_METHODS, UNBOUNDED, SimilarityTerms
 >>> terms = SimilarityTerms(("a", "b", "c"), np.eye(3), np.full((3, 3), 0.5) + np.eye(3) * 0.5)
 >>> view = task_view(terms, lam=1.0)
 >>> view.tree.ordered_labels == list(view.matrix_fig.data[0].x)
@@ -26,7 +26,7 @@ from PIL import Image
 
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.pairwise import node_cosines, upper_triangle
-from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
+from depara_core.compare.terms import LAMBDA_METHODS, UNBOUNDED, SimilarityTerms
 from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
 from depara_core.evaluation.layers import layer_agreement
@@ -122,10 +122,10 @@ def task_view(
 
 
 def _diagonal_note(terms: SimilarityTerms, method: str, lam: float) -> str:
-    """What a model scores with itself: node_scale + λ for the λ methods, 1 for correlations, nothing for LogME."""
+    """What a model scores with itself: node_scale + λ for the λ methods, 1 for correlations, nothing for the pseudo-label estimators."""
     if method in LAMBDA_METHODS:
         return f": {terms.node_scale + lam:g} ({terms.node_scale:g} + λ)"
-    return "" if method == "PL-LogME" else ": 1"
+    return "" if method in UNBOUNDED else ": 1"
 
 
 def seed_family(name: str) -> str:

@@ -6,11 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
+from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import euclidean_distances
 
 from depara_core.cache import GraphCache
-from depara_core.compare.baselines import dds_matrix, debiased_cka, logme_matrix
+from depara_core.compare.baselines import (
+    dds_matrix,
+    debiased_cka,
+    h_score,
+    h_score_matrix,
+    ledoit_wolf_shrinkage,
+    logme_matrix,
+    nce,
+    nce_matrix,
+    pseudo_classes,
+)
 from depara_core.compare.pairwise import upper_triangle
 from depara_core.compare.terms import ALL_METHODS, BASELINES, SimilarityTerms, pairwise_terms
 from depara_core.engine.graph import Graph
@@ -108,6 +119,42 @@ def test_logme_is_rotation_invariant_and_prefers_informative_sources(feats):
     m = logme_matrix([graph_of(target, "t"), graph_of(target @ q, "rotated"), graph_of(noise, "noise")])
     assert m[1, 0] == pytest.approx(m[0, 0], rel=1e-6)
     assert m[1, 0] > m[2, 0] + 0.5  # features that span the target's components explain them
+
+
+def h_score_reference(f: np.ndarray, y: np.ndarray) -> float:
+    """The shrinkage H-score written on the features (Ibrahim et al. 2021's code): scikit-learn's
+    Ledoit-Wolf covariance, the class-mean features' ``np.cov``, a pseudo-inverse."""
+    f = f - f.mean(axis=0)
+    lw = LedoitWolf().fit(f)
+    g = np.zeros_like(f)
+    for c in np.unique(y):
+        g[y == c] = f[y == c].mean(axis=0)
+    return float(np.trace(np.linalg.pinv(lw.covariance_, rcond=1e-15) @ ((1 - lw.shrinkage_) * np.cov(g, rowvar=False))))
+
+
+@pytest.mark.parametrize("dim", [12, 60])  # fewer and more features than probes
+def test_h_score_matches_the_primal_shrinkage_h_score_on_features(feats, dim):
+    source = next(x for x in feats if x.shape[1] == dim)
+    labels = np.random.default_rng(1).integers(0, 5, size=len(source))
+    k = source @ source.T
+    assert ledoit_wolf_shrinkage(k - k.mean(0) - k.mean(1)[:, None] + k.mean(), dim)[0] == pytest.approx(LedoitWolf().fit(source).shrinkage_, rel=1e-9)
+    assert h_score(k, labels, dim) == pytest.approx(h_score_reference(source, labels), rel=1e-7)
+
+
+def test_pseudo_label_h_score_and_nce_follow_the_targets_classes(feats):
+    target = feats[1]
+    labels = pseudo_classes(target @ target.T)
+    assert 2 <= len(np.unique(labels)) <= 8 and np.array_equal(labels, pseudo_classes(target @ target.T))  # deterministic
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=target.shape)
+    gs = [graph_of(target, "t"), graph_of(target + 0.05 * rng.normal(size=target.shape), "near"), graph_of(noise, "noise")]
+    h = h_score_matrix(gs)
+    assert h[0, 0] == pytest.approx(h_score(target @ target.T, labels, target.shape[1]))
+    assert h[1, 0] > h[2, 0]  # features near the target's separate its classes better than noise
+    n = nce_matrix(gs)
+    assert n[0, 0] == pytest.approx(0.0) and np.all(n <= 1e-12) and n[1, 0] > n[2, 0]
+    a, b = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])  # independent labellings: -H = -log 2
+    assert nce(a, b) == pytest.approx(-np.log(2)) and nce(a, a) == 0.0
 
 
 def test_centred_edges_are_spearman_of_centred_cosines(feats):
