@@ -470,13 +470,19 @@ def cosine_histogram(matched: ArrayLike, null: ArrayLike, floor: float | None = 
     if not (np.isfinite(m).all() and np.isfinite(z).all()) or not m.size or not z.size:
         raise PlotInputError("node cosines must be non-empty and finite")
     fig = go.Figure()
-    bins = {"start": float(min(m.min(), z.min())), "end": float(max(m.max(), z.max())) + 1e-9, "size": float(max(np.ptp(np.r_[m, z]), 1e-6) / 30)}
-    fig.add_trace(go.Histogram(x=z, name="mismatched probes", histnorm="probability", xbins=bins, marker_color="#b0b7c6", opacity=0.75))
-    fig.add_trace(go.Histogram(x=m, name="same probe", histnorm="probability", xbins=bins, marker_color=HIGHLIGHT_COLOR, opacity=0.6))
+    # Binned here, not by plotly.js: the null holds every mismatched pairing's cosine (tens of
+    # thousands of numbers), which would make the chart a large message for 30 bars.
+    edges = np.linspace(min(m.min(), z.min()), max(m.max(), z.max()) + 1e-9, 31)
+    if edges[-1] - edges[0] < 1e-6:
+        edges = np.linspace(edges[0] - 5e-7, edges[0] + 5e-7, 31)
+    centres, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
+    for values, name, colour, opacity in ((z, "mismatched probes", "#b0b7c6", 0.75), (m, "same probe", HIGHLIGHT_COLOR, 0.6)):
+        share = np.histogram(values, edges)[0] / values.size
+        fig.add_trace(go.Bar(x=centres, y=share, width=width, name=name, marker_color=colour, opacity=opacity, hovertemplate="cosine %{x:.3f}: %{y:.1%}<extra>" + name + "</extra>"))
     fig.add_vline(x=float(m.mean()), line={"color": HIGHLIGHT_COLOR, "width": 2}, annotation_text="s_V", annotation_position="top")
     if floor is not None:
         fig.add_vline(x=float(floor), line={"color": "#5b6275", "width": 2, "dash": "dash"}, annotation_text="chance (95%)", annotation_position="bottom")
-    fig.update_layout(barmode="overlay", title=title or None, xaxis_title="node cosine", yaxis_title="share of probes", legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(barmode="overlay", bargap=0, title=title or None, xaxis_title="node cosine", yaxis_title="share of probes", legend={"orientation": "h", "y": -0.25})
     return fig
 
 

@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from numpy.typing import ArrayLike
+from PIL import Image as PILImage
 
 from depara_core.errors import DeparaError
 
@@ -155,14 +158,17 @@ def block_labels(labels: Sequence[str], factor: int) -> list[str]:
 
 
 def reduce_attribution(attribution: ArrayLike, height: int, width: int) -> np.ndarray:
-    """Return an (H, W) map, summing a channel axis given as (C, H, W) or (H, W, C)."""
+    """Return an (H, W) map, summing a channel axis given as (C, H, W) or (H, W, C). A 2-D map may
+    also be a coarser grid of the image's shape (e.g. 32 × 32 over a 96 × 96 photo): it is drawn
+    stretched over the image, so its own pixels need not travel upsampled."""
     array = as_finite_array(attribution, "attribution map")
     if array.ndim == 3:
         if array.shape[1:] == (height, width):
             array = array.sum(axis=0)
         elif array.shape[:2] == (height, width):
             array = array.sum(axis=2)
-    if array.shape != (height, width):
+    coarser = array.ndim == 2 and array.shape[0] <= height and array.shape[1] <= width and array.shape[0] * width == array.shape[1] * height
+    if array.shape != (height, width) and not coarser:
         raise PlotInputError(
             f"attribution map of shape {array.shape} does not match the image size {height}×{width}",
             hint="pass the image as the network saw it (after resizing and cropping)",
@@ -193,6 +199,15 @@ def checked_image(image: ArrayLike) -> np.ndarray:
     return array
 
 
+def png_source(image: np.ndarray) -> str:
+    """An RGB uint8 image as a PNG data URL, for ``go.Image(source=...)``: a photo travels to the
+    browser compressed (a few kB) instead of as ``z``, a JSON list of every pixel's numbers (about
+    25x larger; it made the attribution grid a 2 MB chart)."""
+    buf = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def add_attribution_overlay(
     fig: go.Figure,
     image: ArrayLike,
@@ -209,13 +224,18 @@ def add_attribution_overlay(
     height, width = photo.shape[:2]
     shown = display.prepare(reduce_attribution(attribution, height, width))
     zmin, zmax = limits or attribution_limits(shown, display.signed, display.clip_percentile)
+    mh, mw = shown.shape
     if display.view == "masked":
-        fig.add_trace(go.Image(z=display.masked_photo(photo, shown, max(abs(zmin), abs(zmax))), hoverinfo="skip"), **cell)
+        if (mh, mw) != (height, width):
+            shown = np.asarray(PILImage.fromarray(shown.astype(np.float32), mode="F").resize((width, height), PILImage.Resampling.BILINEAR), dtype=np.float64)
+        fig.add_trace(go.Image(source=png_source(display.masked_photo(photo, shown, max(abs(zmin), abs(zmax)))), hoverinfo="skip"), **cell)
         return
     if display.view == "blended":
-        fig.add_trace(go.Image(z=photo, hoverinfo="skip"), **cell)
+        fig.add_trace(go.Image(source=png_source(photo), hoverinfo="skip"), **cell)
+    dx, dy = width / mw, height / mh  # a coarser map's cells cover dx × dy photo pixels
     overlay = go.Heatmap(
         z=shown.astype(np.float32),
+        **({} if (mh, mw) == (height, width) else {"x0": (dx - 1) / 2, "dx": dx, "y0": (dy - 1) / 2, "dy": dy}),
         zmin=zmin,
         zmax=zmax,
         colorscale=SIGNED_ATTRIBUTION_COLORSCALE if display.signed else UNSIGNED_ATTRIBUTION_COLORSCALE,

@@ -13,8 +13,6 @@ True
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -35,7 +33,7 @@ from depara_core.models.preprocess import Preprocess, crop_geometry
 from depara_core.probes.probeset import ProbeSet
 from depara_core.viz import plots
 from depara_core.viz.display import MapDisplay
-from depara_core.viz.validate import reduce_attribution
+from depara_core.viz.validate import png_source, reduce_attribution
 
 __all__ = [
     "TaskView",
@@ -184,9 +182,7 @@ def thumbnail(image: np.ndarray, size: int) -> np.ndarray:
 
 def thumbnail_url(image: np.ndarray, size: int = 48) -> str:
     """A small PNG data URL of ``image`` (for image columns of tables)."""
-    buf = io.BytesIO()
-    Image.fromarray(thumbnail(image, size)).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return png_source(thumbnail(image, size))
 
 
 def _resample_map(attribution: np.ndarray, size: int) -> np.ndarray:
@@ -203,14 +199,16 @@ def attribution_cells(
     graph: Graph, preprocess: Preprocess, probes: ProbeSet, index: int, size: int | None = None, with_image: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """(image, map) of probe ``index`` in ``graph``: the network's view and the channel-summed map,
-    both resampled to ``size`` when given (the image is skipped when ``with_image`` is False)."""
+    both resampled to ``size`` when given — the map only when it is finer (a coarser one is drawn
+    stretched over the image) — and the image skipped when ``with_image`` is False."""
     amap = graph.node_map(index)
     amap = amap.sum(axis=0) if amap.ndim == 3 else amap
+    shown = amap if size is None else _resample_map(amap, min(size, max(amap.shape)))
     if not with_image:
-        return None, (_resample_map(amap, size) if size is not None else amap)
+        return None, shown
     image = network_view(probes.images[index], preprocess)
     if size is not None:
-        return thumbnail(image, size), _resample_map(amap, size)
+        return thumbnail(image, size), shown
     if image.shape[:2] != amap.shape:
         image = np.asarray(Image.fromarray(image).resize(amap.shape[::-1], Image.Resampling.BICUBIC))
     return image, amap

@@ -246,7 +246,7 @@ def test_signed_overlay_limits_are_symmetric_at_the_clip_percentile():
     limit = np.percentile(np.abs(attribution), 95.0)
     assert overlay.zmax == pytest.approx(limit) and overlay.zmin == pytest.approx(-limit)
     assert limit < 10
-    np.testing.assert_array_equal(photo.z, image)
+    np.testing.assert_array_equal(_decoded(photo.source), image)
     np.testing.assert_allclose(overlay.z, attribution, rtol=1e-6)
     assert overlay.opacity == 0.6
 
@@ -331,6 +331,16 @@ def test_figure_modules_import_no_torch_and_no_streamlit():
 
 
 # ---- display choices -----------------------------------------------------------------------
+def _decoded(source: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert source.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("RGB"))
+
+
 def test_display_views_draw_what_they_say():
     from scipy.ndimage import gaussian_filter
 
@@ -344,7 +354,7 @@ def test_display_views_draw_what_they_say():
     masked = attribution_overlay(image, amap, display=MapDisplay(view="masked", clip_percentile=100.0))
     assert [t.type for t in masked.data] == ["image"]
     expected = (image * np.clip(np.abs(amap) / np.abs(amap).max(), 0, 1)[..., None]).round().astype(np.uint8)
-    np.testing.assert_array_equal(np.asarray(masked.data[0].z), expected)
+    np.testing.assert_array_equal(_decoded(masked.data[0].source), expected)  # sent as a PNG, losslessly
     smooth = attribution_overlay(image, amap, display=MapDisplay(view="map", smoothing=1.5, signed=False))
     np.testing.assert_allclose(np.asarray(smooth.data[0].z), gaussian_filter(np.abs(amap), 1.5, mode="nearest"), rtol=1e-5)
     blended = attribution_overlay(image, amap, display=MapDisplay(opacity=0.3))
@@ -381,3 +391,30 @@ def test_left_margins_hold_the_longest_label_in_the_figure_itself():
     assert tree_figure(z, long).layout.margin.l >= 0.6 * 12 * len(long[1]) > tree_figure(z, short).layout.margin.l
     assert ranking_bar(long, [0.1, 0.9, 0.5]).layout.margin.l == label_margin(long)
     assert label_margin([]) > 0
+
+
+def test_node_cosine_histogram_sends_shares_not_every_cosine():
+    from depara_core.viz.plots import cosine_histogram
+
+    rng = np.random.default_rng(0)
+    matched, null = rng.normal(0.6, 0.1, 200), rng.normal(0.2, 0.1, 40_000)
+    fig = cosine_histogram(matched, null, floor=0.35)
+    bars = {t.name: t for t in fig.data}
+    assert set(bars) == {"mismatched probes", "same probe"} and all(len(t.y) == 30 for t in fig.data)
+    assert sum(bars["same probe"].y) == pytest.approx(1.0) and sum(bars["mismatched probes"].y) == pytest.approx(1.0)
+    centre = np.asarray(bars["same probe"].x)[np.argmax(bars["same probe"].y)]
+    assert abs(centre - 0.6) < 0.1 and len(fig.to_json()) < 20_000  # 40,200 cosines → a few kB
+
+
+def test_a_coarser_map_is_stretched_over_the_photo_not_upsampled():
+    photo = np.zeros((96, 96, 3), np.uint8)
+    coarse = np.arange(32 * 32, dtype=float).reshape(32, 32)
+    fig = attribution_overlay(photo, coarse)
+    heat = fig.data[1]
+    assert np.asarray(heat.z).shape == (32, 32) and (heat.dx, heat.dy, heat.x0, heat.y0) == (3.0, 3.0, 1.0, 1.0)  # block j covers pixels 3j..3j+2
+    from depara_core.viz.display import MapDisplay
+
+    masked = attribution_overlay(photo + 200, coarse, display=MapDisplay(view="masked", clip_percentile=100.0))
+    assert _decoded(masked.data[0].source).shape == (96, 96, 3)  # the mask is brought to the photo's size
+    with pytest.raises(ValueError, match="does not match the image size"):
+        attribution_overlay(photo, np.ones((32, 48)))  # another aspect ratio is refused
