@@ -103,5 +103,5 @@ with ui.guard("model comparison"):
         with right:
             ui.chart(fb, f"attribution-{b}-{probes.ids[i]}", key="pair_b")
         st.caption(f"Node cosine on {probes.ids[i]}: {cos:.4f} (rank {int(np.flatnonzero(table['probe'] == probes.ids[i])[0]) + 1} of {len(table)}).")
-        with st.expander("All probes"):
-            ui.table(table.drop(columns=["index"]), f"node-cosines-{a}-{b}", key="all_nodes", images=("image",))
+        with st.expander("All probes"):  # without thumbnails: a few hundred of them made the page's largest message
+            ui.table(table.drop(columns=["index", "image"]), f"node-cosines-{a}-{b}", key="all_nodes")

@@ -49,7 +49,8 @@ with ui.guard("edge comparison"):
 
 st.subheader("Each model")
 with ui.guard("edge heatmaps"):
-    shown = st.multiselect("Models", ws.names, default=list(ws.names[:4]), key="edge_models", help="Each model's own cluster order.")
+    first = list(ws.names[2:4] if len(ws.names) > 2 else ws.names[:2])  # the two after the default A and B
+    shown = st.multiselect("Models", ws.names, default=first, key="edge_models", help="Each model's own cluster order (two models are drawn side by side above).")
     cols = st.columns(2)
     for k, name in enumerate(shown):
         with cols[k % 2]:

@@ -162,10 +162,12 @@ def logme_matrix(graphs: Sequence[Graph], pseudo_labels: int = PSEUDO_LABELS) ->
         if len(s) == 0:
             raise GraphError(f"features of {g.model}/{g.layer} are zero for every probe: LogME is undefined", "choose another layer")
     labels = [_principal_components(g.gram, pseudo_labels) for g in graphs]
+    every = np.concatenate(labels, axis=1)  # every target's components at once: each column is fitted on its own
+    ends = np.cumsum([y.shape[1] for y in labels])
     out = np.empty((len(graphs), len(graphs)))
     for i, (s, u) in enumerate(spectra):
-        for j, y in enumerate(labels):
-            out[i, j] = float(np.mean(logme_evidence(s, u, y))) if y.shape[1] else 0.0
+        evidence = logme_evidence(s, u, every)
+        out[i] = [float(np.mean(evidence[end - y.shape[1] : end])) if y.shape[1] else 0.0 for y, end in zip(labels, ends)]
     return out
 
 
@@ -191,16 +193,26 @@ def h_score(gram: np.ndarray, labels: np.ndarray, feature_dim: int) -> float:
 
     In the eigenbasis of the centred Gram (Fc = U S Vᵀ) both covariances are diagonal or live in V's
     span, so the trace is a sum over the n probes' components: no d×d matrix is formed."""
+    weights, u = _h_score_basis(gram, feature_dim)
+    return float(weights @ _between(u, np.asarray(labels).ravel()))
+
+
+def _h_score_basis(gram: np.ndarray, feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per component of the centred Gram, its weight in the H-score, and the components (n, r)."""
     k = center_gram(gram)
     n = len(k)
     alpha, mu = ledoit_wolf_shrinkage(k, feature_dim)
     lam, u = _spectrum(k)
     if len(lam) == 0 or mu <= 0:
         raise GraphError("the features are constant across probes: the H-score is undefined", "choose another layer")
-    _, y = np.unique(np.asarray(labels).ravel(), return_inverse=True)
+    return (1 - alpha) / (n - 1) * lam / ((1 - alpha) * lam / n + alpha * mu), u
+
+
+def _between(u: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """diag(Uᵀ P U) for P the projection onto class means of ``labels``."""
+    _, y = np.unique(labels, return_inverse=True)
     onehot = np.eye(int(y.max()) + 1)[y]
-    between = np.sum((onehot.T @ u) ** 2 / onehot.sum(axis=0)[:, None], axis=0)  # diag(Uᵀ P U), P the class-mean projection
-    return float((1 - alpha) / (n - 1) * np.sum(lam * between / ((1 - alpha) * lam / n + alpha * mu)))
+    return np.sum((onehot.T @ u) ** 2 / onehot.sum(axis=0)[:, None], axis=0)
 
 
 def pseudo_classes(gram: np.ndarray, classes: int = PSEUDO_CLASSES, components: int = PSEUDO_LABELS) -> np.ndarray:
@@ -217,10 +229,15 @@ def pseudo_classes(gram: np.ndarray, classes: int = PSEUDO_CLASSES, components: 
     return np.unique(labels, return_inverse=True)[1]
 
 
-def h_score_matrix(graphs: Sequence[Graph], classes: int = PSEUDO_CLASSES) -> np.ndarray:
-    """Pseudo-label H-score of every source (rows) for every target's k-means classes (columns)."""
-    labels = [pseudo_classes(g.gram, classes) for g in graphs]
-    return np.array([[h_score(src.gram, y, src.feature_dim) for y in labels] for src in graphs])
+def h_score_matrix(graphs: Sequence[Graph], labels: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Pseudo-label H-score of every source (rows) for every target's classes (columns; by default
+    :func:`pseudo_classes` of each graph)."""
+    labels = labels if labels is not None else [pseudo_classes(g.gram) for g in graphs]
+    out = np.empty((len(graphs), len(graphs)))
+    for i, src in enumerate(graphs):
+        weights, u = _h_score_basis(src.gram, src.feature_dim)  # once per source, for every target
+        out[i] = [weights @ _between(u, y) for y in labels]
+    return out
 
 
 def nce(source_labels: np.ndarray, target_labels: np.ndarray) -> float:
@@ -235,7 +252,8 @@ def nce(source_labels: np.ndarray, target_labels: np.ndarray) -> float:
     return float(np.sum(joint[nz] * np.log((joint / p_source)[nz])))
 
 
-def nce_matrix(graphs: Sequence[Graph], classes: int = PSEUDO_CLASSES) -> np.ndarray:
-    """Pseudo-label NCE of every source's k-means classes (rows) for every target's (columns)."""
-    labels = [pseudo_classes(g.gram, classes) for g in graphs]
+def nce_matrix(graphs: Sequence[Graph], labels: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Pseudo-label NCE of every source's classes (rows) for every target's (columns; by default
+    :func:`pseudo_classes` of each graph)."""
+    labels = labels if labels is not None else [pseudo_classes(g.gram) for g in graphs]
     return np.array([[nce(a, b) for b in labels] for a in labels])

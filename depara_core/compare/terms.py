@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, h_score_matrix, logme_matrix, nce_matrix
+from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, h_score_matrix, logme_matrix, nce_matrix, pseudo_classes
 from depara_core.compare.pairwise import (
     check_comparable,
     node_similarity,
@@ -165,7 +165,8 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
 
 def _baselines(gs: Sequence[Graph]) -> dict[str, np.ndarray]:
     centred = spearman_matrix(np.stack([upper_triangle(edges_from_gram(g.gram, center=True)) for g in gs]))
-    out = {"DEPARA-E centred": centred, "PL-LogME": logme_matrix(gs), "PL-H-score": h_score_matrix(gs), "PL-NCE": nce_matrix(gs)}
+    classes = [pseudo_classes(g.gram) for g in gs]  # one k-means per network, for both class-based estimators
+    out = {"DEPARA-E centred": centred, "PL-LogME": logme_matrix(gs), "PL-H-score": h_score_matrix(gs, classes), "PL-NCE": nce_matrix(gs, classes)}
     if len(gs[0]) >= 4:  # U-centring (debiased HSIC) needs four probes
         out.update({"debiased CKA": debiased_cka_matrix([g.gram for g in gs]), "DDS": dds_matrix(gs)})
     return {m: out[m] for m in BASELINES if m in out}
