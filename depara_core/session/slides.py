@@ -66,7 +66,36 @@ def slides(
 
 
 def presentation_style(fig: go.Figure, font_size: int = 20, height: int = 760) -> go.Figure:
-    """A copy of ``fig`` for a projector: large fonts, a tall drawing area."""
+    """A copy of ``fig`` for a projector: large fonts everywhere (titles, legends and the tick labels,
+    which figures may set smaller for the page), a tall drawing area, and margins that hold the
+    labels at that size.
+
+    >>> fig = presentation_style(plots.ranking_bar(["resnet18", "a-much-longer-model-name"], [0.4, 0.7]))
+    >>> fig.layout.yaxis.tickfont.size, fig.layout.margin.l >= plots.label_margin(["a-much-longer-model-name"], 16)
+    (16, True)
+    """
     big = go.Figure(fig)
-    big.update_layout(font={"size": font_size}, title_font={"size": font_size + 6}, height=height)
+    tick = max(14, font_size - 4)
+    big.update_layout(font={"size": font_size}, title_font={"size": font_size + 6}, legend_font={"size": tick}, height=height)
+    big.update_xaxes(tickfont={"size": tick}, title_font={"size": font_size})
+    big.update_yaxes(tickfont={"size": tick}, title_font={"size": font_size})
+    left, bottom = _labels(big, "y"), _labels(big, "x")
+    margin = big.layout.margin
+    if left:
+        big.update_layout(margin_l=max(margin.l or 0, plots.label_margin(left, tick) + (font_size + 12 if big.layout.yaxis.title.text else 0)))
+    if bottom and max(len(t) for t in bottom) > 6:  # long category names on x are drawn slanted
+        big.update_layout(margin_b=max(margin.b or 0, plots.label_margin(bottom, tick) + font_size + 12))
     return big
+
+
+def _labels(fig: go.Figure, axis: str) -> list[str]:
+    """The text labels along ``axis`` (its tick texts, else the category values of its traces)."""
+    texts = [t for name in fig.layout if name.startswith(f"{axis}axis") for t in (fig.layout[name].ticktext or ())]
+    if texts:
+        return [str(t) for t in texts]
+    values = [v for trace in fig.data for v in _values(getattr(trace, axis, None)) if isinstance(v, str)]
+    return list(dict.fromkeys(values))
+
+
+def _values(seq: object) -> tuple:
+    return () if seq is None or isinstance(seq, str) else tuple(seq)  # arrays, tuples or lists
