@@ -216,6 +216,20 @@ def test_the_exported_bundle_opens_offline_with_whole_labels_and_coloured_curves
         context.close()
 
 
+def _click_until(pg, button, shown, attempts: int = 3) -> None:
+    """Click ``button`` until ``shown`` appears, as a person would click again: a click that lands
+    while the page is still redrawing from the previous action can be dropped by the browser."""
+    for attempt in range(attempts):
+        button.click()
+        try:
+            shown.wait_for(timeout=30_000)
+            return
+        except sync_api.TimeoutError:
+            if attempt == attempts - 1:
+                _shot(pg, "click-not-taken")
+                raise
+
+
 def test_stop_then_resume_from_cache(page):
     """New choices (more probes) wait for Compute; the computation goes on across a page switch (the
     next page follows it); Stop keeps what is done and says where; Compute again finishes."""
@@ -229,8 +243,7 @@ def test_stop_then_resume_from_cache(page):
     probes.press("Enter")
     _settle(page)
     page.get_by_text("still need computing").first.wait_for()
-    page.get_by_role("button", name="Compute").first.click()
-    page.locator("[class*='st-key-stop_compute'] button:visible").first.wait_for()
+    _click_until(page, page.get_by_role("button", name="Compute", exact=True).first, page.locator("[class*='st-key-stop_compute'] button:visible").first)
     nav.get_by_text("Attribution maps", exact=True).click()  # leave while it computes
     page.get_by_text("Computing attribution graphs").first.wait_for()  # the next page follows the same job
     stop = page.locator("[class*='st-key-stop_compute'] button:visible").first  # a stale, hidden copy may linger from an earlier run
