@@ -483,17 +483,17 @@ def maps_source(ws: Workspace, method: str, wanted: dict[str, list[str]]) -> Wor
     label = get_method(method).label
     if all(other.has(n, layer) for n, ls in wanted.items() for layer in ls):
         return other
-    cost = other.estimate(wanted)
-    job = running_job()
-    if cost.seconds == 0:  # every map is in the disk cache: read it now
+    if not any(new for _, new in other.not_computed(wanted)):  # every map is in the disk cache: read it now
         other.compute_layers(wanted)
         return other
+    job = running_job()
     if job is not None and job.key == maps_job(other, wanted):
         return other if follow(job) else ws
+    own = get_method(ws.config.method)
     passes = get_method(method).passes()
     with st.container(border=True):
         st.info(f"{label} maps of {len(wanted)} model(s) on {len(other.probes)} probes cost {passes} forward and backward passes per probe "
-                f"({passes}x {get_method(ws.config.method).label}'s): {cost.text()}. Showing {get_method(ws.config.method).label} meanwhile.", icon=":material/pending:")  # fmt: skip
+                f"({passes / own.passes():g}x those of {own.label}): {other.estimate(wanted).text()}. Showing {own.label} meanwhile.", icon=":material/pending:")  # fmt: skip
         if st.button(f"Compute {label} maps", key=f"compute_maps_{method}", icon=":material/play_arrow:"):
             if _run_job(other, maps_job(other, wanted), f"{label} maps", lambda sink: other.compute_layers(wanted, sink)):
                 st.rerun()

@@ -160,7 +160,7 @@ class Workspace:
 
     def missing(self, mode: str | None = None) -> dict[str, list[str]]:
         """Per model, the layers neither computed here nor in the disk cache (what a compute will run)."""
-        return {n: new for n, new in self._new({n: self.layers_of(n, mode) for n in self.names}) if new}
+        return {n: new for n, new in self.not_computed({n: self.layers_of(n, mode) for n in self.names}) if new}
 
     @property
     def complete(self) -> bool:
@@ -221,11 +221,11 @@ class Workspace:
         """Time to compute the given ``{model: [layers]}`` graphs not computed yet (here or on disk),
         from real runs where there were some (another method's: scaled by the passes per probe)."""
         passes = method_passes(self.config.options())
-        work = [(self.model(n), len(new) * len(self.probes) * passes) for n, new in self._new(layers)]
+        work = [(self.model(n), len(new) * len(self.probes) * passes) for n, new in self.not_computed(layers)]
         return estimate_seconds(work, self.probes)
 
-    def _new(self, layers: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
-        """Per model, the given layers neither computed here nor on disk."""
+    def not_computed(self, layers: Mapping[str, Sequence[str]]) -> list[tuple[str, list[str]]]:
+        """Per model, those of the given ``{model: [layers]}`` neither computed here nor on disk."""
         return [(n, [layer for layer in dict.fromkeys(ls) if not self.has(n, layer) and not self._on_disk(self.model(n), layer)]) for n, ls in layers.items()]
 
     def build_terms(self) -> SimilarityTerms:

@@ -252,7 +252,7 @@ def test_smoothgrad_maps_are_one_click_away_with_their_cost_and_leave_the_graphs
     app.segmented_control(key="attr_method").set_value("smoothgrad").run()
     ok(app)
     offer = [str(i.value) for i in app.info if "SmoothGrad maps of 2 model(s)" in str(i.value)]
-    assert offer and "8 forward and backward passes per probe (8x Gradient*Input's)" in offer[0] and "about" in offer[0]
+    assert offer and "8 forward and backward passes per probe (8x those of Gradient*Input)" in offer[0] and "about" in offer[0]
     assert not [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")]  # nothing shown as SmoothGrad yet
     app.button(key="compute_maps_smoothgrad").click().run()
     ok(app)
