@@ -135,8 +135,9 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     for param in ("target", "source"):
         if param in params and str(params[param]):
             updates[LINK_KEYS[param]] = str(params[param])[:200]
-    if str(params.get("layer_target", "")):
-        updates["layer_targets"] = list(dict.fromkeys(t[:200] for t in str(params["layer_target"]).split(",") if t))[:MAX_LAYER_TARGETS]
+    targets = list(dict.fromkeys(t[:200] for t in str(params.get("layer_target", "")).split(",") if t))[:MAX_LAYER_TARGETS]
+    if targets:
+        updates["layer_targets"] = targets
     return updates, notes
 
 

@@ -58,3 +58,14 @@ def test_models_outside_the_zoo_are_dropped_and_named():
 def test_link_url_quotes_values():
     url = link_url("http://h:8501/transferability?x=1", link_params({"zoo": "z", "models": ["a b", "c&d"]}, zoo_models=("a b", "c&d")))
     assert url == "http://h:8501/transferability?zoo=z&models=a+b%2Cc%26d"
+
+
+def test_layer_targets_from_a_link_are_deduplicated_capped_and_left_to_the_page_to_check():
+    from depara_core.session.link import MAX_LAYER_TARGETS
+
+    many = ",".join(["b", "b", "../../etc/passwd", *[f"t{i}" for i in range(20)], "x" * 500])
+    updates, notes = read_link({"layer_target": many}, CHOICES)
+    targets = updates["layer_targets"]
+    assert targets[:2] == ["b", "../../etc/passwd"] and len(targets) == MAX_LAYER_TARGETS and notes == []
+    assert all(len(t) <= 200 for t in targets)  # names only: the page keeps those that are models of the session
+    assert "layer_targets" not in read_link({"layer_target": ",,"}, CHOICES)[0]
