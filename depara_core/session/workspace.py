@@ -201,7 +201,7 @@ class Workspace:
         """Compute the given ``{model: [layers]}`` graphs that are not computed yet (cached ones load at once)."""
         todo = [(n, [layer for layer in dict.fromkeys(ls) if not self.has(n, layer)]) for n, ls in layers.items()]
         todo = [(n, ls) for n, ls in todo if ls]
-        work = [(n, sum(not self._on_disk(self.model(n), layer) for layer in ls)) for n, ls in todo]
+        work = [(n, len(new)) for n, new in self.not_computed(dict(todo))]
         tracker = ProgressTracker(self._work(work) if progress is not None else work, progress)  # timing probes only serves a progress bar
         options = self.config.options()
         passes = method_passes(options)
@@ -250,7 +250,8 @@ class Workspace:
         layers = [layer.name for layer in src.selectable_layers()] or [self.encoder(source)]
         self.compute_layers({t: [self.encoder(t)] for t in targets})
         todo = sum(not self._on_disk(src, layer) for layer in layers)
-        tracker = ProgressTracker([(f"{source} vs {t}", todo if i == 0 else 0) for i, t in enumerate(targets)], progress)
+        again = self.cache is None  # without a disk cache every target computes the source's layers afresh
+        tracker = ProgressTracker([(f"{source} vs {t}", todo if i == 0 or again else 0) for i, t in enumerate(targets)], progress)
         out: dict[str, LayerScores] = {}
         for i, target in enumerate(targets):
             if tracker.begin(i, f"{len(layers)} layers") is False:

@@ -185,6 +185,10 @@ def test_several_targets_at_once_compute_the_source_once_and_match_one_at_a_time
         np.testing.assert_allclose(both[target].s_E, alone.s_E, atol=1e-6)
     with pytest.raises(DeparaError, match="same model"):
         ws.compute_layer_targets("m0", ["m1", "m0"])
+    uncached, reports = Workspace(_config("all"), models, random_probes()), []
+    uncached.compute_layer_targets("m0", ["m1", "m2"], reports.append)  # no disk cache: each target recomputes, and counts
+    halfway = [r.fraction for r in reports if r.model == "m0 vs m2"]
+    assert halfway and halfway[0] == pytest.approx(0.5) and reports[-1].fraction == 1.0
 
 
 # ---- uploads and paths ---------------------------------------------------------------------
