@@ -4,7 +4,7 @@ Each function takes results (graphs, terms, scores) and display choices and retu
 tables; nothing here computes graphs or talks to a UI toolkit.
 
 >>> import numpy as np
->>> from depara_core.compare.terms import LAMBDA_METHODS, UNBOUNDED, SimilarityTerms
+>>> from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 >>> terms = SimilarityTerms(("a", "b", "c"), np.eye(3), np.full((3, 3), 0.5) + np.eye(3) * 0.5)
 >>> view = task_view(terms, lam=1.0)
 >>> view.tree.ordered_labels == list(view.matrix_fig.data[0].x)
