@@ -39,16 +39,19 @@ class LocalRayCluster:
 
     def __init__(self, workers: int = 1, cpus_per_node: int = 1, head_cpus: int = 0, object_store_bytes: int = 100_000_000,
                  env: dict[str, str] | None = None) -> None:  # fmt: skip
-        self.address = f"127.0.0.1:{_free_port()}"
+        self.address = f"127.0.0.1:{_free_port()}"  # the head's port is chosen again if it must restart
         self.workers, self.cpus_per_node, self.head_cpus = workers, cpus_per_node, head_cpus
         self.object_store_bytes = object_store_bytes
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
         self.nodes: list[subprocess.Popen] = []
         self._tmp: str | None = None
+        self._launched = 0
 
-    def _ray(self, *args: str) -> subprocess.Popen:
+    def _ray(self, *args: str) -> tuple[subprocess.Popen, Path]:
         ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-        log = open(Path(self._tmp) / f"node{len(self.nodes)}.log", "wb")  # noqa: SIM115 - kept open for the node's life
+        self._launched += 1
+        path = Path(self._tmp) / f"node{len(self.nodes)}-{self._launched}.log"
+        log = open(path, "wb")  # noqa: SIM115 - kept open for the node's life
         # several nodes on one address need their own ports (Ray's defaults would collide)
         ports = [f"--{flag}={_free_port()}" for flag in ("node-manager-port", "object-manager-port", "metrics-export-port",
                                                          "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port")]  # fmt: skip
@@ -57,26 +60,52 @@ class LocalRayCluster:
                "--disable-usage-stats", *ports, f"--min-worker-port={low}", f"--max-worker-port={low + 499}", *args]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         self.nodes.append(proc)
-        return proc
+        return proc, path
 
-    def start(self, timeout: float = 120.0) -> str:
-        """Start the head and the workers; returns the address once every node's CPUs are seen."""
+    def start(self, timeout: float = 120.0, attempts: int = 3) -> str:
+        """Start the head and the workers; returns the address once every node's CPUs are seen.
+
+        A node that exits while starting (most often a port that another process took between our
+        choosing it and Ray binding it) is started again on fresh ports, up to ``attempts`` times;
+        the error then quotes the end of its log.
+        """
         self._tmp = tempfile.mkdtemp(prefix="depara-ray-")
-        port = self.address.rsplit(":", 1)[1]
-        self._ray("--head", f"--port={port}", f"--num-cpus={self.head_cpus}", "--include-dashboard=false", f"--temp-dir={self._tmp}")
-        self._wait_for_cpus(self.head_cpus, timeout, need_head=True)
+
+        def head() -> list[str]:
+            self.address = f"127.0.0.1:{_free_port()}"
+            port = self.address.rsplit(":", 1)[1]
+            return ["--head", f"--port={port}", f"--num-cpus={self.head_cpus}", "--include-dashboard=false", f"--temp-dir={self._tmp}"]
+
+        self._start_node(head, self.head_cpus, timeout, attempts)
         for i in range(self.workers):  # one at a time: nodes starting together can time out on a small machine
-            self._ray(f"--address={self.address}", f"--num-cpus={self.cpus_per_node}")
-            self._wait_for_cpus(self.head_cpus + (i + 1) * self.cpus_per_node, timeout)
+            self._start_node(lambda: [f"--address={self.address}", f"--num-cpus={self.cpus_per_node}"],
+                             self.head_cpus + (i + 1) * self.cpus_per_node, timeout, attempts)  # fmt: skip
         return self.address
 
-    def _wait_for_cpus(self, cpus: float, timeout: float, need_head: bool = False) -> None:
+    def _start_node(self, node_args, cpus: float, timeout: float, attempts: int) -> None:
+        """Start one node (``node_args()`` gives its own flags, asked again on each attempt) and wait for ``cpus``."""
+        for attempt in range(1, attempts + 1):
+            proc, log = self._ray(*node_args())
+            try:
+                self._wait_for_cpus(cpus, timeout)
+                return
+            except _NodeExited as exited:
+                if exited.proc is not proc:
+                    raise RuntimeError(f"a Ray node started earlier exited; see the logs in {self._tmp}") from None
+                _stop_group(proc, grace=0.0)
+                self.nodes.remove(proc)
+                if attempt == attempts:
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+                    raise RuntimeError(f"a Ray node exited while starting, {attempts} times; the end of its log ({log}):\n{tail}") from None
+
+    def _wait_for_cpus(self, cpus: float, timeout: float) -> None:
         """Poll the cluster (``ray status`` in a child, so this process never joins it) until it has ``cpus``."""
         ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(p.poll() is not None for p in self.nodes):
-                raise RuntimeError(f"a Ray node exited while starting; see the logs in {self._tmp}")
+            for proc in self.nodes:
+                if proc.poll() is not None:
+                    raise _NodeExited(proc)
             out = subprocess.run([ray_bin, "status", f"--address={self.address}"], capture_output=True, text=True, env=self.env)
             if out.returncode == 0 and _cpus_in_status(out.stdout) >= cpus:
                 return
@@ -102,6 +131,14 @@ class LocalRayCluster:
         self.stop()
 
 
+class _NodeExited(Exception):
+    """A node's ``ray start --block`` ended while we waited for it."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        super().__init__(proc.args)
+        self.proc = proc
+
+
 def _cpus_in_status(text: str) -> float:
     """The total CPUs in ``ray status`` output (a line like `` 0.0/2.0 CPU``)."""
     for line in text.splitlines():
@@ -112,7 +149,11 @@ def _cpus_in_status(text: str) -> float:
 
 
 def _stop_group(proc: subprocess.Popen, grace: float) -> None:
-    if proc.poll() is not None:
+    if proc.poll() is not None:  # `ray start` ended; what it started may live on in its group
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
