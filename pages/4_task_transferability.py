@@ -11,7 +11,7 @@ from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.evaluation.stability import ranking_stability
 from depara_core.session.workspace import terms_digest
-from depara_core.viz import plots
+from depara_core.viz import plots, sweep
 from depara_core.viz.views import ranking_view, task_view
 from pages import _ui as ui
 
@@ -35,12 +35,17 @@ METHOD_HELP = (
     "PL-H-score (shrinkage H-score for k-means classes of the target's components) and PL-NCE (−H(target's classes | source's))."
 )
 
+SWEEP_HELP = (
+    "One figure (task tree, matrix and the target's best sources) with its own λ slider: every λ of a grid is computed once, "
+    "and moving the slider redraws in your browser without waiting for the server. Off: the views follow the page's λ."
+)
+
 
 @st.fragment
 def live() -> None:
     """λ, method and target controls with everything that depends on them; reruns alone."""
     ss = st.session_state
-    c1, c2, c3, c4 = st.columns([4, 1.2, 1.6, 1.4])
+    c1, c2, c3, c4, c5 = st.columns([3.4, 1.1, 1.6, 1.4, 1.8])
     if ss.get("method_view") not in terms.methods:
         ss.method_view = "DEPARA"
     method = c3.selectbox("Method", terms.methods, key="method_view", help=METHOD_HELP)
@@ -48,26 +53,36 @@ def live() -> None:
     why = f"λ weighs s_E in {' and '.join(LAMBDA_METHODS)} only" if fixed_lam else "Weight of the edge term s_E"
     c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider", upper=10.0), help=why, disabled=fixed_lam)
     c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"), disabled=fixed_lam)
-    scale = c4.radio("Colours", ["pairs", "fixed"], key="matrix_scale", format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get,
+    can_sweep = not fixed_lam and 3 <= len(terms.names) <= sweep.MAX_SWEEP_MODELS
+    in_browser = c5.toggle("λ in the browser", key="lam_in_browser", disabled=not can_sweep, help=SWEEP_HELP) and can_sweep
+    scale = c4.radio("Colours", ["pairs", "fixed"], key="matrix_scale", format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get, disabled=in_browser,
                      help="Span the pairs: the off-diagonal range, diagonal marked. Fixed: [0, 1+λ] for DEPARA, [-1, 1] otherwise.")  # fmt: skip
     lam = float(ss.lam)
-    view = task_view(terms, lam, method, scale=scale)
-    left, right = st.columns([1, 2])
-    with left:
-        ui.chart(view.tree_fig, "task-tree", key="tree")
-    with right:
-        ui.chart(view.matrix_fig, "similarity-matrix", key="matrix")
-    stability(lam, method)
     if ss.get("target") not in terms.names:
         ss.target = terms.names[0]
-    st.subheader("Ranking of sources")
-    target = st.selectbox("Target task", terms.names, **ui.bind("target"))
-    fig, table = ranking_view(terms, target, lam, method)
-    a, b = st.columns([3, 2])
-    with a:
-        ui.chart(fig, f"ranking-{target}", key="ranking")
-    with b:
-        ui.table(table, f"ranking-{target}", key="ranking_table")
+    if in_browser:
+        stability(lam, method)
+        target = st.selectbox("Target task", terms.names, **ui.bind("target"))
+        ui.chart(ui.lambda_sweep(digest, target, lam, method, terms), f"lambda-sweep-{target}", key="sweep")
+        grid = sweep.lambda_grid(lam)
+        st.caption(f"The figure's own slider switches between {len(grid)} values of λ from 0 to {grid[-1]:g}, computed once, in your browser. "
+                   f"The rest of the page, the link and the exports keep λ = {lam:g} from the slider above.")  # fmt: skip
+    else:
+        view = task_view(terms, lam, method, scale=scale)
+        left, right = st.columns([1, 2])
+        with left:
+            ui.chart(view.tree_fig, "task-tree", key="tree")
+        with right:
+            ui.chart(view.matrix_fig, "similarity-matrix", key="matrix")
+        stability(lam, method)
+        st.subheader("Ranking of sources")
+        target = st.selectbox("Target task", terms.names, **ui.bind("target"))
+        fig, table = ranking_view(terms, target, lam, method)
+        a, b = st.columns([3, 2])
+        with a:
+            ui.chart(fig, f"ranking-{target}", key="ranking")
+        with b:
+            ui.table(table, f"ranking-{target}", key="ranking_table")
     evaluation(lam)
     ui.sync_link()  # λ, method and target change in this fragment alone
 

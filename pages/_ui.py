@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from depara_core.cache import GraphCache, default_cache_dir
@@ -37,7 +38,7 @@ from depara_core.session.policy import ServerPolicy
 from depara_core.session.uploads import check_path, load_probes
 from depara_core.session.workspace import Workspace
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
-from depara_core.viz import plots
+from depara_core.viz import plots, sweep
 from depara_core.viz.views import thumbnail_url
 from depara_core.zoos import Zoo
 
@@ -132,6 +133,12 @@ def lambda_suggestion(digest: str, gt_key: str, relevant: int, metric: str, _ter
 def stability_halves(digest: str, _ws: Workspace) -> tuple[SimilarityTerms, SimilarityTerms]:
     """The workspace's encoder graphs on two disjoint halves of the probes (cached by the terms' digest)."""
     return split_terms({n: _ws.graph(n) for n in _ws.names}, node_scale=_ws.config.conventions.node_scale)
+
+
+@st.cache_resource(show_spinner="Computing every λ of the sweep…", max_entries=8)
+def lambda_sweep(digest: str, target: str, lam: float, method: str, _terms: SimilarityTerms) -> go.Figure:
+    """The figure whose λ moves in the browser (a frame per λ), built once per terms, target, λ and method."""
+    return sweep.lambda_sweep(_terms, target, lam, method)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

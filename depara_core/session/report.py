@@ -37,6 +37,7 @@ from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.session.workspace import Workspace
 from depara_core.viz import plots
+from depara_core.viz.sweep import MAX_SWEEP_MODELS, lambda_sweep
 from depara_core.viz.views import attribution_grid_view, edge_view, layer_view, ranking_view, task_view
 
 __all__ = ["Report", "assemble", "build_report", "write_report", "static_export_available", "static_images", "slug"]
@@ -112,7 +113,7 @@ class Report:
                 pic = f"<img class='svg' alt='{html.escape(name)}' src='data:image/svg+xml;base64,{base64.b64encode(svg).decode()}'>" if svg else "<p class='note'>(not drawn)</p>"
                 out.append(f"<div class='fig'><h3>{html.escape(name)}</h3>{pic}</div>")
             elif kind == "figure":
-                div = pio.to_html(payload, full_html=False, include_plotlyjs=False, config=plots.figure_config(f"{slug(name)}.svg"))
+                div = pio.to_html(payload, full_html=False, include_plotlyjs=False, auto_play=False, config=plots.figure_config(f"{slug(name)}.svg"))
                 extra = f"<details><summary>PNG</summary><img class='png' alt='{html.escape(name)}' src='data:image/png;base64,{pngs[name]}'></details>" if name in pngs else ""
                 out.append(f"<div class='fig'><h3>{html.escape(name)}</h3>{div}{extra}</div>")
             else:
@@ -199,6 +200,8 @@ def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer
     for label, matrix in (("s(λ)", view.matrix), ("s_V", terms.s_V), ("s_E", terms.s_E), ("RSA", terms.rsa), ("CKA", terms.cka), *terms.baselines.items()):
         if matrix is not None:
             rep.table(f"{label} (rows: source, columns: target)", pd.DataFrame(matrix, index=terms.names, columns=terms.names).reset_index(names="source"))
+    if 3 <= len(terms.names) <= MAX_SWEEP_MODELS:
+        rep.figure("λ sweep (the figure's slider moves λ)", lambda_sweep(terms, target if target in terms.names else terms.names[0], lam))
     for t in [target] if target in terms.names else terms.names:
         fig, table = ranking_view(terms, t, lam)
         rep.figure(f"ranking of sources for {t}", fig)

@@ -45,6 +45,8 @@ __all__ = [
     "similarity_heatmap",
     "edge_heatmap",
     "tree_figure",
+    "tree_trace",
+    "ranking_trace",
     "label_margin",
     "ranking_bar",
     "pr_curve",
@@ -180,11 +182,26 @@ def tree_figure(linkage: ArrayLike, labels: Sequence[str], title: str = "task tr
     >>> list(fig.layout.yaxis.ticktext)
     ['c', 'a', 'b']
     """
+    lines, leaves = tree_trace(linkage, labels)
+    n = len(leaves)
+    fig = go.Figure(lines)
+    fig.update_yaxes(tickvals=list(range(n)), ticktext=leaves, autorange="reversed", showgrid=False, zeroline=False, range=[n - 0.5, -0.5])
+    fig.update_xaxes(title={"text": "distance"}, zeroline=False, rangemode="tozero")
+    fig.update_layout(title=title or None, height=max(250, 28 * n + 90), margin={"l": label_margin(leaves), "r": 10, "t": 50 if title else 20, "b": 10})
+    return fig
+
+
+def tree_trace(linkage: ArrayLike, labels: Sequence[str]) -> tuple[go.Scatter, list[str]]:
+    """The lines of :func:`tree_figure` (leaf i at y = i) and the labels in leaf order.
+
+    >>> lines, leaves = tree_trace([[0, 1, 0.2, 2], [2, 3, 0.9, 3]], ["a", "b", "c"])
+    >>> leaves, lines.y[:4]
+    (['c', 'a', 'b'], (1.0, 1.0, 2.0, 2.0))
+    """
     tree = as_finite_array(linkage, "linkage matrix", ndim=2)
     if tree.shape[0] < 1 or tree.shape[1] != 4 or not hierarchy.is_valid_linkage(tree):
         raise PlotInputError(f"not a valid scipy linkage matrix (shape {tree.shape})", hint="pass the output of scipy.cluster.hierarchy.linkage")
-    n = tree.shape[0] + 1
-    names = as_labels(labels, n, "labels")
+    names = as_labels(labels, tree.shape[0] + 1, "labels")
     d = hierarchy.dendrogram(tree, no_plot=True)
     xs: list[float | None] = []
     ys: list[float | None] = []
@@ -193,12 +210,8 @@ def tree_figure(linkage: ArrayLike, labels: Sequence[str], title: str = "task tr
         xs += [*dcoord, None]
         ys += [*((np.asarray(icoord) - 5.0) / 10.0), None]  # scipy puts leaf i at 5 + 10 i
         texts += [f"merge distance: {max(dcoord):.4f}"] * 4 + [""]
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line={"color": PLAIN_COLOR, "width": 2}, text=texts, hoverinfo="text", showlegend=False))
-    order = hierarchy.leaves_list(tree)
-    fig.update_yaxes(tickvals=list(range(n)), ticktext=[names[i] for i in order], autorange="reversed", showgrid=False, zeroline=False, range=[n - 0.5, -0.5])
-    fig.update_xaxes(title={"text": "distance"}, zeroline=False, rangemode="tozero")
-    fig.update_layout(title=title or None, height=max(250, 28 * n + 90), margin={"l": label_margin(names), "r": 10, "t": 50 if title else 20, "b": 10})
-    return fig
+    lines = go.Scatter(x=xs, y=ys, mode="lines", line={"color": PLAIN_COLOR, "width": 2}, text=texts, hoverinfo="text", showlegend=False)
+    return lines, [names[i] for i in hierarchy.leaves_list(tree)]
 
 
 # --------------------------------------------------------------------------- rankings
@@ -221,6 +234,31 @@ def ranking_bar(
     >>> fig.data[0].y, fig.data[0].marker.color[1] == HIGHLIGHT_COLOR
     (('b', 'c', 'a'), True)
     """
+    bars = ranking_trace(names, scores, highlight, higher_is_better, score_label, marked)
+    fig = go.Figure(bars)
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(title={"text": score_label})
+    fig.update_layout(
+        title=title or None,
+        height=max(220, 30 * len(bars.y) + 80),
+        margin={"l": label_margin(bars.y), "r": 10, "t": 50 if title else 20, "b": 10},
+    )
+    return fig
+
+
+def ranking_trace(
+    names: Sequence[str],
+    scores: ArrayLike,
+    highlight: str | None = None,
+    higher_is_better: bool = True,
+    score_label: str = "score",
+    marked: Mapping[str, str] | None = None,
+) -> go.Bar:
+    """The bars of :func:`ranking_bar`, best first.
+
+    >>> ranking_trace(["a", "b"], [0.1, 0.9]).y
+    ('b', 'a')
+    """
     values = as_finite_array(scores, "scores", ndim=1)
     labels = as_labels(names, values.size, "names")
     if highlight is not None and str(highlight) not in labels:
@@ -229,7 +267,7 @@ def ranking_bar(
     ranked_names = [labels[i] for i in ranked]
     marked = {str(k): str(v) for k, v in (marked or {}).items()}
     colors = [HIGHLIGHT_COLOR if name == highlight else MARKED_COLOR if name in marked else PLAIN_COLOR for name in ranked_names]
-    bars = go.Bar(
+    return go.Bar(
         x=values[ranked],
         y=[f"{name} ({marked[name]})" if name in marked else name for name in ranked_names],
         orientation="h",
@@ -238,15 +276,6 @@ def ranking_bar(
         textposition="auto",
         hovertemplate="%{y}<br>" + score_label + ": %{x:.4f}<extra></extra>",
     )
-    fig = go.Figure(bars)
-    fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_xaxes(title={"text": score_label})
-    fig.update_layout(
-        title=title or None,
-        height=max(220, 30 * len(labels) + 80),
-        margin={"l": label_margin(bars.y), "r": 10, "t": 50 if title else 20, "b": 10},
-    )
-    return fig
 
 
 def _unit_interval(values: ArrayLike, what: str) -> np.ndarray:

@@ -38,6 +38,10 @@ from depara_core.viz.validate import png_source, reduce_attribution
 __all__ = [
     "TaskView",
     "task_view",
+    "ColourRange",
+    "colour_range",
+    "diagonal_trace",
+    "source_notes",
     "ranking_view",
     "network_view",
     "thumbnail",
@@ -81,30 +85,13 @@ def task_view(
     """
     m = terms.matrix(method, lam)
     tree = task_tree(m, terms.names, method=linkage)
-    title = terms.method_label(method, lam)
-    off = m[~np.eye(len(m), dtype=bool)]
-    fixed = terms.fixed_range(method, lam) if scale == "fixed" else None
-    if scale == "fixed" and fixed is None:
-        scale = "pairs"
-        title += " (no fixed range)"
-    if fixed is not None:
-        lo, hi = fixed
-        shown = f"colours {lo:g} to {hi:g}"
-    elif off.size and np.ptp(off) > 0:
-        lo, hi = float(off.min()), float(off.max())
-        shown = f"colours span the pairs, {lo:.3g} to {hi:.3g}; diagonal marked ×"
-    else:
-        lo = hi = None
-        shown = ""
-    matrix_fig = plots.similarity_heatmap(m, terms.names, title=f"{title} (rows: source, columns: target){'; ' + shown if shown else ''}", order=list(tree.order))
-    if lo is not None:
-        matrix_fig.update_traces(zmin=lo, zmax=hi, selector={"type": "heatmap"})
-    if scale == "pairs":
-        ordered = [terms.names[i] for i in tree.order]
-        matrix_fig.add_trace(go.Scatter(
-            x=ordered, y=ordered, mode="markers", marker={"symbol": "x-thin", "size": 10, "line": {"width": 2, "color": "white"}},
-            hovertemplate="%{x} with itself" + _diagonal_note(terms, method, lam) + "<extra></extra>", showlegend=False, name="diagonal",
-        ))  # fmt: skip
+    colours = colour_range(terms, m, method, lam, scale)
+    title = terms.method_label(method, lam) + colours.note
+    matrix_fig = plots.similarity_heatmap(m, terms.names, title=f"{title} (rows: source, columns: target){'; ' + colours.shown if colours.shown else ''}", order=list(tree.order))
+    if colours.lo is not None:
+        matrix_fig.update_traces(zmin=colours.lo, zmax=colours.hi, selector={"type": "heatmap"})
+    if colours.scale == "pairs":
+        matrix_fig.add_trace(diagonal_trace(terms, tree, method, lam))
     tree_fig = plots.tree_figure(tree.linkage, tree.labels)
     # Same height and vertical margins, and free cell aspect: the tree's leaves line up with the matrix rows.
     n = len(terms.names)
@@ -117,6 +104,45 @@ def task_view(
     matrix_fig.update_yaxes(scaleanchor=None)
     matrix_fig.update_xaxes(tickfont=font)
     return TaskView(m, tree, matrix_fig, tree_fig)
+
+
+@dataclass(frozen=True)
+class ColourRange:
+    """The colour scale of a similarity matrix: its limits (None: plotly's), the scale actually used
+    (``"fixed"`` falls back to ``"pairs"`` for a method without a range), and what the title says."""
+
+    lo: float | None
+    hi: float | None
+    scale: Literal["pairs", "fixed"]
+    shown: str
+    note: str = ""
+
+
+def colour_range(terms: SimilarityTerms, m: np.ndarray, method: str, lam: float, scale: Literal["pairs", "fixed"]) -> ColourRange:
+    """The colour limits for matrix ``m`` of ``method`` at ``lam``: the method's fixed range, or the off-diagonal span.
+
+    >>> t = SimilarityTerms(("a", "b"), np.eye(2), np.eye(2))
+    >>> colour_range(t, np.array([[2.0, 0.5], [0.7, 2.0]]), "DEPARA", 1.0, "pairs").hi
+    0.7
+    """
+    fixed = terms.fixed_range(method, lam) if scale == "fixed" else None
+    note = " (no fixed range)" if scale == "fixed" and fixed is None else ""
+    if fixed is not None:
+        return ColourRange(*fixed, "fixed", f"colours {fixed[0]:g} to {fixed[1]:g}")
+    off = m[~np.eye(len(m), dtype=bool)]
+    if off.size and np.ptp(off) > 0:
+        lo, hi = float(off.min()), float(off.max())
+        return ColourRange(lo, hi, "pairs", f"colours span the pairs, {lo:.3g} to {hi:.3g}; diagonal marked ×", note)
+    return ColourRange(None, None, "pairs", "", note)
+
+
+def diagonal_trace(terms: SimilarityTerms, tree: TaskTree, method: str, lam: float) -> go.Scatter:
+    """The × marks on a matrix's diagonal (each model with itself), in the tree's order."""
+    ordered = tree.ordered_labels
+    return go.Scatter(
+        x=ordered, y=ordered, mode="markers", marker={"symbol": "x-thin", "size": 10, "line": {"width": 2, "color": "white"}},
+        hovertemplate="%{x} with itself" + _diagonal_note(terms, method, lam) + "<extra></extra>", showlegend=False, name="diagonal",
+    )  # fmt: skip
 
 
 def _diagonal_note(terms: SimilarityTerms, method: str, lam: float) -> str:
@@ -150,11 +176,21 @@ def ranking_view(terms: SimilarityTerms, target: str, lam: float, method: str = 
         "s_V": [terms.s_V[terms.index(n), j] for n in names],
         "s_E": [terms.s_E[terms.index(n), j] for n in names],
     })  # fmt: skip
-    notes = {n: "seed twin" for n in names if seed_family(n) == seed_family(target)}
-    notes.update({n: "untrained control" for n in names if n.endswith(UNTRAINED_SUFFIX)})
+    notes = source_notes(names, target)
     table["note"] = [notes.get(n, "") for n in names]
     fig = plots.ranking_bar(names, scores, highlight=names[0] if names else None, title=f"best sources for {target}", score_label=terms.method_label(method, lam), marked=notes)
     return fig, table
+
+
+def source_notes(sources: Sequence[str], target: str) -> dict[str, str]:
+    """The sanity checks a reader of a ranking looks for: the target's seed twins and untrained controls.
+
+    >>> source_notes(["depth#2", "normals", "normals@untrained"], "depth")
+    {'depth#2': 'seed twin', 'normals@untrained': 'untrained control'}
+    """
+    notes = {n: "seed twin" for n in sources if seed_family(n) == seed_family(target)}
+    notes.update({n: "untrained control" for n in sources if n.endswith(UNTRAINED_SUFFIX)})
+    return notes
 
 
 # ---- images --------------------------------------------------------------------------------

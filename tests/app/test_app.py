@@ -296,6 +296,27 @@ def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
     assert not app.slider(key="lam_slider").disabled and "centred edges" in chart_text(app)
 
 
+def test_lambda_in_the_browser_sends_every_frame_once_and_follows_target_and_method(app):
+    app.switch_page("pages/4_task_transferability.py").run()
+    app.slider(key="lam_slider").set_value(1.5).run()
+    app.toggle(key="lam_in_browser").set_value(True).run()
+    ok(app)
+    (sweep,) = [json.loads(c.proto.spec) for c in charts(app) if "frames" in json.loads(c.proto.spec)]
+    names = [f["name"] for f in sweep["frames"]]
+    assert "1.5" in names and sweep["layout"]["sliders"][0]["active"] == names.index("1.5")
+    target = app.session_state["target"]
+    assert f"best sources for {target}" in sweep["layout"]["title"]["text"] and "s = s_V + 1.5·s_E" in sweep["layout"]["title"]["text"]
+    assert app.radio(key="matrix_scale").disabled and "keep λ = 1.5" in " ".join(c.value for c in app.caption)
+    other = [n for n in app.selectbox(key="w_target").options if n != target][0]
+    app.selectbox(key="w_target").set_value(other).run()
+    ok(app)
+    assert f"best sources for {other}" in chart_text(app) and app.session_state["target"] == other
+    app.selectbox(key="method_view").set_value("RSA").run()
+    ok(app)
+    assert app.toggle(key="lam_in_browser").disabled and '"frames"' not in chart_text(app)  # RSA: the usual views
+    assert "task tree" in chart_text(app)
+
+
 def _png(color: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (40, 40), (color, 120, 255 - color)).save(buf, format="PNG")

@@ -141,6 +141,48 @@ def test_lambda_slider_updates_live(page):
     _shot(page, "02-lambda-moved")
 
 
+SWEEP = "[...document.querySelectorAll('.js-plotly-plot')].find(g => g._transitionData && g._transitionData._frames.length)"
+
+
+def _sweep_step(pg, label: str) -> None:
+    """Click the λ sweep's own slider where its step ``label`` is, as a person would."""
+    box = pg.evaluate(f"""(label) => {{
+        const gd = {SWEEP};
+        gd.querySelector('.slider-rail-rect').scrollIntoView({{block: 'center'}});
+        const text = [...gd.querySelectorAll('.slider-label')].find(t => t.textContent === label).getBoundingClientRect();
+        const rail = gd.querySelector('.slider-rail-rect').getBoundingClientRect();
+        return [text.x + text.width / 2, rail.y + rail.height / 2];
+    }}""", label)
+    pg.mouse.click(*box)
+
+
+def test_lambda_in_the_browser_moves_without_the_server(page):
+    """The λ-sweep figure: its own slider redraws tree, matrix and ranking in the browser, and the
+    script never reruns for it (the page's λ stays where it was)."""
+    lam = _slider_value(page)
+    page.get_by_text("λ in the browser", exact=True).click()
+    _settle(page)
+    page.wait_for_function(f"() => {SWEEP} !== undefined", timeout=60_000)
+    page.evaluate("""() => { window.__reruns = 0; new MutationObserver(() => {
+        if (document.querySelector("[data-testid='stApp']").dataset.testScriptState === 'running') window.__reruns++; })
+        .observe(document.querySelector("[data-testid='stApp']"), {attributes: true}); }""")
+    leaves = page.evaluate(f"() => {SWEEP}.layout.yaxis.ticktext.join()")
+    _sweep_step(page, "0")
+    page.wait_for_function(f"() => {SWEEP}.layout.title.text.startsWith('s = s_V + 0·s_E')", timeout=10_000)
+    _sweep_step(page, "3")
+    page.wait_for_function(f"() => {SWEEP}.layout.title.text.startsWith('s = s_V + 3·s_E')", timeout=10_000)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => window.__reruns") == 0 and _slider_value(page) == lam
+    drawn = page.evaluate(f"() => [...{SWEEP}.querySelectorAll('.yaxislayer-above .ytick text')].map(t => t.textContent).join()")
+    frame3 = page.evaluate(f"() => {SWEEP}._transitionData._frames.find(f => f.name === '3').layout.yaxis.ticktext.join()")
+    assert drawn.startswith(frame3.split(",")[0]) and frame3 in drawn  # the tree's leaves as frame λ=3 orders them
+    _shot(page, "02b-lambda-in-the-browser")
+    print(f"leaves at λ={lam:g}: {leaves}; at λ=3: {frame3}")
+    page.get_by_text("λ in the browser", exact=True).click()  # back to the views that follow the page's λ
+    _settle(page)
+    _no_exception(page, "λ in the browser")
+
+
 def test_a_copied_address_reopens_the_view_in_another_browser(page, browser, server):
     """The address follows λ; opened in a second browser context it shows the same λ and matrix,
     and nothing on the page asks a host other than the app's own server (the app works offline)."""

@@ -33,7 +33,7 @@ def test_report_holds_every_figure_and_table(ws):
     truth = LayerTruth.from_csv(b"source,target,layer,value\nm0,m1,conv1,1\nm0,m1,act2,2\nm0,m1,fc,3\n")
     rep = assemble(ws, 0.5, target="m2", ground_truth=gt, layer_truth=truth, relevant=2)
     names = [n for n, _ in rep.figures]
-    for expected in ("task tree", "similarity matrix", "ranking of sources for m2", "precision–recall", "precision and recall at K", "layers of m0 for m1"):
+    for expected in ("task tree", "similarity matrix", "λ sweep (the figure's slider moves λ)", "ranking of sources for m2", "precision–recall", "precision and recall at K", "layers of m0 for m1"):
         assert expected in names
     assert sum(n.startswith("edges of") for n in names) == 4 and any(n.startswith("attribution maps") for n in names)
     tables = [n for n, k, _ in rep.items if k == "table"]
@@ -42,6 +42,9 @@ def test_report_holds_every_figure_and_table(ws):
     assert html.count("<div class='fig'>") == len(names)
     assert html.count(">CSV</a>") == len(tables)  # a CSV link per table
     assert html.count("Plotly.newPlot") >= len(names)
+    sweep = dict(rep.figures)["λ sweep (the figure's slider moves λ)"]
+    assert len(sweep.frames) > 20 and sweep.layout.sliders[0].steps[sweep.layout.sliders[0].active].label == "0.5"
+    assert "Plotly.addFrames" in html and "Plotly.animate(" not in html  # the frames travel; nothing plays on opening
 
 
 def test_report_is_self_contained(ws, tmp_path):
