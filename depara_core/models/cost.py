@@ -21,6 +21,7 @@ import torch
 
 from depara_core.models.spec import LoadedModel, model_lock
 from depara_core.probes.probeset import ProbeSet
+from depara_core.units import format_duration
 
 __all__ = ["probe_seconds", "record_run", "CostEstimate", "estimate_seconds"]
 
@@ -68,9 +69,8 @@ class CostEstimate:
     measured: bool
 
     def text(self) -> str:
-        """E.g. "about 34 s" or "at most about 1.4 min"."""
-        s = self.seconds
-        amount = f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
+        """E.g. "about 34 s" or "at most about 1 min 24 s"."""
+        amount = format_duration(self.seconds)
         return f"about {amount}" if self.measured else f"at most about {amount}"
 
 

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from depara_core.units import format_duration
+
 __all__ = ['ProgressReport', 'ProgressSink', 'ProgressTracker']
 
 
@@ -25,13 +27,8 @@ class ProgressReport:
 
     @property
     def text(self) -> str:
-        left = "" if self.eta is None else f" — about {_duration(self.eta)} left"
+        left = "" if self.eta is None else f" — about {format_duration(self.eta)} left"
         return f"model {self.model_index + 1}/{self.model_count}: {self.detail}{left}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 ProgressSink = Callable[[ProgressReport], "bool | None"]
@@ -54,6 +51,8 @@ class ProgressTracker:
     0.75 2.0
     1.0 0.0
     (None, None, None)
+    >>> t.model_share_done()  # what this run computed of model "a"
+    0.5
     """
 
     def __init__(self, work: Sequence[tuple[str, int]], sink: ProgressSink | None, clock: Callable[[], float] = time.perf_counter) -> None:
@@ -67,12 +66,20 @@ class ProgressTracker:
         self._anchor: float | None = None  # when the first engine report came
         self._credited = 0.0  # work done in this run since then
         self._last: float | None = None  # work at the previous engine report of this model
+        self._model_credited = 0.0  # of that, the current model's
 
     def begin(self, index: int, detail: str = "starting") -> bool | None:
         self.index = index
         self.before = sum(w for _, w in self.work[:index])
         self._last = None
+        self._model_credited = 0.0
         return self.emit(0.0, detail)
+
+    def model_share_done(self) -> float:
+        """The share of the current model's work done in this run (less than 1 when a stopped run had
+        kept part of it), e.g. to time the run per probe pass."""
+        weight = self.work[self.index][1] if self.work else 0
+        return min(self._model_credited / weight, 1.0) if weight > 0 else 0.0
 
     def finish(self) -> None:
         if self.work:
@@ -102,6 +109,7 @@ class ProgressTracker:
             self._anchor = now
         elif self._last is not None:
             self._credited += max(work - self._last, 0.0)
+            self._model_credited += max(work - self._last, 0.0)
         self._last = work
         detail = message.split(": ", 1)[-1]
         return self.emit(model_fraction, detail, now)
