@@ -212,7 +212,8 @@ class Workspace:
             start = time.perf_counter()
             got = compute_graphs(self.model(name), self.probes, ls, options, cache=self.cache, batch_size=batch_size or self.batch_size(),
                                  memory_budget=self.memory_budget, progress=tracker)  # fmt: skip
-            record_run(self.model(name), self.probes, new * len(self.probes) * passes, time.perf_counter() - start)
+            done = new * len(self.probes) * passes * tracker.model_share_done()  # a resumed run computes less than it asks for
+            record_run(self.model(name), self.probes, round(done), time.perf_counter() - start)
             for g in got.values():
                 self._keep(name, g)
         tracker.finish()

@@ -64,7 +64,7 @@ def test_estimates_use_real_runs_of_the_architecture_else_one_timed_probe_as_an_
     cost.record_run(a, probes, passes=10, seconds=5.0)
     known = estimate_seconds([(b, 8), (a, 0)], probes)  # b shares a's architecture; no work costs nothing
     assert known.measured and known.seconds == pytest.approx(4.0) and known.text() == "about 4 s"
-    assert cost.CostEstimate(200.0, True).text() == "about 3.3 min"
+    assert cost.CostEstimate(200.0, True).text() == "about 3 min 20 s"
 
 
 def test_a_workspace_estimates_another_method_by_its_passes_from_its_own_measured_run():
@@ -81,3 +81,24 @@ def test_a_workspace_estimates_another_method_by_its_passes_from_its_own_measure
     passes = get_method("smoothgrad").passes()
     assert passes == 8 and get_method("integrated_gradients").passes() == 16 and get_method("gradient_x_input").passes() == 1
     assert smooth.measured and smooth.seconds == pytest.approx(2 * 6 * passes * per_pass)
+
+
+def test_a_resumed_run_is_timed_by_the_probes_it_computed(monkeypatch, tmp_path):
+    """A run stopped after 4 of 8 probes, then resumed from its checkpoint: the resumed run computes
+    4 probes, and its time is recorded against those 4 passes, not all 8."""
+    from depara_core.cache import GraphCache
+    from depara_core.engine.graph import Cancelled
+
+    net = toy_models(1)[0]
+    probes = load_builtin("noise", 8)
+    config = Config("", ("m0",), ProbeChoice("builtin", "noise", 8))
+    recorded: list[int] = []
+    monkeypatch.setattr("depara_core.session.workspace.record_run", lambda model, p, passes, seconds: recorded.append(passes))
+    cache = GraphCache(tmp_path)
+    with pytest.raises(Cancelled):
+        Workspace(config, [net], probes, cache).compute(lambda r: r.model_fraction < 0.5, batch_size=2, build_terms=False)
+    assert recorded == []  # a stopped model records nothing
+    Workspace(config, [net], probes, cache).compute(lambda r: None, batch_size=2, build_terms=False)
+    assert recorded == [4]
+    Workspace(config, [net], load_builtin("noise", 8), GraphCache(tmp_path / "fresh")).compute(batch_size=2, build_terms=False)
+    assert recorded == [4, 8]  # a whole run, without a progress sink
