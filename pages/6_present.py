@@ -18,4 +18,4 @@ with ui.guard("presentation"):
     forward.button("Next", key="slide_next", icon=":material/arrow_forward:", disabled=ss.slide >= len(deck) - 1, on_click=lambda: ss.update(slide=ss.slide + 1), width="stretch")
     slide = deck[ss.slide]
     where.markdown(f"### {slide.title}  \n{ss.slide + 1} of {len(deck)} · {ws.terms.method_label(ss.get('method_view', 'DEPARA'), lam)} · {len(ws.probes)} probes · {ws.config.conventions.name} conventions")
-    ui.chart(presentation_style(slide.figure), f"slide-{ss.slide + 1}", key="slide_chart")
+    ui.chart(presentation_style(slide.figure, height=slide.height or 760), f"slide-{ss.slide + 1}", key="slide_chart")

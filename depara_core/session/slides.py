@@ -6,7 +6,7 @@ is made of them.
 >>> from depara_core.session.workspace import demo_workspace
 >>> ws = demo_workspace()
 >>> [s.title for s in slides(ws, 1.0, target="m1")]
-['task tree', 'similarity matrix', 'ranking of sources for m1']
+['task tree', 'similarity matrix', 'ranking of sources for m1', "λ sweep (the figure's own slider)"]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import plotly.graph_objects as go
 
+from depara_core.compare.terms import LAMBDA_METHODS
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.layers import LayerTruth
@@ -23,6 +24,7 @@ from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.session.workspace import Workspace
 from depara_core.viz import plots
+from depara_core.viz.sweep import MAX_SWEEP_MODELS, lambda_sweep
 from depara_core.viz.views import layer_view, ranking_view, task_view
 
 __all__ = ["Slide", "slides", "presentation_style"]
@@ -35,6 +37,7 @@ class Slide:
     title: str
     figure: go.Figure = field(repr=False)
     table: pd.DataFrame | None = field(default=None, repr=False)
+    height: int | None = None  # on screen, where the figure needs more than the usual
 
 
 def slides(
@@ -50,6 +53,9 @@ def slides(
     t = target if target in terms.names else terms.names[0]
     fig, table = ranking_view(terms, t, lam, method)
     out.append(Slide(f"ranking of sources for {t}", fig, table))
+    if method in LAMBDA_METHODS and 3 <= len(terms.names) <= MAX_SWEEP_MODELS:
+        sweep = lambda_sweep(terms, t, lam, method)
+        out.append(Slide("λ sweep (the figure's own slider)", sweep, height=int(1.3 * sweep.layout.height)))
     if ground_truth is not None:
         try:
             gt = ground_truth_for(terms.names, ground_truth)

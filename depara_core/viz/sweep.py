@@ -92,6 +92,7 @@ def lambda_sweep(
         margin={"l": plots.label_margin(longest), "r": 10, "t": top, "b": 90},
         sliders=[{"active": active, "steps": steps, "currentvalue": {"prefix": "λ = "}, "pad": {"t": 30}, "x": 0, "len": 1.0}],
         showlegend=False,
+        title_font={"size": 13},
     )
     return fig
 
@@ -105,15 +106,16 @@ def _frame(terms: SimilarityTerms, target: str, lam: float, method: str, linkage
     colours = colour_range(terms, m, method, lam, "pairs")
     heat = go.Heatmap(
         z=m[np.ix_(order, order)].astype(np.float32), x=leaves, y=leaves, zmin=colours.lo, zmax=colours.hi, colorscale="Viridis",
-        colorbar={"title": {"text": "similarity"}, "len": 0.55, "y": 1.0, "yanchor": "top"},
+        colorbar={"title": {"text": "similarity" + (f"<br>pairs {colours.lo:.3g}<br>to {colours.hi:.3g};<br>diagonal ×" if colours.lo is not None else "")},
+                  "len": 0.55, "y": 1.0, "yanchor": "top"},
         hovertemplate="source: %{y}<br>target: %{x}<br>value: %{z:.4f}<extra></extra>",
     )  # fmt: skip
     ranked = terms.rank_sources(target, lam, method)[:RANKED_SHOWN]
     names = [name for name, _ in ranked]
     bars = plots.ranking_trace(names, [score for _, score in ranked], highlight=names[0], score_label=terms.method_label(method, lam), marked=source_notes(names, target))
-    title = f"{terms.method_label(method, lam)}: task tree, similarity (rows: source, columns: target; {colours.shown}) and the best sources for {target}"
+    title = f"{terms.method_label(method, lam)} · rows: source, columns: target · best sources for {target}"
     layout = {
-        "title": {"text": title, "font": {"size": 13}},
+        "title": {"text": title},
         "yaxis": {"ticktext": leaves},
         "xaxis2": {"categoryarray": leaves},
         "yaxis2": {"categoryarray": leaves},

@@ -199,6 +199,10 @@ def test_presentation_steps_through_the_figures_in_large_type(app):
     app.button(key="slide_next").click().run()
     ok(app)
     assert "ranking of sources for" in " ".join(m.value for m in app.markdown) and not app.button(key="slide_back").disabled
+    app.button(key="slide_next").click().run()
+    ok(app)
+    spec = json.loads(charts(app)[0].proto.spec)
+    assert "λ sweep" in " ".join(m.value for m in app.markdown) and spec["frames"] and spec["layout"]["height"] > 760
 
 
 def test_an_untrained_control_joins_the_comparison():

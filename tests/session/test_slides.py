@@ -21,3 +21,13 @@ def test_every_slide_has_large_ticks_and_margins_that_hold_its_labels():
             assert big.layout.margin.l >= plots.label_margin(names, 16), slide.title  # model names on the left fit at 16 px
     original = deck[0].figure
     assert original.layout.font.size != 20  # the page's own figure is left as it was
+
+
+def test_the_lambda_sweep_slide_keeps_its_frames_and_gets_room_for_its_rows():
+    ws = demo_workspace(models=4, probes=6)
+    (slide,) = [s for s in slides(ws, 0.5, target="m1") if s.title.startswith("λ sweep")]
+    big = presentation_style(slide.figure, height=slide.height)
+    assert slide.height > slide.figure.layout.height and big.layout.height == slide.height
+    assert len(big.frames) == len(slide.figure.frames) > 20 and big.layout.sliders[0].active == [f.name for f in big.frames].index("0.5")
+    assert all(f.layout.title.font.size is None for f in big.frames)  # a frame never resets the large title
+    assert not [s for s in slides(ws, 0.5, method="RSA") if s.title.startswith("λ sweep")]  # λ changes nothing for RSA
