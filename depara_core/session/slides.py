@@ -11,6 +11,7 @@ is made of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -27,7 +28,7 @@ from depara_core.viz import plots
 from depara_core.viz.sweep import MAX_SWEEP_MODELS, lambda_sweep
 from depara_core.viz.views import layer_view, ranking_view, task_view
 
-__all__ = ["Slide", "slides", "presentation_style"]
+__all__ = ["Slide", "slides", "deck", "presentation_style"]
 
 
 @dataclass(frozen=True)
@@ -44,31 +45,68 @@ def slides(
     ws: Workspace, lam: float, *, target: str | None = None, ground_truth: GroundTruth | None = None,
     layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA",
 ) -> list[Slide]:  # fmt: skip
-    """The presentation figures of ``ws`` at ``lam`` (``method``'s matrix and ranking)."""
+    """The presentation figures of ``ws`` at ``lam`` (``method``'s matrix and ranking), all drawn."""
+    return [draw() for _, draw in deck(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, relevant=relevant, method=method)]
+
+
+def deck(
+    ws: Workspace, lam: float, *, target: str | None = None, ground_truth: GroundTruth | None = None,
+    layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA",
+) -> list[tuple[str, Callable[[], Slide]]]:  # fmt: skip
+    """The titles of :func:`slides`, each with the function that draws its slide: a page showing one
+    slide at a time draws only that one.
+
+    >>> from depara_core.session.workspace import demo_workspace
+    >>> [title for title, _ in deck(demo_workspace(), 1.0, method="RSA")]
+    ['task tree', 'similarity matrix', 'ranking of sources for m0']
+    """
     if ws.terms is None:
         raise DeparaError("the workspace has no results yet", "compute before presenting")
     terms = ws.terms
-    view = task_view(terms, lam, method)
-    out = [Slide("task tree", view.tree_fig), Slide("similarity matrix", view.matrix_fig)]
     t = target if target in terms.names else terms.names[0]
-    fig, table = ranking_view(terms, t, lam, method)
-    out.append(Slide(f"ranking of sources for {t}", fig, table))
+
+    def tree() -> Slide:
+        return Slide("task tree", task_view(terms, lam, method).tree_fig)
+
+    def matrix() -> Slide:
+        return Slide("similarity matrix", task_view(terms, lam, method).matrix_fig)
+
+    def ranking() -> Slide:
+        fig, table = ranking_view(terms, t, lam, method)
+        return Slide(f"ranking of sources for {t}", fig, table)
+
+    out: list[tuple[str, Callable[[], Slide]]] = [("task tree", tree), ("similarity matrix", matrix), (f"ranking of sources for {t}", ranking)]
     if method in LAMBDA_METHODS and 3 <= len(terms.names) <= MAX_SWEEP_MODELS:
-        sweep = lambda_sweep(terms, t, lam, method)
-        out.append(Slide("λ sweep (the figure's own slider)", sweep, height=int(1.3 * sweep.layout.height)))
+        title = "λ sweep (the figure's own slider)"
+
+        def sweep() -> Slide:
+            fig = lambda_sweep(terms, t, lam, method)
+            return Slide(title, fig, height=int(1.3 * fig.layout.height))
+
+        out.append((title, sweep))
     if ground_truth is not None:
         try:
             gt = ground_truth_for(terms.names, ground_truth)
-            r = max(1, min(relevant, min(len(gt.candidates(x)) for x in gt.targets)))
-            ev = evaluate_methods(terms, gt, lam, r)
-            out.append(Slide("precision–recall", plots.pr_curve(ev.pr_points()), ev.summary))
         except DeparaError:
-            pass  # no measured transfer among these models: nothing to show
-    for (source, tgt), scores in list(ws.layer_results.items()):
-        measured = layer_truth.series(source, tgt, scores.layers) if layer_truth is not None else None
-        fig, table = layer_view(scores, lam, [ws.layer_label(source, layer) for layer in scores.layers], measured, layer_truth.name if layer_truth else "measured transfer")
-        out.append(Slide(f"layers of {source} for {tgt}", fig, table))
+            gt = None  # no measured transfer among these models: nothing to show
+        if gt is not None:
+            r = max(1, min(relevant, min(len(gt.candidates(x)) for x in gt.targets)))
+
+            def measured() -> Slide:
+                ev = evaluate_methods(terms, gt, lam, r)
+                return Slide("precision–recall", plots.pr_curve(ev.pr_points()), ev.summary)
+
+            out.append(("precision–recall", measured))
+    for source, tgt in list(ws.layer_results):  # a copy: the session may add more meanwhile
+        out.append((f"layers of {source} for {tgt}", lambda source=source, tgt=tgt: _layers(ws, source, tgt, lam, layer_truth)))
     return out
+
+
+def _layers(ws: Workspace, source: str, target: str, lam: float, layer_truth: LayerTruth | None) -> Slide:
+    scores = ws.layer_results[(source, target)]
+    measured = layer_truth.series(source, target, scores.layers) if layer_truth is not None else None
+    fig, table = layer_view(scores, lam, [ws.layer_label(source, layer) for layer in scores.layers], measured, layer_truth.name if layer_truth else "measured transfer")
+    return Slide(f"layers of {source} for {target}", fig, table)
 
 
 def presentation_style(fig: go.Figure, font_size: int = 20, height: int = 760) -> go.Figure:

@@ -34,7 +34,7 @@ __all__ = [
     "reduce_attribution",
     "attribution_limits",
     "checked_image",
-    "add_attribution_overlay",
+    "attribution_traces",
     "style_image_axes",
 ]
 
@@ -208,47 +208,54 @@ def png_source(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def add_attribution_overlay(
-    fig: go.Figure,
+def attribution_traces(
     image: ArrayLike,
     attribution: ArrayLike,
     display,
-    cell: dict[str, int],
     showscale: bool,
     limits: tuple[float, float] | None = None,
-) -> None:
-    """Add one probe's picture to ``fig`` as ``display`` (a :class:`~depara_core.viz.display.MapDisplay`)
-    says: the photo and the map over it, the map alone, or the masked photo (``cell`` holds row/col
-    for subplots; ``limits`` a colour range shared with other cells)."""
+    offset: tuple[float, float] = (0.0, 0.0),
+    name: str = "",
+    photo_source: str | None = None,
+) -> list[dict]:
+    """The traces (plotly trace dicts, validated once by the figure that takes them) of one probe's
+    picture as ``display`` (a :class:`~depara_core.viz.display.MapDisplay`) says: the photo and the
+    map over it, the map alone, or the masked photo; its top-left pixel at ``offset`` (x, y) on the
+    figure's one pair of axes (a grid of pictures is one mosaic: far cheaper to build and to draw
+    than a subplot per cell); ``limits``: a colour range shared with other pictures; ``name``: what
+    hovering the map says it is; ``photo_source``: the photo's :func:`png_source`, when the caller
+    has it already (a grid row shows one photo under every model's map)."""
     photo = checked_image(image)
     height, width = photo.shape[:2]
+    ox, oy = offset
     shown = display.prepare(reduce_attribution(attribution, height, width))
     zmin, zmax = limits or attribution_limits(shown, display.signed, display.clip_percentile)
     mh, mw = shown.shape
     if display.view == "masked":
         if (mh, mw) != (height, width):
             shown = np.asarray(PILImage.fromarray(shown.astype(np.float32), mode="F").resize((width, height), PILImage.Resampling.BILINEAR), dtype=np.float64)
-        fig.add_trace(go.Image(source=png_source(display.masked_photo(photo, shown, max(abs(zmin), abs(zmax)))), hoverinfo="skip"), **cell)
-        return
+        return [{"type": "image", "source": png_source(display.masked_photo(photo, shown, max(abs(zmin), abs(zmax)))), "x0": ox, "y0": oy, "hoverinfo": "skip"}]
+    traces: list[dict] = []
     if display.view == "blended":
-        fig.add_trace(go.Image(source=png_source(photo), hoverinfo="skip"), **cell)
+        traces.append({"type": "image", "source": photo_source or png_source(photo), "x0": ox, "y0": oy, "hoverinfo": "skip"})
     dx, dy = width / mw, height / mh  # a coarser map's cells cover dx × dy photo pixels
-    overlay = go.Heatmap(
-        z=shown.astype(np.float32),
-        **({} if (mh, mw) == (height, width) else {"x0": (dx - 1) / 2, "dx": dx, "y0": (dy - 1) / 2, "dy": dy}),
-        zmin=zmin,
-        zmax=zmax,
-        colorscale=SIGNED_ATTRIBUTION_COLORSCALE if display.signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
-        opacity=display.opacity if display.view == "blended" else 1.0,
-        showscale=showscale,
-        colorbar={"title": {"text": "attribution" if display.signed else "|attribution|"}},
-        hovertemplate="x %{x}, y %{y}<br>attribution %{z:.3g}<extra></extra>",
-    )
-    fig.add_trace(overlay, **cell)
+    overlay = {
+        "type": "heatmap",
+        "z": shown.astype(np.float32),
+        "x0": ox + (dx - 1) / 2, "dx": dx, "y0": oy + (dy - 1) / 2, "dy": dy,
+        "zmin": zmin,
+        "zmax": zmax,
+        "colorscale": SIGNED_ATTRIBUTION_COLORSCALE if display.signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
+        "opacity": display.opacity if display.view == "blended" else 1.0,
+        "showscale": showscale,
+        "colorbar": {"title": {"text": "attribution" if display.signed else "|attribution|"}},
+        # in a mosaic x and y are the mosaic's, not the picture's: the name says which picture it is
+        "hovertemplate": f"{name}<br>attribution %{{z:.3g}}<extra></extra>" if name else "x %{x}, y %{y}<br>attribution %{z:.3g}<extra></extra>",
+    }  # fmt: skip
+    return [*traces, overlay]
 
 
 def style_image_axes(fig: go.Figure) -> None:
-    """Hide ticks, draw row 0 at the top and keep square pixels on every subplot."""
+    """Hide ticks, draw row 0 at the top and keep square pixels."""
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
-    fig.for_each_yaxis(lambda axis: axis.update(scaleanchor=axis.anchor or "x"))
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x")

@@ -31,3 +31,17 @@ def test_the_lambda_sweep_slide_keeps_its_frames_and_gets_room_for_its_rows():
     assert len(big.frames) == len(slide.figure.frames) > 20 and big.layout.sliders[0].active == [f.name for f in big.frames].index("0.5")
     assert all(f.layout.title.font.size is None for f in big.frames)  # a frame never resets the large title
     assert not [s for s in slides(ws, 0.5, method="RSA") if s.title.startswith("λ sweep")]  # λ changes nothing for RSA
+
+
+def test_the_deck_draws_only_the_slide_asked_for(monkeypatch):
+    import depara_core.session.slides as slides_module
+
+    ws = demo_workspace(models=4, probes=6)
+    drawn: list[str] = []
+    real = slides_module.lambda_sweep
+    monkeypatch.setattr(slides_module, "lambda_sweep", lambda *a, **k: drawn.append("sweep") or real(*a, **k))
+    plan = slides_module.deck(ws, 1.0, target="m2")
+    assert [t for t, _ in plan] == [s.title for s in slides(ws, 1.0, target="m2")] and drawn == ["sweep"]  # slides() drew it once
+    drawn.clear()
+    assert plan[0][1]().title == "task tree" and drawn == []
+    assert plan[3][1]().figure.frames and drawn == ["sweep"]

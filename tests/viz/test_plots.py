@@ -280,14 +280,16 @@ def test_attribution_grid_places_each_map_in_its_cell():
     maps = [[rng.normal(size=(6, 6)) for _ in range(3)] for _ in range(2)]
     fig = attribution_grid(images, maps, ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"])
     heatmaps = [trace for trace in fig.data if trace.type == "heatmap"]
-    assert len(heatmaps) == 6
-    for index, heat in enumerate(heatmaps):
+    photos = [trace for trace in fig.data if trace.type == "image"]
+    assert len(heatmaps) == len(photos) == 6
+    step = 6 + 1  # cell and gap, in pixels of the mosaic
+    for index, (heat, photo) in enumerate(zip(heatmaps, photos)):
         row, col = divmod(index, 3)
-        expected_axis = "x" if index == 0 else f"x{index + 1}"
-        assert heat.xaxis == expected_axis
+        assert (heat.x0, heat.y0, heat.dx, heat.dy) == (col * step, row * step, 1, 1) and (photo.x0, photo.y0) == (col * step, row * step)
         np.testing.assert_allclose(heat.z, maps[row][col], rtol=1e-6)
-        assert heat.showscale is False
-    assert {a.text for a in fig.layout.annotations} == {"probe A", "probe B", "alexnet", "vgg16", "resnet18"}
+        assert heat.showscale is False and f"{['alexnet', 'vgg16', 'resnet18'][col]} · probe {'AB'[row]}" in heat.hovertemplate
+    assert list(fig.layout.xaxis.ticktext) == ["alexnet", "vgg16", "resnet18"] and list(fig.layout.yaxis.ticktext) == ["probe A", "probe B"]
+    assert list(fig.layout.xaxis.tickvals) == [2.5, 9.5, 16.5] and fig.layout.yaxis.scaleanchor == "x"
     with pytest.raises(ValueError, match="row 1 has 2 maps for 3 columns"):
         attribution_grid(images, [maps[0], maps[1][:2]], ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"])
 
@@ -418,3 +420,12 @@ def test_a_coarser_map_is_stretched_over_the_photo_not_upsampled():
     assert _decoded(masked.data[0].source).shape == (96, 96, 3)  # the mask is brought to the photo's size
     with pytest.raises(ValueError, match="does not match the image size"):
         attribution_overlay(photo, np.ones((32, 48)))  # another aspect ratio is refused
+
+
+def test_a_coarser_map_in_the_grid_is_stretched_over_its_own_cell():
+    img = np.zeros((6, 6, 3), np.uint8)
+    coarse = np.arange(9.0).reshape(3, 3)
+    fig = attribution_grid([img, img], [[np.ones((6, 6)), np.ones((6, 6))], [np.ones((6, 6)), coarse]], ["p", "q"], ["a", "b"])
+    heat = [t for t in fig.data if t.type == "heatmap"][3]
+    assert (heat.x0, heat.dx, heat.y0, heat.dy) == (7 + 0.5, 2.0, 7 + 0.5, 2.0)  # pixels 7..12 of the mosaic, like the photo
+    assert fig.layout.xaxis.range[1] == 2 * 7 - 1 - 0.5 and fig.layout.yaxis.range[0] == 2 * 7 - 1 - 0.5
