@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import filelock
 import numpy as np
 import torch
 
-from depara_core.atomic import atomic_write, remove_stale_temporaries
+from depara_core.atomic import remove_stale_temporaries
 from depara_core.compare.baselines import BASELINES_VERSION
 from depara_core.compare.terms import BASELINES, SimilarityTerms
 from depara_core.engine.graph import Graph, GraphOptions
@@ -36,21 +35,13 @@ from depara_core.engine.pieces import LayerPieces
 from depara_core.errors import CacheError, ProbeError
 from depara_core.models.spec import LoadedModel
 from depara_core.probes.probeset import ProbeSet
+from depara_core.store import CacheWriteWarning, default_cache_dir, entry_path, read_entry, write_entry
 
 __all__ = ["GraphCache", "RunCheckpoints", "CacheWriteWarning", "ENGINE_VERSION", "default_cache_dir"]
 
 ENGINE_VERSION = "2"
 """Bumped whenever stored graphs or terms would change for the same inputs (2: preprocessing from
 the architectures' metadata, torchvision's crop rounding, model code in the keys)."""
-
-
-def default_cache_dir() -> Path:
-    """``$DEPARA_CACHE_DIR``, else ``~/.cache/depara-explorer``."""
-    return Path(os.environ.get("DEPARA_CACHE_DIR") or Path.home() / ".cache" / "depara-explorer")
-
-
-class CacheWriteWarning(UserWarning):
-    """An entry could not be written (the folder was removed or is full); the result is still returned."""
 
 
 class GraphCache:
@@ -87,7 +78,7 @@ class GraphCache:
         )
 
     def _path(self, kind: str, key: str) -> Path:
-        return self.root / kind / key[:2] / f"{key}.npz"
+        return entry_path(self.root, kind, key)
 
     # ---- locks -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -109,31 +100,10 @@ class GraphCache:
 
     # ---- atomic storage --------------------------------------------------------------------
     def _write(self, path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Write one entry; when the folder vanishes meanwhile (the cache was cleared or removed)
-        try once more, and when it still cannot be written warn and go on: a cache is optional."""
-        for attempt in (1, 2):
-            try:
-                atomic_write(path, lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays))
-                return
-            except FileNotFoundError:
-                if attempt == 2:
-                    break
-            except OSError as exc:
-                warnings.warn(f"could not write the cache entry {path.name} ({exc.strerror or exc})", CacheWriteWarning, stacklevel=3)
-                return
-        warnings.warn(f"could not write the cache entry {path.name}: its folder was removed meanwhile", CacheWriteWarning, stacklevel=3)
+        write_entry(path, arrays, meta)
 
     def _read(self, path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-            meta = json.loads(str(arrays.pop("__meta__")))
-            return arrays, meta
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
-            path.unlink(missing_ok=True)  # unreadable: treat as a miss and let it be recomputed
-            return None
+        return read_entry(path)
 
     # ---- graphs ----------------------------------------------------------------------------
     def store_graph(self, model: LoadedModel, probes: ProbeSet, graph: Graph) -> Path:
@@ -242,22 +212,12 @@ class GraphCache:
 
     def store_terms(self, key: str, terms: SimilarityTerms) -> Path:
         path = self._path("terms", key)
-        arrays = {"s_V": terms.s_V, "s_E": terms.s_E}
-        if terms.rsa is not None:
-            arrays["rsa"] = terms.rsa
-        if terms.cka is not None:
-            arrays["cka"] = terms.cka
-        arrays.update({f"baseline{i}": m for i, m in enumerate(terms.baselines.values())})
-        self._write(path, arrays, {"names": list(terms.names), "node_scale": terms.node_scale, "baselines": list(terms.baselines)})
+        self._write(path, *terms.to_entry())
         return path
 
     def load_terms(self, key: str) -> SimilarityTerms | None:
         hit = self._read(self._path("terms", key))
-        if hit is None:
-            return None
-        arrays, meta = hit
-        extra = {name: arrays[f"baseline{i}"] for i, name in enumerate(meta.get("baselines", []))}
-        return SimilarityTerms(tuple(meta["names"]), arrays["s_V"], arrays["s_E"], arrays.get("rsa"), arrays.get("cka"), meta["node_scale"], extra)
+        return None if hit is None else SimilarityTerms.from_entry(*hit)
 
     def clear(self) -> None:
         """Remove every entry and the temporary files of killed writers; a live writer's temporary

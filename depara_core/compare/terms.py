@@ -65,6 +65,28 @@ class SimilarityTerms:
     baselines: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
     """Matrices of the further estimators, keyed by their names in :data:`BASELINES`."""
 
+    def to_entry(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The arrays and JSON header these terms are stored as (:mod:`depara_core.store`).
+
+        >>> t = SimilarityTerms(("a", "b"), np.eye(2), np.ones((2, 2)), baselines={"DDS": np.eye(2)})
+        >>> back = SimilarityTerms.from_entry(*t.to_entry())
+        >>> back.names, back.baselines["DDS"].tolist(), back.rsa is None
+        (('a', 'b'), [[1.0, 0.0], [0.0, 1.0]], True)
+        """
+        arrays = {"s_V": self.s_V, "s_E": self.s_E}
+        if self.rsa is not None:
+            arrays["rsa"] = self.rsa
+        if self.cka is not None:
+            arrays["cka"] = self.cka
+        arrays.update({f"baseline{i}": m for i, m in enumerate(self.baselines.values())})
+        return arrays, {"names": list(self.names), "node_scale": self.node_scale, "baselines": list(self.baselines)}
+
+    @classmethod
+    def from_entry(cls, arrays: Mapping[str, np.ndarray], meta: Mapping) -> SimilarityTerms:
+        """Terms back from :meth:`to_entry`'s arrays and header."""
+        extra = {name: arrays[f"baseline{i}"] for i, name in enumerate(meta.get("baselines", []))}
+        return cls(tuple(meta["names"]), arrays["s_V"], arrays["s_E"], arrays.get("rsa"), arrays.get("cka"), meta["node_scale"], extra)
+
     @property
     def methods(self) -> tuple[str, ...]:
         """The methods these terms can score, in display order."""
