@@ -16,31 +16,37 @@ Environment:
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import streamlit as st
+
+from depara_core.resources import asset_dir
+from pages import _start
+
+FAVICON = asset_dir("app") / "favicon.png"
+st.set_page_config(page_title="DEPARA Explorer", page_icon=str(FAVICON), layout="wide")  # a local file: no icon host is asked
+
+START = st.Page("pages/4_task_transferability.py", title="Task transferability", icon=":material/account_tree:", url_path="transferability", default=True)
+PAGES = [
+    st.Page("pages/1_setup.py", title="Setup", icon=":material/tune:", url_path="compute"),
+    st.Page("pages/2_attribution_maps.py", title="Attribution maps", icon=":material/image_search:", url_path="attributions"),
+    st.Page("pages/3_edges.py", title="Edges", icon=":material/grid_on:", url_path="graph-edges"),
+    START,
+    st.Page("pages/5_layer_selection.py", title="Layer selection", icon=":material/layers:", url_path="layers"),
+    st.Page("pages/6_present.py", title="Present", icon=":material/slideshow:", url_path="present"),
+]
+page = st.navigation(PAGES)
+_start.show_last_results(START.title, page.title == START.title)  # before the engine is imported (seconds on a new server)
+
+# The engine and the service layer load after the preview above is on its way.
+from datetime import datetime
 
 from depara_core.engine.attribution import get_method, method_names
 from depara_core.engine.plan import default_memory_budget, format_size
 from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
-from depara_core.resources import asset_dir
 from depara_core.session.bundle import build_bundle
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
 from pages import _ui as ui
-
-FAVICON = asset_dir("app") / "favicon.png"
-st.set_page_config(page_title="DEPARA Explorer", page_icon=str(FAVICON), layout="wide")  # a local file: no icon host is asked
-
-PAGES = [
-    st.Page("pages/1_setup.py", title="Setup", icon=":material/tune:", url_path="compute"),
-    st.Page("pages/2_attribution_maps.py", title="Attribution maps", icon=":material/image_search:", url_path="attributions"),
-    st.Page("pages/3_edges.py", title="Edges", icon=":material/grid_on:", url_path="graph-edges"),
-    st.Page("pages/4_task_transferability.py", title="Task transferability", icon=":material/account_tree:", url_path="transferability", default=True),
-    st.Page("pages/5_layer_selection.py", title="Layer selection", icon=":material/layers:", url_path="layers"),
-    st.Page("pages/6_present.py", title="Present", icon=":material/slideshow:", url_path="present"),
-]
 
 
 def sidebar(current: st.Page) -> None:
@@ -119,8 +125,8 @@ def export() -> None:
 
 
 ui.init_state()
-page = st.navigation(PAGES)
 sidebar(page)
 page.run()
+_start.clear()  # if the page did not (it clears the preview once its own results are drawn)
 export()  # after the page, so that results computed in this run can be exported at once
 ui.share_link()  # after the page, so that the link holds what the page chose (e.g. its target)

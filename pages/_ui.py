@@ -35,12 +35,14 @@ from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve
 from depara_core.session.jobs import Job
 from depara_core.session.link import LinkChoices, link_params, link_url, read_link
 from depara_core.session.policy import ServerPolicy
+from depara_core.session.snapshot import load_snapshot, save_snapshot, start_key
 from depara_core.session.uploads import check_path, load_probes
-from depara_core.session.workspace import Workspace
+from depara_core.session.workspace import Workspace, terms_digest
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
 from depara_core.viz import plots, sweep
 from depara_core.viz.views import thumbnail_url
 from depara_core.zoos import Zoo
+from pages import _start
 
 __all__ = [
     "init_state", "bind", "zoos", "zoo", "zoo_names", "cache", "current_config", "workspace", "results",
@@ -168,6 +170,7 @@ def init_state() -> None:
     ss = st.session_state
     if ss.get("initialised"):
         return
+    ss.start_key = start_key(st.query_params.to_dict())  # before the link is applied and the address rewritten
     apply_link()
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
                        ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", [])):  # fmt: skip
@@ -514,9 +517,27 @@ def results_page(title: str, caption: str) -> Workspace:
     st.title(title)
     st.caption(caption)
     ws = results()
+    _start.clear()  # the checked results (or what stands in their way) replace the last ones
     if ws is None:
         st.stop()
+    keep_start(ws)
     return ws
+
+
+def keep_start(ws: Workspace) -> None:
+    """Keep the results of a session's start (its first choices) for the next new session on that
+    address, which draws them before the engine is imported (:mod:`depara_core.session.snapshot`)."""
+    ss = st.session_state
+    if ws.config != ss.get("initial_config") or ws.terms is None or "start_key" not in ss:
+        return
+    digest = terms_digest(ws.terms)
+    if ss.get("start_kept") == digest:
+        return
+    ss.start_kept = digest
+    kept = load_snapshot(cache().root, ss.start_key)
+    if kept is None or kept.digest != digest:
+        label = f"{len(ws.names)} models, {len(ws.probes)} {ws.probes.name} probes"
+        save_snapshot(cache().root, ss.start_key, ws.terms, lam=float(ss.lam), method=ss.get("method_view", "DEPARA"), label=label, digest=digest)
 
 
 def results(show_prompt: bool = True) -> Workspace | None:

@@ -71,6 +71,52 @@ def test_first_run_computes_default_zoo_and_shows_matrix_and_tree(app, cache_dir
     assert any(d.label == "Export report" for d in app.get("download_button"))
 
 
+def test_a_start_keeps_its_results_for_the_next_session_and_a_bad_copy_is_ignored(app, cache_dir):
+    """The first session's results are kept under its start address; the next new session on that
+    address draws them before the engine loads and clears them once its own are drawn."""
+    from depara_core.session.snapshot import load_snapshot, start_key
+    from depara_core.session.workspace import terms_digest
+
+    ok(app)
+    kept = load_snapshot(cache_dir, app.session_state["start_key"])
+    ws = [w for w in app.session_state["workspaces"].values() if w.complete][-1]
+    assert kept is not None and kept.digest == terms_digest(ws.terms) and kept.terms.names == ws.terms.names
+    np.testing.assert_array_equal(kept.terms.s_E, ws.terms.s_E)
+    assert app.session_state["start_key"] == start_key({}) and "start_preview" not in app.session_state
+    again = new_app()  # draws the kept results first; what it ends with are its own
+    ok(again)
+    assert again.title[0].value == "Task transferability" and len(again.title) == 1 and "start_preview" not in again.session_state
+    assert not [i for i in again.info if "last results of this start page" in i.value]
+    for path in (cache_dir / "start").rglob("*.npz"):
+        path.write_bytes(b"not an npz file")
+    broken = new_app()
+    ok(broken)
+    assert "rows: source, columns: target" in chart_text(broken)
+
+
+def _preview_only() -> None:
+    from pages import _start
+
+    _start.show_last_results("Task transferability", True)
+
+
+def test_the_kept_results_are_drawn_before_the_engine_is_imported(app, cache_dir):
+    """The preview alone (as app.py draws it first): the kept tree and matrix, marked as the last
+    results, from modules that do not import torch (checked in a fresh interpreter)."""
+    ok(app)
+    at = AppTest.from_function(_preview_only, default_timeout=120)
+    at.run()
+    ok(at)
+    assert at.title[0].value == "Task transferability" and "last results of this start page" in at.info[0].value
+    assert "rows: source, columns: target" in chart_text(at) and len(charts(at)) == 2  # the tree and the matrix
+    import subprocess
+    import sys
+
+    probe = "import sys; from pages import _start; import depara_core.session.snapshot; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=Path(APP).parent, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_every_page_renders(monkeypatch, tmp_path):
     monkeypatch.setenv("DEPARA_CACHE_DIR", str(tmp_path))  # an empty cache: layer scores are not there yet
     app = new_app()

@@ -7,6 +7,7 @@ with the reason otherwise. Run: ``pytest -m slow tests/e2e``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,13 +42,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    """``streamlit run app.py`` on a free localhost port with an empty cache and 8 probes."""
+@contextlib.contextmanager
+def _serve(cache: Path, log_dir: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free localhost port with ``cache`` and 8 probes."""
     port = _free_port()
-    cache = tmp_path_factory.mktemp("cache")
     env = {**os.environ, "DEPARA_CACHE_DIR": str(cache), "DEPARA_PROBE_COUNT": "8", "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path_factory.mktemp("log") / "server.log").open("w")
+    log = (log_dir / f"server-{port}.log").open("w")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -72,6 +72,18 @@ def server(tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def server(cache, tmp_path_factory) -> Iterator[str]:
+    """The app on an empty cache, for the whole module."""
+    with _serve(cache, tmp_path_factory.mktemp("log")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +133,21 @@ def test_first_run_shows_matrix_and_tree(page, server, browser):
     assert page.locator(".js-plotly-plot").count() >= 3  # tree, matrix, ranking
     assert page.get_by_text("Task transferability").first.is_visible()
     _shot(page, "01-first-run")
+
+
+def test_a_restarted_server_shows_the_last_results_while_it_loads(browser, cache, tmp_path):
+    """A second server on the first one's cache: a new session first draws the kept results of its
+    start page, marked as such, then the checked ones replace them."""
+    with _serve(cache, tmp_path) as url:
+        pg = browser.new_context(viewport={"width": 1500, "height": 1400}).new_page()
+        pg.goto(url)
+        pg.wait_for_selector("text=last results of this start page", timeout=120_000)
+        pg.wait_for_selector(".js-plotly-plot", timeout=60_000)  # the kept tree and matrix, drawn before the engine is loaded
+        pg.wait_for_selector("text=last results of this start page", state="detached", timeout=240_000)
+        _settle(pg)
+        _no_exception(pg, "restart")
+        assert pg.locator(".js-plotly-plot").count() >= 3 and pg.locator("h1:has-text('Task transferability')").count() == 1
+        pg.context.close()
 
 
 def _slider_value(pg) -> float:
