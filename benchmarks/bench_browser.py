@@ -4,6 +4,7 @@
     python benchmarks/bench_browser.py --screenshots docs/screenshots
 
 * first figure after a restart: server start (disk cache filled by a first run) → the first chart
+  drawn (the start page's last results, drawn before the engine loads), and → the checked results
   drawn. Goal ≤ 5 s.
 * λ redraw: one arrow-key step of the λ slider → the similarity matrix drawn with the new λ in its
   title; and one click on the λ sweep figure's own slider (λ in the browser) → tree, matrix and
@@ -92,7 +93,14 @@ def measure(browser, probes: int | None, shots: Path | None) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url)
         page.wait_for_selector(".js-plotly-plot", timeout=600_000)
-        print(f"first figure after a restart (disk cache): {time.perf_counter() - t0:.1f} s after starting the server (goal ≤ 5 s)")
+        first = time.perf_counter() - t0
+        kept = page.locator("text=last results of this start page").count() > 0
+        print(f"first figure after a restart (disk cache): {first:.1f} s after starting the server (goal ≤ 5 s)"
+              + (" — the start page's last results, drawn before the engine loads" if kept else ""))  # fmt: skip
+        page.wait_for_selector("text=last results of this start page", state="detached", timeout=600_000)
+        page.wait_for_selector("h1:has-text('Task transferability')", timeout=600_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=600_000)
+        print(f"checked results drawn after a restart: {time.perf_counter() - t0:.1f} s")
         _idle(page)
         slider = page.locator("[data-testid='stSlider'] input[type='range']").first
         steps = []

@@ -135,9 +135,14 @@ def test_first_run_shows_matrix_and_tree(page, server, browser):
     _shot(page, "01-first-run")
 
 
-def test_a_restarted_server_shows_the_last_results_while_it_loads(browser, cache, tmp_path):
+def test_a_restarted_server_shows_the_last_results_while_it_loads(browser, server, cache, tmp_path):
     """A second server on the first one's cache: a new session first draws the kept results of its
     start page, marked as such, then the checked ones replace them."""
+    first = browser.new_context().new_page()
+    first.goto(server)  # a session on the first server computes (or reads) the start page's results and keeps them
+    first.wait_for_selector(".js-plotly-plot", timeout=300_000)
+    _settle(first)
+    first.context.close()
     with _serve(cache, tmp_path) as url:
         pg = browser.new_context(viewport={"width": 1500, "height": 1400}).new_page()
         pg.goto(url)
