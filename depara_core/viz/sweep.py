@@ -82,7 +82,9 @@ def lambda_sweep(
     fig.update_yaxes(row=1, col=2, type="category", categoryorder="array", showticklabels=False, showgrid=False, range=[n - 0.5, -0.5])
     best = [score for f in frames for score in f.data[3].x]
     fig.update_yaxes(row=2, col=1, type="category", categoryorder="array", range=[len(frames[0].data[3].y) - 0.5, -0.5])
-    fig.update_xaxes(row=2, col=1, title={"text": f"score for {target}"}, range=[min(0.0, min(best)), 1.05 * max(best)])
+    low, high = min(0.0, min(best)), max(0.0, max(best))  # bars start at 0, whatever the scores' sign
+    pad = 0.05 * ((high - low) or 1.0)
+    fig.update_xaxes(row=2, col=1, title={"text": f"score for {target}"}, range=[low - pad * (low < 0), high + pad])
     fig.frames = frames
     steps = [{"label": f"{v:g}", "method": "animate", "args": [[_name(v)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}]}
              for v in grid]  # fmt: skip

@@ -96,3 +96,11 @@ def test_a_sweep_of_a_larger_zoo_ranks_only_the_best_sources():
     terms = _terms(n=20, seed=3)
     fig = lambda_sweep(terms, "task4", lam=1.0, lams=[1.0])
     assert len(fig.frames[0].data[3].y) == RANKED_SHOWN and len(fig.frames[0].data[1].x) == 20
+
+
+def test_the_score_axis_holds_bars_of_either_sign():
+    terms = _terms()
+    negative = SimilarityTerms(terms.names, -terms.s_V - 1.0, -terms.s_E)
+    fig = lambda_sweep(negative, "task0", lam=1.0, lams=[0.0, 1.0])
+    lo, hi = fig.layout.xaxis3.range
+    assert lo <= min(min(f.data[3].x) for f in fig.frames) and hi >= 0.0
