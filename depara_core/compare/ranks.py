@@ -15,7 +15,6 @@ where they arise (graph notes), not turned into NaN that would poison a mean.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["standardised_ranks", "spearman", "spearman_matrix"]
 
@@ -23,6 +22,8 @@ __all__ = ["standardised_ranks", "spearman", "spearman_matrix"]
 def standardised_ranks(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Average ranks (scipy's ``rankdata``) scaled to mean 0 and mean square 1 along ``axis``; all 0
     where every value is equal."""
+    from scipy.stats import rankdata  # imported here: scipy.stats takes about a second, and drawing results needs no ranks
+
     r = rankdata(np.asarray(values, dtype=np.float64), axis=axis).astype(np.float64)
     r -= r.mean(axis=axis, keepdims=True)
     sd = np.sqrt(np.mean(r * r, axis=axis, keepdims=True))
