@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from depara_core.cache import GraphCache
+from depara_core.compare.baselines import PSEUDO_LABELS, logme_matrix
 from depara_core.compare.ranks import spearman, standardised_ranks
 from depara_core.compare.terms import BASELINES, SimilarityTerms, pairwise_terms
 from depara_core.compare.workflows import zoo_terms
@@ -204,15 +205,27 @@ def seed_swaps(terms: SimilarityTerms, budget: int) -> pd.DataFrame:
 
 
 # ---- research: attempts to make the node term carry signal --------------------------------
-def node_rank_similarity(models, probes, cache: GraphCache) -> np.ndarray:
+def encoder_graphs(models, probes, cache: GraphCache) -> list:
+    """Each model's encoder graph on ``probes`` (from the cache the terms were computed with)."""
+    return [compute_graphs(m, probes, [m.spec.encoder], cache=cache)[m.spec.encoder] for m in models]
+
+
+def node_rank_similarity(graphs: list) -> np.ndarray:
     """s_V with Spearman instead of cosine: per probe, the rank correlation of two models'
     attribution maps (robust to a few dominant pixels), averaged over probes."""
-    ranked = []
-    for m in models:
-        g = compute_graphs(m, probes, [m.spec.encoder], cache=cache)[m.spec.encoder]
-        ranked.append(standardised_ranks(g.nodes.astype(np.float32), axis=1))  # (probes, pixels), mean 0, mean square 1
-    r = np.stack(ranked)  # (models, probes, pixels)
+    r = np.stack([standardised_ranks(g.nodes.astype(np.float32), axis=1) for g in graphs])  # (models, probes, pixels), mean 0, mean square 1
     return np.einsum("apd,bpd->ab", r, r) / (r.shape[1] * r.shape[2])
+
+
+LOGME_COMPONENTS = (4, 8, 32)
+"""Other numbers of the target's principal components for PL-LogME (the default is 16): is the best
+estimator's lead a choice of this one setting?"""
+
+
+def logme_sensitivity(graphs: list, terms: SimilarityTerms) -> dict[str, np.ndarray]:
+    """PL-LogME at :data:`LOGME_COMPONENTS`, after checking that these graphs give the terms' own PL-LogME at the default."""
+    np.testing.assert_allclose(logme_matrix(graphs, pseudo_labels=PSEUDO_LABELS), terms.matrix("PL-LogME"), rtol=1e-5, atol=1e-8)
+    return {f"PL-LogME, {k} components (sensitivity)": logme_matrix(graphs, pseudo_labels=k) for k in LOGME_COMPONENTS}
 
 
 def spread_lambda(terms: SimilarityTerms) -> np.ndarray:
@@ -231,7 +244,7 @@ def rank_mean(*matrices: np.ndarray) -> np.ndarray:
     return np.mean([standardised_ranks(m, axis=0) for m in matrices], axis=0)
 
 
-def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name: str) -> list[str]:
+def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name: str, more: dict[str, np.ndarray]) -> list[str]:
     """Every attempt, scored like the methods above (mean Spearman, paired differences against RSA, CKA, DDS)."""
     from depara_core.zoos.minitaskonomy import ground_truth
 
@@ -245,9 +258,11 @@ def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name:
         "DEPARA λ=1 + PL-LogME (rank mean)": rank_mean(terms.matrix("DEPARA", 1.0), terms.matrix("PL-LogME")),
         "DEPARA-E centred + PL-LogME (rank mean)": rank_mean(terms.matrix("DEPARA-E centred"), terms.matrix("PL-LogME")),
         "PL-LogME (reference)": terms.matrix("PL-LogME"),
+        **more,
     }
     refs = {"RSA": terms.matrix("RSA"), "CKA": terms.matrix("CKA"), "DDS": terms.matrix("DDS")}
     lines = [f"### Probes `{probe_name}`", ""]
+    spread: dict[int, list[float]] = {}
     for budget in (1000, 100):
         ev = RankingEvaluator(terms.names, ground_truth(budget=budget), RELEVANT)
         per = {name: ev.per_target(m) for name, m in {**attempts, **refs}.items()}
@@ -259,11 +274,19 @@ def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name:
             for ref, d in zip(refs, diffs):
                 row[f"− {ref}"] = d.text() + (" *" if d.excludes_zero else "")
             rows.append(row)
+            if name in more or name == "PL-LogME (reference)":
+                spread.setdefault(budget, []).append(ci.mean)
             if all(d.lo > 0 for d in diffs):
                 wins.append(name)
         lines += [f"{budget} labelled scenes:", "", md(pd.DataFrame(rows)), "",
                   f"Above RSA, CKA and DDS with every paired interval above 0: {', '.join(wins) if wins else 'none'}.", ""]
     lines += [f"Per-target λ from spreads ranged {lam.min():.2g}–{lam.max():.2g} (median {np.median(lam):.2g}).", ""]
+    if more:
+        ranges = "; ".join(f"{min(v):.2f}–{max(v):.2f} at {b} labels" for b, v in spread.items())
+        steady = all(max(v) - min(v) <= 0.1 for v in spread.values())
+        verdict = "within 0.1 of each other: the estimator does not hang on this setting" if steady else "more than 0.1 apart: the setting matters"
+        lines += [f"PL-LogME's mean Spearman over {min(LOGME_COMPONENTS + (PSEUDO_LABELS,))} to {max(LOGME_COMPONENTS + (PSEUDO_LABELS,))} "
+                  f"principal components: {ranges}, {verdict}.", ""]
     return lines
 
 
@@ -431,7 +454,8 @@ def main() -> None:
         probes = load_builtin(probe_name, args.count)
         terms = zoo_terms(models, probes, cache=cache)
         if probe_name in RESEARCH_PROBES:
-            research += research_section(terms, node_rank_similarity(models, probes, cache), probe_name)
+            graphs = encoder_graphs(models, probes, cache)
+            research += research_section(terms, node_rank_similarity(graphs), probe_name, logme_sensitivity(graphs, terms))
         lines += [f"## Task transferability — probes `{probe_name}` ({len(probes)} images)", ""]
         for budget in (1000, 100):
             section, result = transfer_section(terms, budget, probe_name, out)
@@ -453,6 +477,7 @@ def main() -> None:
                   "*Rank s_V*: per probe, the Spearman correlation of two models' attribution maps instead of their cosine. "
                   "*Per-target λ from spreads*: for each target, λ = std(s_V)/std(s_E) over its candidate sources, so that both terms "
                   "move the ranking equally. *Rank mean*: per target, the mean of two methods' standardised ranks of the sources. "
+                  f"*Sensitivity*: PL-LogME with another number of the target's principal components than its default {PSEUDO_LABELS}. "
                   "A common input space across zoos is not tested here: every mini-taskonomy network sees the same input "
                   "(images in [0, 1]), so Gradient×Input already shares its baseline within this zoo.", "", *research]
     lines += ["## Summary: mean Spearman over targets", "", md(summary), "", f"_Computed in {time.time() - t0:.0f} s._", ""]
