@@ -2,7 +2,7 @@
 
 The link carries only what another person can reproduce on the same server: a zoo and its
 models, a built-in probe set and count, layers, attribution method, conventions, λ, the page's
-method, colour scale and target. Uploaded probes and added models stay in the session that
+method, colour scale, λ sweep and target. Uploaded probes and added models stay in the session that
 made them (a link never names a file). Every value read from a link is checked against what
 exists; what does not is left out with a note, never acted on.
 
@@ -40,6 +40,7 @@ LINK_KEYS: dict[str, str] = {
     "lam": "lam",
     "method": "method_view",
     "colours": "matrix_scale",
+    "sweep": "lam_in_browser",
     "target": "target",
     "source": "layer_source",
     "layer_target": "layer_targets",
@@ -84,6 +85,9 @@ def link_params(state: Mapping[str, object], zoo_models: Sequence[str] = ()) -> 
                 out[param] = ",".join(str(t) for t in value if "," not in str(t))
         elif key == "lam":
             out[param] = f"{float(value):g}"
+        elif key == "lam_in_browser":
+            if value is True:
+                out[param] = "1"
         else:
             out[param] = str(value)
     return out
@@ -132,6 +136,11 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     _choice(params, "method", choices.methods, updates, note)
     _choice(params, "colours", ("pairs", "fixed"), updates, note)
     _ranged(params, "lam", float, 0.0, MAX_LAMBDA, updates, note, f"λ must be a number from 0 to {MAX_LAMBDA:g}")
+    if "sweep" in params:
+        if params["sweep"] in ("0", "1"):
+            updates["lam_in_browser"] = params["sweep"] == "1"
+        else:
+            note("sweep", "use 1 (the λ sweep) or 0")
     for param in ("target", "source"):
         if param in params and str(params[param]):
             updates[LINK_KEYS[param]] = str(params[param])[:200]

@@ -357,6 +357,7 @@ def test_lambda_in_the_browser_sends_every_frame_once_and_follows_target_and_met
     target = app.session_state["target"]
     assert f"best sources for {target}" in sweep["layout"]["title"]["text"] and "s = s_V + 1.5·s_E" in sweep["layout"]["title"]["text"]
     assert app.radio(key="matrix_scale").disabled and "keep λ = 1.5" in " ".join(c.value for c in app.caption)
+    assert app.query_params.get("sweep") in ("1", ["1"])  # a link reopens the sweep
     other = [n for n in app.selectbox(key="w_target").options if n != target][0]
     app.selectbox(key="w_target").set_value(other).run()
     ok(app)
