@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
@@ -30,10 +31,12 @@ from depara_core.compare.terms import SimilarityTerms
 from depara_core.errors import DeparaError
 from depara_core.store import entry_path, read_entry, write_entry
 
-__all__ = ["Snapshot", "start_key", "save_snapshot", "load_snapshot", "START_ENVIRONMENT"]
+__all__ = ["Snapshot", "start_key", "save_snapshot", "load_snapshot", "START_ENVIRONMENT", "MAX_KEPT"]
 
 START_ENVIRONMENT = ("DEPARA_PROBE_COUNT",)
 """Environment variables that change what a new session starts with."""
+MAX_KEPT = 16
+"""Starts whose last results are kept (the most recent ones)."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,24 @@ def start_key(params: Mapping[str, str], environ: Mapping[str, str] = os.environ
 
 
 def save_snapshot(root: str | os.PathLike, key: str, terms: SimilarityTerms, *, lam: float, method: str, label: str, digest: str) -> None:
-    """Keep ``terms`` (whose :func:`~depara_core.session.workspace.terms_digest` is ``digest``) as the start ``key``'s last results."""
+    """Keep ``terms`` (whose :func:`~depara_core.session.workspace.terms_digest` is ``digest``) as the start ``key``'s last results.
+
+    Only the :data:`MAX_KEPT` most recently kept starts stay: visitors can open as many addresses as
+    they like, and none of them may fill the server's disk.
+    """
     arrays, meta = terms.to_entry()
     saved = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_entry(entry_path(root, "start", key), arrays, {**meta, "view": {"lam": float(lam), "method": method, "label": label, "saved": saved, "digest": digest}})
+    kept = sorted(Path(root, "start").glob("*/*.npz"), key=_mtime, reverse=True)
+    for old in kept[MAX_KEPT:]:
+        old.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile by another session's pruning
+        return 0.0
 
 
 def load_snapshot(root: str | os.PathLike, key: str) -> Snapshot | None:
