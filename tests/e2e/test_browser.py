@@ -311,7 +311,9 @@ def test_stop_then_resume_from_cache(page):
     nav.get_by_text("Task transferability", exact=True).click()
     _settle(page)
     tiny_models = "autoencoding" in page.locator("[data-testid='stSidebar']").inner_text()  # the mini-taskonomy zoo
-    count = "400" if tiny_models else "12"  # long enough to switch pages and press Stop while it runs
+    # long enough to switch pages and press Stop while it runs, with room to spare: 400 probes of the
+    # tiny zoo were once done before the next page was drawn on a loaded machine
+    count = "1000" if tiny_models else "12"
     probes = page.locator("[data-testid='stSidebar'] [data-testid='stNumberInput'] input").first
     probes.fill(count)
     probes.press("Enter")
@@ -327,9 +329,9 @@ def test_stop_then_resume_from_cache(page):
     page.get_by_text("still need computing").first.wait_for()
     _shot(page, "03-stopped")
     page.get_by_role("button", name="Compute").first.click()
-    page.wait_for_selector("[data-testid='stImage'], .js-plotly-plot", timeout=300_000)
+    page.wait_for_selector("[data-testid='stImage'], .js-plotly-plot", timeout=600_000)
     nav.get_by_text("Task transferability", exact=True).click()
-    page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=300_000)
+    page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=600_000)  # the rest of 29 × 1000 probes
     _settle(page)
     _no_exception(page, "resumed computation")
     _shot(page, "04-resumed")
