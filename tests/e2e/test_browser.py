@@ -304,6 +304,12 @@ def _click_until(pg, button, shown, attempts: int = 3) -> None:
                 raise
 
 
+def _open(pg, title: str, attempts: int = 3) -> None:
+    """Click ``title`` in the page list until that page's title shows: a click that lands while the
+    page redraws a running computation's progress can be dropped, as :func:`_click_until` says."""
+    _click_until(pg, pg.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True), pg.locator(f"h1:has-text('{title}')").first, attempts)
+
+
 def test_stop_then_resume_from_cache(page):
     """New choices (more probes) wait for Compute; the computation goes on across a page switch (the
     next page follows it); Stop keeps what is done and says where; Compute again finishes."""
@@ -320,7 +326,7 @@ def test_stop_then_resume_from_cache(page):
     _settle(page)
     page.get_by_text("still need computing").first.wait_for()
     _click_until(page, page.get_by_role("button", name="Compute", exact=True).first, page.locator("[class*='st-key-stop_compute'] button:visible").first)
-    nav.get_by_text("Attribution maps", exact=True).click()  # leave while it computes
+    _open(page, "Attribution maps")  # leave while it computes
     page.get_by_text("Computing attribution graphs").first.wait_for()  # the next page follows the same job
     stop = page.locator("[class*='st-key-stop_compute'] button:visible").first  # a stale, hidden copy may linger from an earlier run
     stop.wait_for()
@@ -330,7 +336,7 @@ def test_stop_then_resume_from_cache(page):
     _shot(page, "03-stopped")
     page.get_by_role("button", name="Compute").first.click()
     page.wait_for_selector("[data-testid='stImage'], .js-plotly-plot", timeout=600_000)
-    nav.get_by_text("Task transferability", exact=True).click()
+    _open(page, "Task transferability")
     page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=600_000)  # the rest of 29 × 1000 probes
     _settle(page)
     _no_exception(page, "resumed computation")
