@@ -111,13 +111,28 @@ def _settle(pg, timeout: float = 240_000) -> None:
 
 
 def _shot(pg, name: str) -> None:
+    """A full-page screenshot under ``SHOTS`` (for the README and for reading a failure)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    path = SHOTS / f"{name}.png"
+    path.unlink(missing_ok=True)
+    pg.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000, f"screenshot {path} is empty"
 
 
 def _no_exception(pg, where: str) -> None:
     boxes = pg.locator("[data-testid='stException']")
     assert boxes.count() == 0, f"exception box on {where}: {boxes.first.inner_text()[:500]}"
+
+
+def _on_start_page(pg, server: str) -> None:
+    """Have ``pg`` show the app's start page (Task transferability) with its figures: each test that
+    needs it gets there itself, whichever tests ran before."""
+    if not pg.url.startswith(server):
+        pg.goto(server)
+    if pg.locator("h1:has-text('Task transferability')").count() == 0:
+        _open(pg, "Task transferability")
+    pg.wait_for_selector(".js-plotly-plot", timeout=300_000)
+    _settle(pg)
 
 
 def test_first_run_shows_matrix_and_tree(page, server, browser):
@@ -159,7 +174,8 @@ def _slider_value(pg) -> float:
     return float(pg.locator("[data-testid='stSlider'] [data-testid='stSliderThumbValue']").first.inner_text())
 
 
-def test_lambda_slider_updates_live(page):
+def test_lambda_slider_updates_live(page, server):
+    _on_start_page(page, server)
     before = _slider_value(page)
     page.locator("[data-testid='stSlider'] input[type='range']").first.focus()
     for _ in range(10):
@@ -188,9 +204,10 @@ def _sweep_step(pg, label: str) -> None:
     pg.mouse.click(*box)
 
 
-def test_lambda_in_the_browser_moves_without_the_server(page):
+def test_lambda_in_the_browser_moves_without_the_server(page, server):
     """The λ-sweep figure: its own slider redraws tree, matrix and ranking in the browser, and the
     script never reruns for it (the page's λ stays where it was)."""
+    _on_start_page(page, server)
     lam = _slider_value(page)
     page.get_by_text("λ in the browser", exact=True).click()
     _settle(page)
@@ -218,6 +235,7 @@ def test_lambda_in_the_browser_moves_without_the_server(page):
 def test_a_copied_address_reopens_the_view_in_another_browser(page, browser, server):
     """The address follows λ; opened in a second browser context it shows the same λ and matrix,
     and nothing on the page asks a host other than the app's own server (the app works offline)."""
+    _on_start_page(page, server)
     lam = _slider_value(page)
     page.wait_for_function(f"() => window.location.search.includes('lam={lam:g}')", timeout=30_000)
     link = page.url
@@ -236,7 +254,9 @@ def test_a_copied_address_reopens_the_view_in_another_browser(page, browser, ser
 
 
 @pytest.mark.parametrize("title,charts", PAGES)
-def test_every_page(page, title, charts):
+def test_every_page(page, server, title, charts):
+    if not page.url.startswith(server):
+        _on_start_page(page, server)
     page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
     _settle(page)
     page.wait_for_selector(f"h1:has-text('{title}')")
@@ -252,9 +272,10 @@ def test_every_page(page, title, charts):
     _shot(page, f"page-{title.lower().replace(' ', '-')}")
 
 
-def test_the_exported_bundle_opens_offline_with_whole_labels_and_coloured_curves(page, browser, tmp_path):
+def test_the_exported_bundle_opens_offline_with_whole_labels_and_coloured_curves(page, browser, server, tmp_path):
     """The bundle's report and summary open from disk in a browser that has no network; every model's
     name is drawn in full inside its figure (not cut by a margin) and the curves are not black."""
+    _on_start_page(page, server)
     with page.expect_download(timeout=300_000) as info:
         page.locator("[data-testid='stSidebar']").get_by_role("button", name="Export bundle").click()
     with zipfile.ZipFile(info.value.path()) as z:
@@ -290,13 +311,13 @@ def test_the_exported_bundle_opens_offline_with_whole_labels_and_coloured_curves
         context.close()
 
 
-def _click_until(pg, button, shown, attempts: int = 3) -> None:
+def _click_until(pg, button, shown, attempts: int = 3, wait_ms: float = 30_000) -> None:
     """Click ``button`` until ``shown`` appears, as a person would click again: a click that lands
     while the page is still redrawing from the previous action can be dropped by the browser."""
     for attempt in range(attempts):
         button.click()
         try:
-            shown.wait_for(timeout=30_000)
+            shown.wait_for(timeout=wait_ms)
             return
         except sync_api.TimeoutError:
             if attempt == attempts - 1:
@@ -304,44 +325,97 @@ def _click_until(pg, button, shown, attempts: int = 3) -> None:
                 raise
 
 
-def _open(pg, title: str, attempts: int = 3) -> None:
+def _open(pg, title: str, attempts: int = 12) -> None:
     """Click ``title`` in the page list until that page's title shows: a click that lands while the
-    page redraws a running computation's progress can be dropped, as :func:`_click_until` says."""
-    _click_until(pg, pg.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True), pg.locator(f"h1:has-text('{title}')").first, attempts)
+    page redraws a running computation's progress can be dropped, as :func:`_click_until` says (a
+    second click on the page being opened only draws it again)."""
+    _click_until(pg, pg.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True), pg.locator(f"h1:has-text('{title}')").first, attempts, wait_ms=5_000)
 
 
-def test_stop_then_resume_from_cache(page):
-    """New choices (more probes) wait for Compute; the computation goes on across a page switch (the
-    next page follows it); Stop keeps what is done and says where; Compute again finishes."""
-    nav = page.locator("[data-testid='stSidebarNav']")
-    nav.get_by_text("Task transferability", exact=True).click()
-    _settle(page)
-    tiny_models = "autoencoding" in page.locator("[data-testid='stSidebar']").inner_text()  # the mini-taskonomy zoo
-    # long enough to switch pages and press Stop while it runs, with room to spare: 400 probes of the
-    # tiny zoo were once done before the next page was drawn on a loaded machine
-    count = "1000" if tiny_models else "12"
-    probes = page.locator("[data-testid='stSidebar'] [data-testid='stNumberInput'] input").first
-    probes.fill(count)
+def _progress_texts(pg) -> list[str]:
+    return pg.locator("[data-testid='stProgress']").all_inner_texts()
+
+
+def _wait_for_progress(pg, pattern: str, timeout: float = 240_000) -> re.Match:
+    """Wait until a progress bar's text matches ``pattern`` (a regular expression); its match."""
+    pg.wait_for_function("(p) => [...document.querySelectorAll(\"[data-testid='stProgress']\")].some(e => new RegExp(p, 'm').test(e.innerText))", arg=pattern, timeout=timeout)
+    return next(m for t in _progress_texts(pg) if (m := re.search(pattern, t, re.M)))
+
+
+JOB_LABELS = """() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stExpander']")]
+    .filter(e => e.checkVisibility()).flatMap(e => e.innerText.split('\\n'))
+    .filter(t => /^(Computing|Computed|Stopped|Failed)/.test(t))"""
+"""The labels of the status boxes on the page (beside the label, a box's text holds its icon's name)."""
+
+
+def _wait_until_stopped(pg) -> str:
+    """Wait until the page's status box says the computation stopped (and none says it computes); its label."""
+    try:
+        pg.wait_for_function(f"() => {{ const l = ({JOB_LABELS})(); return l.some(t => t.startsWith('Stopped')) && !l.some(t => t.startsWith('Computing')); }}", timeout=120_000)
+    except sync_api.TimeoutError:
+        _shot(pg, "not-stopped")
+        pytest.fail(f"the computation did not stop; the page's status boxes say: {pg.evaluate(JOB_LABELS)}")
+    return next(t for t in pg.evaluate(JOB_LABELS) if t.startswith("Stopped"))
+
+
+def _missing(pg) -> tuple[int, int]:
+    """The Compute prompt's "K of N attribution graphs … still need computing" as (K, N)."""
+    prompt = pg.get_by_text("still need computing").first
+    prompt.wait_for()
+    k, n = re.search(r"(\d+) of (\d+) attribution graphs", prompt.inner_text()).groups()
+    return int(k), int(n)
+
+
+def test_stop_then_resume_from_cache(page, server):
+    """New choices wait for Compute; the computation goes on across a page switch (the next page
+    follows it); Stop keeps what is done and says where; Compute again goes on from there."""
+    page.goto(server)  # a new session on the start page's choices
+    _on_start_page(page, server)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert "autoencoding" in sidebar.inner_text()  # the embedded mini-taskonomy zoo of 29 models
+    # every layer on 1000 probes: about 100 s on two cores, far more than a page switch takes (the
+    # steps below wait for progress, never for time, so a faster machine passes too)
+    probes = sidebar.locator("[data-testid='stNumberInput'] input").first
+    probes.fill("1000")
     probes.press("Enter")
     _settle(page)
-    page.get_by_text("still need computing").first.wait_for()
-    _click_until(page, page.get_by_role("button", name="Compute", exact=True).first, page.locator("[class*='st-key-stop_compute'] button:visible").first)
+    sidebar.locator("[data-testid='stRadio']").filter(has_text="Layers").get_by_text("all (layer selection)").click()
+    _settle(page)
+    left, total = _missing(page)
+    assert left == total and total % 29 == 0 and total > 29  # every layer of 29 models
+    per_model = total // 29
+    stop = page.locator("[class*='st-key-stop_compute'] button:visible:not([disabled])").first  # a stale, hidden copy may linger from an earlier run
+    _click_until(page, page.get_by_role("button", name="Compute", exact=True).first, stop)
     _open(page, "Attribution maps")  # leave while it computes
     page.get_by_text("Computing attribution graphs").first.wait_for()  # the next page follows the same job
-    stop = page.locator("[class*='st-key-stop_compute'] button:visible").first  # a stale, hidden copy may linger from an earlier run
-    stop.wait_for()
+    try:
+        _wait_for_progress(page, r"^model ([3-9]|[12]\d)/29:")  # two models are done
+        stop.wait_for()
+    except sync_api.TimeoutError:
+        _shot(page, "stop-not-shown")
+        main = page.locator("[data-testid='stMain']").inner_text()[:1500]
+        side = sidebar.inner_text()[-400:]
+        pytest.fail(f"the next page does not follow the computation with a Stop button; it shows: {main!r}; sidebar: {side!r}")
     stop.click()
-    page.get_by_text(re.compile(r"Stopped (while|before)")).first.wait_for(timeout=120_000)
-    page.get_by_text("still need computing").first.wait_for()
+    assert re.match(r"Stopped (while|before) computing '\w+'", _wait_until_stopped(page))  # where it stopped
+    left, _ = _missing(page)
+    assert left <= total - 2 * per_model  # the finished models' layers are kept
     _shot(page, "03-stopped")
-    page.get_by_role("button", name="Compute").first.click()
+    page.get_by_role("button", name="Compute", exact=True).first.click()
+    resumed = _wait_for_progress(page, r"^model \d+/(1?\d|2[0-8]):")  # not the stopped run's "…/29"
+    assert int(resumed.group(1)) <= 27, resumed.group(0)  # only the models not finished are computed
+    stop.click()
+    _wait_until_stopped(page)
+    # the encoders alone: those of the finished models are read from the cache, the rest computed
+    sidebar.locator("[data-testid='stRadio']").filter(has_text="Layers").get_by_text("encoder", exact=True).click()
+    _settle(page)
+    left, encoders = _missing(page)
+    assert encoders == 29 and left <= 27
+    page.get_by_role("button", name="Compute", exact=True).first.click()
     page.wait_for_selector("[data-testid='stImage'], .js-plotly-plot", timeout=600_000)
     _open(page, "Task transferability")
-    page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=600_000)  # the rest of 29 × 1000 probes
+    page.wait_for_selector(".js-plotly-plot:has-text('task tree')", timeout=600_000)
     _settle(page)
     _no_exception(page, "resumed computation")
     _shot(page, "04-resumed")
 
-
-def test_screenshots_written():
-    assert SHOTS.is_dir() and len(list(SHOTS.glob("*.png"))) >= 6
