@@ -53,6 +53,7 @@ def sidebar(current: st.Page) -> None:
     """The shared choices. Each widget mirrors a plain session-state key (``ui.bind``), so choices
     survive page switches and widget re-creation."""
     ss = st.session_state
+    ss.pop("job_note_slot", None)  # the last run's; this run draws its own below
     zoos = ui.zoos()
     with st.sidebar:
         st.selectbox(
@@ -94,8 +95,7 @@ def sidebar(current: st.Page) -> None:
             " groups or from disk with the same numbers; a smaller budget is slower, never different.",
         )  # fmt: skip
         ui.memory_budget(report=True)  # a size it cannot read is reported beside the field
-        if note := ui.job_note():
-            st.caption(note)
+        ui.job_note_slot()
         if ui.png_available():
             st.toggle("PNG download buttons", **ui.bind("png_buttons"), help="Charts always save SVG from their toolbar camera; PNGs are drawn on the server.")
 

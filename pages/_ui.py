@@ -48,7 +48,7 @@ __all__ = [
     "init_state", "bind", "zoos", "zoo", "zoo_names", "cache", "current_config", "workspace", "results",
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
-    "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
+    "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "job_note_slot", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
     "MAP_METHODS", "maps_job", "maps_source",
 ]  # fmt: skip
 
@@ -391,9 +391,11 @@ def follow(job: Job) -> bool:
             shown, fraction = r, min(r.fraction, 1.0)
             text = f"overall {r.fraction:.0%}" + ("" if r.eta is None else f" — about {r.text.rsplit('about ', 1)[-1]}")
             per_model.progress(min(r.model_fraction, 1.0), text=r.text)
+            show_job_note()
         overall.progress(fraction, text=text)  # also when nothing changed: lets Streamlit stop this script on a page switch
     if ss.get("job") is job:
         ss.job = None  # ended and shown: the next computation may start
+    show_job_note()
     if job.state == "done":
         box.update(label=f"Computed {job.label}", state="complete", expanded=False)
         return True
@@ -406,6 +408,23 @@ def follow(job: Job) -> bool:
     show_error(exc, "" if isinstance(exc, DeparaError) else f"computing {job.label} failed",
                "check that every model accepts the probe images (size, channels) and fits in memory; finished layers are kept")  # fmt: skip
     return False
+
+
+def job_note_slot() -> None:
+    """Draw the line about the session's computation (in the sidebar: any page may be open while it
+    runs) where :func:`follow` keeps it current, and clears it once the computation has ended."""
+    st.session_state.job_note_slot = st.empty()
+    show_job_note()
+
+
+def show_job_note() -> None:
+    slot = st.session_state.get("job_note_slot")
+    if slot is not None:
+        note = job_note()
+        if note:
+            slot.caption(note)
+        else:
+            slot.empty()
 
 
 def job_note() -> str:

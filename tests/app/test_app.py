@@ -579,12 +579,18 @@ def _leave_while_computing(at: AppTest, probes: int) -> object:
     return job
 
 
+def background_notes(at: AppTest) -> list[str]:
+    """The sidebar's notes about a computation running in the background."""
+    return [c.value for c in at.sidebar.caption if "in the background" in c.value]
+
+
 def test_a_computation_survives_a_page_switch_and_the_next_page_follows_it():
     at = new_app()
     job = _leave_while_computing(at, 48)
     at.switch_page("pages/2_attribution_maps.py").run()
     ok(at)
     assert job.state == "done" and at.session_state["job"] is None
+    assert not background_notes(at), "the sidebar's note went with the computation it was about"
     assert any(s.proto.label == "Computed attribution graphs" for s in at.get("status")), "the new page follows the same job"
     assert at.get("imgs") or charts(at), "and then draws its results"
     assert "still need computing" not in " ".join(i.value for i in at.info)
@@ -597,6 +603,7 @@ def test_stop_says_where_and_compute_resumes_there(cache_dir):
     at.run()
     ok(at)
     assert job.state == "stopped"
+    assert not background_notes(at), "no note of a computation (stopping) that has stopped"
     stopped = [i.value for i in at.info if "still need computing" in i.value]
     assert stopped and stopped[0].startswith(("Stopped while computing", "Stopped before")), stopped
     if stopped[0].startswith("Stopped while"):  # the unfinished layer's batches are kept to resume from
