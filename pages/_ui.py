@@ -37,7 +37,7 @@ from depara_core.session.link import LinkChoices, link_params, link_url, read_li
 from depara_core.session.policy import ServerPolicy
 from depara_core.session.snapshot import load_snapshot, save_snapshot, start_key
 from depara_core.session.uploads import check_path, load_probes
-from depara_core.session.workspace import Workspace, terms_digest
+from depara_core.session.workspace import Workspace, prune_workspaces, terms_digest
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
 from depara_core.viz import plots, sweep
 from depara_core.viz.views import thumbnail_url
@@ -323,8 +323,7 @@ def workspace(config: Config) -> Workspace:
     note = f"Input sizes differ ({', '.join(f'{h}x{w}' for h, w in sizes)}): attribution maps are compared on the coarsest grid." if len(sizes) > 1 else ""
     ws = Workspace(config, models, probes, cache(), gt, (note,) if note else ())
     spaces[config] = ws
-    while len(spaces) > MAX_WORKSPACES:
-        spaces.pop(next(iter(spaces)))
+    prune_workspaces(spaces, MAX_WORKSPACES, keep=config)
     return ws
 
 

@@ -39,7 +39,7 @@ from depara_core.probes.probeset import ProbeSet
 from depara_core.session.config import Config
 from depara_core.session.progress import ProgressSink, ProgressTracker
 
-__all__ = ["terms_digest", "method_passes", "Workspace", "demo_workspace"]
+__all__ = ["terms_digest", "method_passes", "Workspace", "prune_workspaces", "demo_workspace"]
 
 
 def method_passes(options: GraphOptions) -> int:
@@ -267,6 +267,23 @@ class Workspace:
             self.layer_results[(source, target)] = out[target] = scores
         tracker.finish()
         return out
+
+
+def prune_workspaces(spaces: dict[Config, Workspace], most: int, keep: Config) -> None:
+    """Drop the least recently used of a session's workspaces (oldest first in ``spaces``) until at
+    most ``most`` remain, never ``keep``; those without similarity terms go first (e.g. another
+    attribution method's maps, viewed beside the results), so the results a page falls back on stay.
+
+    >>> a, b, c = (Config("", (n,), None) for n in "abc")
+    >>> done = demo_workspace()
+    >>> spaces = {a: done, b: Workspace(b, [], None), c: Workspace(c, [], None)}
+    >>> prune_workspaces(spaces, 2, keep=c)
+    >>> [k.models for k in spaces]
+    [('a',), ('c',)]
+    """
+    while len(spaces) > max(most, 1):
+        bare = [k for k, w in spaces.items() if w.terms is None and k != keep]
+        spaces.pop(bare[0] if bare else next(k for k in spaces if k != keep))
 
 
 def demo_workspace(models: int = 3, probes: int = 4) -> Workspace:

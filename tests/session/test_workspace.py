@@ -28,7 +28,7 @@ from depara_core.models.preprocess import Preprocess
 from depara_core.models.spec import load_model
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
 from depara_core.session.uploads import probes_from_upload, save_upload
-from depara_core.session.workspace import Workspace, terms_digest
+from depara_core.session.workspace import Workspace, demo_workspace, prune_workspaces, terms_digest
 from depara_core.session.zoos import default_zoo, zoo_probe_default
 from depara_core.viz import views
 from depara_core.zoos import Zoo
@@ -302,3 +302,15 @@ def test_views_from_a_workspace(models):
     assert views.network_view(np.zeros((30, 40, 3), np.uint8), Preprocess(size=(16, 16))).shape == (16, 16, 3)
     assert terms_digest(ws.terms) == terms_digest(dataclasses.replace(ws.terms)) != terms_digest(_terms())
     assert isinstance(table, pd.DataFrame)
+
+
+def test_pruning_keeps_results_and_the_current_choice_and_drops_bare_views_first():
+    done = demo_workspace()
+    configs = [Config("", (f"m{i}",), ProbeChoice("builtin", "noise", 4)) for i in range(6)]
+    spaces = {c: (done if i in (0, 1, 3) else Workspace(c, [], done.probes)) for i, c in enumerate(configs)}  # oldest first
+    prune_workspaces(spaces, 4, keep=configs[5])
+    assert list(spaces) == [configs[0], configs[1], configs[3], configs[5]]  # the two without terms went first
+    prune_workspaces(spaces, 2, keep=configs[0])
+    assert list(spaces) == [configs[0], configs[3]]  # then the least recently used, never the kept one
+    prune_workspaces(spaces, 0, keep=configs[3])
+    assert list(spaces) == [configs[3]]
