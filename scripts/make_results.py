@@ -6,9 +6,10 @@ terms, centred edges, RSA, linear and debiased CKA, DDS, pseudo-label LogME) and
 (target-agnostic prior, seed-twin ceiling, random, oracle) against measured transfer: Spearman with
 95% bootstrap intervals over targets, Spearman with the prior partialled out, NDCG, P@K and R@K at
 several K; paired bootstrap differences against RSA, CKA, DDS and the prior; seed-swap checks;
-the fixed-λ sweep, labelled in-sample. Layer selection: per (source, shifted-domain target, budget),
-each method's per-layer scores against measured transfer, with the depth rules, on the targets that
-beat their constant predictor.
+the fixed-λ sweep, labelled in-sample. Layer selection, on two benchmarks (mini-taskonomy sources
+fine-tuned into shifted scenes; EfficientNet-Lite0/1/2 on three photo tasks): per (source, target,
+budget), each method's per-layer scores against measured transfer, with the depth rules, on the
+targets that beat their constant predictor.
 
 Run: ``python scripts/make_results.py [--count 200] [--out docs]`` (graphs are cached on disk).
 Every statement under "Findings" is read off a paired interval.
@@ -291,19 +292,10 @@ def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name:
 
 
 # ---- layer selection -----------------------------------------------------------------------
-def layer_selection(count: int, cache: GraphCache) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """Per (source, target, budget): Spearman of each method's layer scores with measured transfer,
-    and the constant-predictor check of each target."""
-    from depara_core.zoos.minitaskonomy import layer_ground_truth
-
-    try:
-        table = layer_ground_truth()
-    except Exception as exc:  # the layer-transfer build is optional
-        print(f"layer selection skipped: {exc}")
-        return None
-    zoo = load_zoo("mini-taskonomy-shifted")
-    specs = {s.name: s for s in zoo.specs}
-    probes = load_builtin("scenes-shifted", count)
+def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per (source, target, budget): Spearman of each method's layer scores with measured transfer
+    (``table``: source, target, layer, budget, loss; ``constant`` rows the trivial predictor, ``scratch``
+    rows ignored), and the constant-predictor check of each target. ``specs``: models by name."""
     layers_only = table[~table["layer"].isin(["scratch", "constant"])]
     checks = []
     for (target, budget), g in table.groupby(["target", "budget"]):
@@ -336,37 +328,76 @@ def layer_selection(count: int, cache: GraphCache) -> tuple[pd.DataFrame, pd.Dat
     return pd.DataFrame(rows), checks
 
 
-def layer_lines(layer_rows: pd.DataFrame, checks: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+def shifted_benchmark(count: int, cache: GraphCache) -> dict | None:
+    """Layer selection of mini-taskonomy sources for shifted-scene targets (fine-tuned from each layer)."""
+    from depara_core.zoos.minitaskonomy import layer_ground_truth
     from depara_core.zoos.minitaskonomy.assets import ASSET_DIR
 
+    try:
+        table = layer_ground_truth()
+    except Exception as exc:  # the layer-transfer build is optional
+        print(f"layer selection (shifted scenes) skipped: {exc}")
+        return None
+    zoo = load_zoo("mini-taskonomy-shifted")
+    rows, checks = layer_selection(table, {s.name: s for s in zoo.specs}, load_builtin("scenes-shifted", count), cache)
     manifest = json.loads((ASSET_DIR / "shifted" / "manifest.json").read_text())
     lt = manifest["layer_transfer"]
     stopping = lt.get("stopping") or f"{lt['steps']} fine-tuning steps per run"
-    protocol = (f"{len(manifest['sources'])} sources ({', '.join(manifest['sources'])}), targets {', '.join(manifest['targets'])}; "
-                f"{stopping}; {len(lt['seeds'])} seeds per (source, layer, budget)")  # fmt: skip
+    protocol = (f"Protocol, as built (`assets/minitaskonomy/shifted/manifest.json`): {len(manifest['sources'])} sources "
+                f"({', '.join(manifest['sources'])}), targets {', '.join(manifest['targets'])}; {stopping}; "
+                f"{len(lt['seeds'])} seeds per (source, layer, budget).")  # fmt: skip
+    intro = ("For each layer k of a source, layers up to k are frozen and the rest retrained on the target "
+             "(`assets/minitaskonomy/layer_transfer.csv`). Scores compare each source layer's graph with the target "
+             "model's encoder graph on `scenes-shifted` probes.")  # fmt: skip
+    return {"label": "shifted scenes", "title": "Layer selection (shifted scene domain)", "intro": intro, "protocol": protocol, "rows": rows, "checks": checks}
+
+
+def photo_benchmark(count: int, cache: GraphCache) -> dict | None:
+    """Layer selection of EfficientNet-Lite0/1/2 for the photo tasks (a linear head on each frozen layer)."""
+    from depara_core.zoos.photo_tasks import TASKS, layer_ground_truth, read_manifest
+
+    zoo = load_zoo("efficientnet-lite-photo-tasks")
+    if not zoo.available:
+        print(f"layer selection (photos) skipped: {zoo.unavailable_reason}")
+        return None
+    rows, checks = layer_selection(layer_ground_truth(), {s.name: s for s in zoo.specs}, load_builtin("photos", count), cache)
+    manifest = read_manifest()
+    p = manifest["protocol"]
+    targets = ", ".join(f"{m['name']} (test accuracy {m['test_accuracy']:.2f})" for m in manifest["models"])
+    protocol = (f"Protocol, as built (`assets/photo_tasks/manifest.json`, a reduced protocol): images: {p['images']}; "
+                f"{p['counts']['train']} labelled, {p['counts']['val']} validation and {p['counts']['test']} test images; "
+                f"transfer: {p['transfer']}; {p['seeds_at_small_budgets']} disjoint label draws below {max(p['budgets'])} labels; "
+                f"{p['reduced']}. Target networks: {p['targets']} — {targets}.")  # fmt: skip
+    intro = ("EfficientNet-Lite0/1/2 (ImageNet weights) as sources for three tasks on natural photos: "
+             + "; ".join(f"`{t.name}`: {t.description}" for t in TASKS.values())
+             + ". For each layer of a source a linear head is fitted on that frozen layer's output "
+             "(`assets/photo_tasks/layer_transfer.csv`). Scores compare each source layer's graph with the target "
+             "network's encoder graph on `photos` probes.")  # fmt: skip
+    return {"label": "photos", "title": "Layer selection (EfficientNet-Lite on photo tasks)", "intro": intro, "protocol": protocol, "rows": rows, "checks": checks}
+
+
+def layer_lines(bench: dict) -> tuple[list[str], pd.DataFrame]:
+    layer_rows, checks = bench["rows"], bench["checks"]
     kept = layer_rows[layer_rows["kept"]]
     agg = kept.groupby(["budget", "method"]).agg(Spearman=("Spearman", "mean"), best_picked=("best picked", "mean"), regret=("regret", "mean")).reset_index()
     ci = kept.groupby(["budget", "method"])["Spearman"].apply(lambda v: bootstrap_ci(v.to_numpy())).reset_index(name="ci")
     agg = agg.merge(ci, on=["budget", "method"])
     agg["95% CI"] = agg.pop("ci").map(lambda c: f"[{c.lo:+.2f}, {c.hi:+.2f}]")
     agg = agg.sort_values(["budget", "Spearman"], ascending=[True, False])
-    lines = ["## Layer selection (shifted scene domain)", "",
-             "For each layer k of a source, layers up to k are frozen and the rest retrained on the target "
-             "(`assets/minitaskonomy/layer_transfer.csv`). Scores compare each source layer's graph with the target "
-             "model's encoder graph on `scenes-shifted` probes. `best picked`: share of (source, target) pairs whose "
+    lines = [f"## {bench['title']}", "",
+             bench["intro"] + " `best picked`: share of (source, target) pairs whose "
              "top-scored layer is the measured best; `regret`: relative loss increase of the picked layer. The depth "
              "rules always pick the shallowest or the deepest layer.", "",
              f"**Target check.** A target is scored only if its best layer beats the constant predictor (one output for every image, "
              f"fitted to the labels) by at least {CONSTANT_MARGIN:.0%} in loss:", "", md(checks), "",
              "Mean over the kept (source, target) pairs (95% bootstrap interval over pairs):", "", md(agg), "",
-             f"Protocol, as built (`assets/minitaskonomy/shifted/manifest.json`): {protocol}. "
-             "EfficientNet-Lite sources on photos are not measured (about an hour per target on a 2-core CPU).", "",
+             bench["protocol"], "",
              "<details><summary>Per pair</summary>", "", md(layer_rows), "", "</details>", ""]  # fmt: skip
     return lines, agg
 
 
 # ---- findings ------------------------------------------------------------------------------
-def findings(results: list[dict], layer_agg: pd.DataFrame | None, layer_rows: pd.DataFrame | None = None) -> list[str]:
+def findings(results: list[dict], benches: list[dict]) -> list[str]:
     from depara_core.zoos.minitaskonomy.assets import ASSET_DIR
 
     out = ["## Findings", "", "Each statement follows a paired 95% bootstrap interval over targets (per-target Spearman).", ""]
@@ -393,15 +424,33 @@ def findings(results: list[dict], layer_agg: pd.DataFrame | None, layer_rows: pd
     dropped = {b: v for b, v in manifest.get("flat_targets", {}).items() if v}
     if dropped:
         out.append("- Targets left out as flat (every source within seed noise): " + "; ".join(f"{b} labels: {', '.join(v)}" for b, v in dropped.items()) + ".")
-    if layer_agg is not None and len(layer_agg):
-        for budget, g in layer_agg.groupby("budget"):
+    for bench in benches:
+        for budget, g in bench["agg"].groupby("budget"):
             top = g.iloc[0]
-            out.append(f"- Layer selection, {budget} labels (kept targets): best {top['method']} ρ {top['Spearman']:+.2f} {top['95% CI']}; "
+            out.append(f"- Layer selection ({bench['label']}), {budget} labels (kept targets): best {top['method']} ρ {top['Spearman']:+.2f} {top['95% CI']}; "
                        + ", ".join(f"{row.method} {row.Spearman:+.2f}" for row in g.iloc[1:].itertuples()) + ".")  # fmt: skip
-    for method, rule in depth_twins(layer_rows):
-        out.append(f"- {method} ranks the layers of every (source, target) pair exactly as the {rule} rule does (the same per-pair Spearman "
-                   "everywhere): for layer selection here it is that rule, not a label-free estimate of transfer.")  # fmt: skip
+        for method, rule in depth_twins(bench["rows"]):
+            out.append(f"- Layer selection ({bench['label']}): {method} ranks the layers of every (source, target) pair exactly as the {rule} rule "
+                       "does (the same per-pair Spearman everywhere): for layer selection there it is that rule, not a label-free estimate of transfer.")  # fmt: skip
+        out.append(f"- Layer-selection goal ({bench['label']}) — a label-free method with ρ ≥ 0.6 at every budget and above both depth rules: "
+                   + (", ".join(layer_goal(bench["agg"])) or "none") + ".")  # fmt: skip
     return out + [""]
+
+
+def layer_goal(agg: pd.DataFrame) -> list[str]:
+    """Label-free methods whose mean layer Spearman is ≥ 0.6 at every budget and above both depth rules there."""
+    rules = ("shallowest layer", "deepest layer")
+    wins = []
+    for method in dict.fromkeys(agg["method"]):
+        if method in rules:
+            continue
+        ok = True
+        for _, g in agg.groupby("budget"):
+            by = g.set_index("method")["Spearman"]
+            ok &= bool(method in by and by[method] >= 0.6 and all(by[method] > by.get(r, -np.inf) for r in rules))
+        if ok:
+            wins.append(method)
+    return wins
 
 
 def depth_twins(layer_rows: pd.DataFrame | None) -> list[tuple[str, str]]:
@@ -465,10 +514,9 @@ def main() -> None:
         swaps.append(swap.assign(probes=probe_name))
         lines += ["### Seed swaps (1,000 labels)", "", "Mean Spearman when the target networks, or the sources, are replaced by their seed-2 twins:", "", md(swap), ""]
     summary = pd.DataFrame([{"probes": r["probes"], "budget": r["budget"], **{m: r["means"][m] for m in SUMMARY_METHODS}} for r in results])
-    layer = layer_selection(args.count, cache)
-    layer_agg = None
-    if layer is not None and len(layer[0]):
-        section, layer_agg = layer_lines(*layer)
+    benches = [b for b in (shifted_benchmark(args.count, cache), photo_benchmark(args.count, cache)) if b is not None and len(b["rows"])]
+    for bench in benches:
+        section, bench["agg"] = layer_lines(bench)
         lines += section
     if research:
         lines += ["## Research: can the node term carry signal?", "",
@@ -481,7 +529,7 @@ def main() -> None:
                   "A common input space across zoos is not tested here: every mini-taskonomy network sees the same input "
                   "(images in [0, 1]), so Gradient×Input already shares its baseline within this zoo.", "", *research]
     lines += ["## Summary: mean Spearman over targets", "", md(summary), "", f"_Computed in {time.time() - t0:.0f} s._", ""]
-    lines[6:6] = findings(results, layer_agg, layer[0] if layer is not None else None)
+    lines[6:6] = findings(results, benches)
     (out / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {out / 'RESULTS.md'}")
 

@@ -23,7 +23,7 @@ from depara_core.errors import ProbeError
 from depara_core.probes.probeset import MIN_PROBES, ProbeSet, decode_image
 from depara_core.resources import package_file
 
-__all__ = ["ATTRIBUTIONS", "SOURCES", "natural_photos", "available_photos"]
+__all__ = ["ATTRIBUTIONS", "SOURCES", "natural_photos", "available_photos", "decoded_photos", "square_crop"]
 
 _SKIMAGE_CC0 = "CC0 by the photographer"
 
@@ -91,7 +91,13 @@ def _decoded(paths: tuple[tuple[str, Path], ...]) -> tuple[tuple[str, np.ndarray
     return tuple(out)
 
 
-def _crop(rgb: np.ndarray, box: tuple[float, float, float, float], size: int, flip: bool) -> np.ndarray:
+def decoded_photos() -> tuple[tuple[str, np.ndarray], ...]:
+    """(key, read-only RGB array) of every available photo, decoded once per process."""
+    return _decoded(tuple(available_photos().items()))
+
+
+def square_crop(rgb: np.ndarray, box: tuple[float, float, float, float], size: int, flip: bool = False) -> np.ndarray:
+    """The (left, top, right, bottom) ``box`` of ``rgb`` resampled to ``size`` x ``size`` (bicubic), mirrored if ``flip``."""
     im = Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC, box=box)
     if flip:
         im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -107,7 +113,7 @@ def natural_photos(count: int = 200, size: int = 224, seed: int = 0) -> ProbeSet
         raise ProbeError(f"{count} probes were asked for; DEPARA needs at least {MIN_PROBES}", f"ask for {MIN_PROBES} or more")
     if size < 8:
         raise ProbeError(f"probe size {size} is too small", "use a size of 8 pixels or more (224 suits ImageNet models)")
-    photos = _decoded(tuple(available_photos().items()))
+    photos = decoded_photos()
     if not photos:
         raise ProbeError(
             "none of the sample photos of scikit-image, scikit-learn or matplotlib is installed",
@@ -126,7 +132,7 @@ def natural_photos(count: int = 200, size: int = 224, seed: int = 0) -> ProbeSet
             side = rng.uniform(0.3, 1.0) * short
             top, left = rng.uniform(0, h - side), rng.uniform(0, w - side)
             flip = bool(rng.random() < 0.5)
-        images[i] = _crop(rgb, (left, top, left + side, top + side), size, flip)
+        images[i] = square_crop(rgb, (left, top, left + side, top + side), size, flip)
         ids.append(f"photos-{i:04d}-{key}")
     used = [key for key, _ in photos[: min(count, len(photos))]]
     licence = "; ".join(ATTRIBUTIONS[k] for k in used)

@@ -65,6 +65,10 @@ ZOOS = Registry(
             "mini-taskonomy: 32x32 task networks (depth, normals, segmentation, ...) trained on procedural scenes, with measured transfer",
         ),
         Entry(
+            "efficientnet-lite-photo-tasks", "depara_core.zoos.photo_tasks:zoo",
+            "photo-task targets (which photo, rotation, blur; 64 px CNNs) and EfficientNet-Lite0/1/2, for layer selection on natural photos",
+        ),
+        Entry(
             "mini-taskonomy-shifted", "depara_core.zoos.minitaskonomy:shifted_zoo",
             "mini-taskonomy targets trained on shifted scenes (and the DEFAULT-domain sources), for layer selection",
         ),
