@@ -85,6 +85,14 @@ def sidebar(current: st.Page) -> None:
         )  # fmt: skip
         methods = method_names()
         st.selectbox("Attribution method", methods, **ui.bind("method"), format_func=lambda n: get_method(n).description)
+        st.radio(
+            "Input of Gradient*Input", ["model", "pixels"], **ui.bind("input_space"), horizontal=True,
+            format_func={"model": "each model's own", "pixels": "probe pixels"}.get, disabled=ss.method != "gradient_x_input",
+            help="Each model's own preprocessed input (the paper's): its baseline is whatever zero means after the model's "
+            "normalisation (black, grey, the mean colour), so maps of models from different zoos are not comparable. "
+            "Probe pixels: the gradient carried back through the preprocessing, times the pixels in [0, 1]: one black "
+            "baseline for every model. For Gradient*Input only.",
+        )  # fmt: skip
         if current.title == "Task transferability":  # the page's own λ controls update live; no stale copy here
             st.caption("λ (edge weight): set with the slider on this page.")
         else:

@@ -134,6 +134,7 @@ def _options(args: argparse.Namespace) -> GraphOptions:
         center_edges=args.center_edges,
         feature_sketch_dim=args.feature_sketch or 0,
         precision=args.precision,
+        input_space=args.input_space,
     )
 
 
@@ -377,6 +378,8 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     _preset_argument(p)
     p.add_argument("--objective", choices=["sqnorm", "mean", "sum"], help="attribution objective: ||F||² (paper) or the original code's mean/sum (default: the preset's)")
     p.add_argument("--node-reduce", choices=["none", "channel_mean", "channel_abs_mean"], help="reduction of node maps over channels (default: the preset's)")
+    p.add_argument("--input-space", choices=["model", "pixels"], default="model",
+                   help="Gradient*Input w.r.t. each model's own preprocessed input (default, the paper's) or the probes' pixels in [0, 1] (one black baseline for models of different zoos)")
     p.add_argument("--center-edges", action="store_true", default=None, help="centre features over probes before cosine edges (default: the preset's)")
     p.add_argument("--input-clip", type=_number(float, 0, 1), nargs=2, metavar=("LOW", "HIGH"),
                    help="clip probe values in [0, 1] to [LOW, HIGH] before each model's normalisation (the paper code's 0.1 0.9; default: the preset's)")  # fmt: skip

@@ -36,6 +36,7 @@ from depara_core.compare.baselines import PSEUDO_LABELS, logme_matrix
 from depara_core.compare.ranks import spearman, standardised_ranks
 from depara_core.compare.terms import BASELINES, SimilarityTerms, pairwise_terms
 from depara_core.compare.workflows import zoo_terms
+from depara_core.engine.graph import GraphOptions
 from depara_core.engine.run import compute_graphs
 from depara_core.evaluation.controls import depth_rule, target_agnostic_prior
 from depara_core.evaluation.ground_truth import GroundTruth
@@ -292,10 +293,11 @@ def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name:
 
 
 # ---- layer selection -----------------------------------------------------------------------
-def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache) -> tuple[pd.DataFrame, pd.DataFrame]:
+def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache, variants: dict[str, GraphOptions] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (source, target, budget): Spearman of each method's layer scores with measured transfer
     (``table``: source, target, layer, budget, loss; ``constant`` rows the trivial predictor, ``scratch``
-    rows ignored), and the constant-predictor check of each target. ``specs``: models by name."""
+    rows ignored), and the constant-predictor check of each target. ``specs``: models by name;
+    ``variants``: other graph options, scored as "DEPARA-V <label>" and "DEPARA λ=1 <label>"."""
     layers_only = table[~table["layer"].isin(["scratch", "constant"])]
     checks = []
     for (target, budget), g in table.groupby(["target", "budget"]):
@@ -316,6 +318,12 @@ def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache)
         col = terms.names.index("__target__")
         scores = {"DEPARA λ=1": terms.matrix("DEPARA", 1.0)[:-1, col], "DEPARA λ=0.25": terms.matrix("DEPARA", 0.25)[:-1, col]}
         scores.update({m: terms.matrix(m, 1.0)[:-1, col] for m in ("DEPARA-V", "DEPARA-E", "DEPARA-E centred", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")})
+        for label, options in (variants or {}).items():
+            vg = compute_graphs(src, probes, layers, options, cache=cache)
+            vt = compute_graphs(tgt, probes, [tgt.spec.encoder], options, cache=cache)[tgt.spec.encoder]
+            vterms = pairwise_terms({**vg, "__target__": vt})
+            scores[f"DEPARA-V {label}"] = vterms.matrix("DEPARA-V", 1.0)[:-1, col]
+            scores[f"DEPARA λ=1 {label}"] = vterms.matrix("DEPARA", 1.0)[:-1, col]
         scores.update({f"{rule} layer": depth_rule(len(layers), rule) for rule in ("shallowest", "deepest")})
         for budget, b in pair.groupby("budget"):
             loss = b.groupby("layer")["loss"].mean().reindex(layers).to_numpy()
@@ -360,7 +368,8 @@ def photo_benchmark(count: int, cache: GraphCache) -> dict | None:
     if not zoo.available:
         print(f"layer selection (photos) skipped: {zoo.unavailable_reason}")
         return None
-    rows, checks = layer_selection(layer_ground_truth(), {s.name: s for s in zoo.specs}, load_builtin("photos", count), cache)
+    pixels = {"pixels": GraphOptions(input_space="pixels")}  # EfficientNet's input zero is grey, the targets' black
+    rows, checks = layer_selection(layer_ground_truth(), {s.name: s for s in zoo.specs}, load_builtin("photos", count), cache, pixels)
     manifest = read_manifest()
     p = manifest["protocol"]
     targets = ", ".join(f"{m['name']} (test accuracy {m['test_accuracy']:.2f})" for m in manifest["models"])
@@ -372,7 +381,9 @@ def photo_benchmark(count: int, cache: GraphCache) -> dict | None:
              + "; ".join(f"`{t.name}`: {t.description}" for t in TASKS.values())
              + ". For each layer of a source a linear head is fitted on that frozen layer's output "
              "(`assets/photo_tasks/layer_transfer.csv`). Scores compare each source layer's graph with the target "
-             "network's encoder graph on `photos` probes.")  # fmt: skip
+             "network's encoder graph on `photos` probes. The sources' input is normalised around grey, the targets' is not, so "
+             "Gradient×Input in each model's own input space has different baselines; *pixels*: the same graphs with "
+             "Gradient×Input taken in the probes' pixel space (`GraphOptions(input_space=\"pixels\")`, a black baseline for all).")  # fmt: skip
     return {"label": "photos", "title": "Layer selection (EfficientNet-Lite on photo tasks)", "intro": intro, "protocol": protocol, "rows": rows, "checks": checks}
 
 
@@ -432,9 +443,28 @@ def findings(results: list[dict], benches: list[dict]) -> list[str]:
         for method, rule in depth_twins(bench["rows"]):
             out.append(f"- Layer selection ({bench['label']}): {method} ranks the layers of every (source, target) pair exactly as the {rule} rule "
                        "does (the same per-pair Spearman everywhere): for layer selection there it is that rule, not a label-free estimate of transfer.")  # fmt: skip
+        for budget, line in variant_lines(bench["rows"]):
+            out.append(f"- Layer selection ({bench['label']}), {budget} labels: {line}.")
         out.append(f"- Layer-selection goal ({bench['label']}) — a label-free method with ρ ≥ 0.6 at every budget and above both depth rules: "
                    + (", ".join(layer_goal(bench["agg"])) or "none") + ".")  # fmt: skip
     return out + [""]
+
+
+def variant_lines(rows: pd.DataFrame) -> list[tuple[int, str]]:
+    """Per budget, each graph-option variant ("DEPARA-V pixels") against its default, paired over the kept pairs."""
+    kept = rows[rows["kept"]]
+    out = []
+    for budget, g in kept.groupby("budget"):
+        wide = g.pivot_table(index=["source", "target"], columns="method", values="Spearman")
+        parts = []
+        for method in wide.columns:
+            base = next((b for b in ("DEPARA-V", "DEPARA λ=1") if method.startswith(b + " ")), None)
+            if base is not None and base in wide:
+                d = paired_difference(wide[method].to_numpy(), wide[base].to_numpy())
+                parts.append(f"{method} ρ {wide[method].mean():+.2f} vs {base} {wide[base].mean():+.2f}: " + verdict(d, base))
+        if parts:
+            out.append((int(budget), "; ".join(parts)))
+    return out
 
 
 def layer_goal(agg: pd.DataFrame) -> list[str]:

@@ -72,9 +72,18 @@ class GraphOptions:
     sketch_above: int = 2**27
     feature_sketch_dim: int = 0
     precision: Literal["fp32", "bf16", "tf32"] = "fp32"
+    input_space: Literal["model", "pixels"] = "model"
+    """What "Input" in Gradient*Input means: ``"model"`` (the paper's, each network's own preprocessed
+    input, so that the baseline is whatever zero means after its normalisation: black, grey or the
+    mean colour) or ``"pixels"`` (the probes' pixels in [0, 1], a black baseline shared by every
+    model; see :meth:`~depara_core.models.preprocess.Preprocess.pixel_attribution`)."""
 
     def __post_init__(self) -> None:
         _method_params(self.method, self.method_params)
+        if self.input_space not in ("model", "pixels"):
+            raise DeparaError(f"input_space={self.input_space!r} is not supported", "use model or pixels")
+        if self.input_space == "pixels" and self.method != DEFAULT_METHOD:
+            raise DeparaError(f"input space 'pixels' is defined for Gradient*Input only, not {self.method!r}", "use the default method, or input space 'model'")
         if not isinstance(self.feature_sketch_dim, int) or self.feature_sketch_dim < 0 or 0 < self.feature_sketch_dim < 256:
             raise DeparaError(f"feature_sketch_dim={self.feature_sketch_dim!r} is not supported", "use 0 (exact features) or a dimension of 256 or more, e.g. 16384")
         for name, value, allowed in (
@@ -99,6 +108,7 @@ class GraphOptions:
             # absent at their defaults, so that keys written before these options existed stay valid
             **({"feature_sketch_dim": self.feature_sketch_dim} if self.feature_sketch_dim else {}),
             **({"precision": self.precision} if self.precision != "fp32" else {}),
+            **({"input_space": self.input_space} if self.input_space != "model" else {}),
         }
 
     def terms_key(self) -> dict:

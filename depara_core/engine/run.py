@@ -159,7 +159,7 @@ def iter_pieces(
                                 )
                             obj = _objective(f.float(), options.objective).sum()  # float32 sums also under bf16
                             (grad,) = torch.autograd.grad(obj, x, retain_graph=idx < len(group) - 1)
-                            node = x.detach() * grad
+                            node = prep.pixel_attribution(x.detach(), grad) if options.input_space == "pixels" else x.detach() * grad
                         else:
                             node = _captum_node(model, k, group_calls, x, options, method, params)
                         _store_node(pieces[k].nodes, pieces[k].node_norms, lo, _reduce_node(node, options.node_reduce), sketched, options, probes, k)

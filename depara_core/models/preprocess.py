@@ -81,6 +81,27 @@ class Preprocess:
             x = (x - mean) / std
         return x
 
+    def pixel_attribution(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """Gradient*Input in the probes' pixel space: ``grad`` (∂f/∂x at the model's input ``x``,
+        as this preprocessing made it) carried back through the value mapping and normalisation,
+        times the pixel values in [0, 1] (after resizing and any clip, whose gradient is taken as 1).
+
+        Every model then shares one baseline, black, whatever its normalisation.
+
+        >>> import torch
+        >>> p = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+        >>> x = p(np.full((1, 1, 1, 3), 255, np.uint8))  # white: 1.0 after normalising
+        >>> p.pixel_attribution(x, torch.ones_like(x)).flatten().tolist()  # pixel 1.0 · (∂x/∂pixel = 2)
+        [2.0, 2.0, 2.0]
+        """
+        import torch
+
+        lo, hi = self.value_range
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        pixels = (x * std + mean - lo) / (hi - lo)
+        return pixels * grad * ((hi - lo) / std)
+
     def replace(self, **overrides) -> Preprocess:
         """A copy with the given fields changed; ``None`` values leave a field as it is.
 

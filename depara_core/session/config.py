@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from depara_core.engine.graph import GraphOptions
+from depara_core.engine.graph import DEFAULT_METHOD, GraphOptions
 from depara_core.errors import DeparaError, ModelError
 from depara_core.models.controls import untrained_spec
 from depara_core.models.sources import ModelSource, source_spec
@@ -92,14 +92,18 @@ class Config:
     preset: str = DEFAULT_PRESET
     controls: tuple[str, ...] = ()
     """Zoo models whose untrained twin (same architecture, random weights) is compared too."""
+    input_space: Literal["model", "pixels"] = "model"
+    """Gradient*Input w.r.t. each model's own input (the paper's) or the probes' pixels (see :class:`GraphOptions`)."""
 
     @property
     def conventions(self) -> Preset:
         return get_preset(self.preset)
 
     def options(self) -> GraphOptions:
-        """The preset's graph options with the chosen attribution method."""
-        return dataclasses.replace(self.conventions.options, method=self.method)
+        """The preset's graph options with the chosen attribution method and input space (pixels only
+        for Gradient*Input, the one method it is defined for)."""
+        space = self.input_space if self.method == DEFAULT_METHOD else "model"
+        return dataclasses.replace(self.conventions.options, method=self.method, input_space=space)
 
 
 def resolve_specs(config: Config, zoo: Zoo | None) -> list[ModelSpec]:

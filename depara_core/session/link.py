@@ -36,6 +36,7 @@ LINK_KEYS: dict[str, str] = {
     "n": "probe_count",
     "layers": "layer_mode",
     "attribution": "method",
+    "input": "input_space",
     "conventions": "preset",
     "lam": "lam",
     "method": "method_view",
@@ -132,6 +133,7 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     _ranged(params, "n", int, 3, MAX_PROBES, updates, note, f"the probe count must be a whole number from 3 to {MAX_PROBES}")
     _choice(params, "layers", ("encoder", "all"), updates, note)
     _choice(params, "attribution", choices.attributions, updates, note)
+    _choice(params, "input", ("model", "pixels"), updates, note)
     _choice(params, "conventions", choices.presets, updates, note)
     _choice(params, "method", choices.methods, updates, note)
     _choice(params, "colours", ("pairs", "fixed"), updates, note)

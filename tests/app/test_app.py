@@ -170,6 +170,27 @@ def test_paper_code_conventions_reweight_and_recompute(app):
     assert all(m.spec.preprocess.clip == (0.1, 0.9) for m in ws.models)
 
 
+def test_pixel_input_space_computes_other_graphs_and_is_for_gradient_x_input_only(app):
+    """The sidebar's "Input of Gradient*Input": probe pixels give graphs with another cache entry; the
+    choice is disabled (and ignored) for other attribution methods."""
+    ok(app)
+    before = set(app.session_state["workspaces"])
+    radio = app.radio(key="w_input_space")
+    assert radio.value == "model" and not radio.disabled
+    radio.set_value("pixels").run()
+    app.button(key="compute_inline").click().run()
+    ok(app)
+    config = next(c for c in app.session_state["workspaces"] if c.input_space == "pixels")
+    ws = app.session_state["workspaces"][config]
+    assert ws.complete and config.options().input_space == "pixels" and config not in before
+    assert app.query_params["input"] == "pixels"
+    app.selectbox(key="w_method").set_value("saliency").run()
+    assert app.radio(key="w_input_space").disabled
+    from depara_core.session.config import Config
+
+    assert Config("z", (), config.probes, method="saliency", input_space="pixels").options().input_space == "model"
+
+
 def test_the_address_holds_the_view_and_a_link_reopens_it(app):
     """Choices go into the page's address as they change (λ from the page's fragment too); a new
     session opened with those parameters shows the same view; a hostile link is checked."""

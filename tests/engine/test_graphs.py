@@ -14,8 +14,9 @@ from depara_core.engine.graph import Cancelled, GraphOptions
 from depara_core.engine.run import compute_graphs, iter_graphs
 from depara_core.engine.sketch import count_sketch
 from depara_core.errors import GraphError, LayerError, ProbeError
+from depara_core.models.preprocess import Preprocess
 from depara_core.models.sources import callable_spec
-from depara_core.models.spec import load_model
+from depara_core.models.spec import LayerSpec, load_model
 
 
 def layer_output(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -388,3 +389,74 @@ def test_some_zero_features_are_reported_and_count_as_zero_cosine():
     other = compute_graphs(load_model(tiny_spec()), probes, ["conv1"])["conv1"]
     cos = node_cosines(g, other)
     assert cos[1] == 0 and cos[4] == 0 and np.all(cos[[0, 2, 3, 5]] != 0)
+
+
+# ---- Gradient*Input in the probes' pixel space --------------------------------------------------
+class _Normalise(nn.Module):
+    def __init__(self, mean, std) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+_MEAN, _STD, _RANGE = (0.4, 0.5, 0.6), (0.2, 0.3, 0.25), (-1.0, 2.0)
+
+
+def _normalised_outside():
+    prep = Preprocess(value_range=_RANGE, mean=_MEAN, std=_STD)
+    return load_model(callable_spec("outside", lambda: TinyNet(3), preprocess=prep, layers=(LayerSpec("conv2", "c"),), encoder="conv2"))
+
+
+def test_pixel_space_nodes_match_autograd_through_the_preprocessing(probes):
+    model = _normalised_outside()
+    g = compute_graphs(model, probes, ["conv2"], GraphOptions(input_space="pixels"))["conv2"]
+    net = model.module
+    lo, hi = _RANGE
+    for i in range(len(probes)):
+        p = torch.from_numpy(probes.images[i : i + 1].astype(np.float32) / 255).permute(0, 3, 1, 2).requires_grad_(True)
+        x = _Normalise(_MEAN, _STD)(p * (hi - lo) + lo)
+        f = layer_output(net, "conv2", x).flatten()
+        (grad,) = torch.autograd.grad((f * f).sum(), p)
+        ref = (p * grad).detach().double().flatten().numpy()
+        np.testing.assert_allclose(g.nodes[i].astype(np.float64), ref / np.linalg.norm(ref), atol=2e-3)
+        assert g.node_norms[i] == pytest.approx(np.linalg.norm(ref), rel=1e-4)
+
+
+def test_pixel_space_nodes_do_not_depend_on_where_the_normalisation_is(probes):
+    outside = _normalised_outside()
+    lo, hi = _RANGE
+
+    def inside_net():
+        net = TinyNet(3)
+        return nn.Sequential(nn.Identity(), _Scale(hi - lo, lo), _Normalise(_MEAN, _STD), net)
+
+    inside = load_model(callable_spec("inside", inside_net, layers=(LayerSpec("3.conv2", "c"),), encoder="3.conv2"))
+    pixels = GraphOptions(input_space="pixels")
+    a = compute_graphs(outside, probes, ["conv2"], pixels)["conv2"]
+    b = compute_graphs(inside, probes, ["3.conv2"], pixels)["3.conv2"]
+    b_model = compute_graphs(inside, probes, ["3.conv2"])["3.conv2"]
+    a_model = compute_graphs(outside, probes, ["conv2"])["conv2"]
+    np.testing.assert_allclose(a.nodes.astype(np.float32), b.nodes.astype(np.float32), atol=2e-3)
+    np.testing.assert_allclose(b.nodes.astype(np.float32), b_model.nodes.astype(np.float32), atol=2e-3)  # its input is pixels already
+    assert np.abs(a_model.nodes.astype(np.float32) - b_model.nodes.astype(np.float32)).max() > 0.05  # the paper's input space differs
+
+
+class _Scale(nn.Module):
+    def __init__(self, scale: float, shift: float) -> None:
+        super().__init__()
+        self.scale, self.shift = scale, shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+def test_pixel_space_is_part_of_the_key_and_only_for_gradient_x_input():
+    assert GraphOptions(input_space="pixels").key() != GraphOptions().key()
+    assert "input_space" not in GraphOptions().key()  # keys written before the option stay valid
+    with pytest.raises(Exception, match="Gradient\\*Input only"):
+        GraphOptions(input_space="pixels", method="saliency")
+    with pytest.raises(Exception, match="not supported"):
+        GraphOptions(input_space="raw")
