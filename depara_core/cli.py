@@ -246,14 +246,19 @@ def cmd_layers(args: argparse.Namespace) -> int:
         )  # fmt: skip
     finally:
         bar.close()
+    if args.rank_by not in scores.methods:
+        raise DeparaError(f"{args.rank_by} could not be scored for these layers", f"rank by one of: {', '.join(scores.methods)}")
     s = scores.combined(args.lam)
-    table = pd.DataFrame({"layer": scores.layers, "s_V": scores.s_V, "s_E": scores.s_E, "s": s})
+    table = pd.DataFrame({"layer": scores.layers, "s_V": scores.s_V, "s_E": scores.s_E, "s": s, **scores.others})
+    best = scores.best(args.lam, args.rank_by)
     if args.csv:
         _write_csv(args.csv, table)
     if args.json:
-        _write_json(args.json, {"source": source.name, "target": target.name, "lambda": args.lam, "best": scores.best(args.lam), "layers": table.to_dict(orient="records")})
-    print(table.to_string(index=False))
-    print(f"best layer of {source.name} for {target.name} at λ={args.lam}: {scores.best(args.lam)}")
+        _write_json(args.json, {"source": source.name, "target": target.name, "lambda": args.lam, "rank_by": args.rank_by, "best": best,
+                                "layers": table.to_dict(orient="records")})  # fmt: skip
+    print(table[["layer", "s_V", "s_E", "s"] + ([args.rank_by] if args.rank_by in scores.others else [])].to_string(index=False))
+    by = f"at λ={args.lam}" if args.rank_by == "DEPARA" else f"by {args.rank_by}"
+    print(f"best layer of {source.name} for {target.name} {by}: {best}")
     return 0
 
 
@@ -424,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--layers", nargs="+", help="layer names, or 'all' (default)")
+    p.add_argument("--rank-by", default="DEPARA", choices=list(ALL_METHODS),
+                   help="the score that picks the best layer: DEPARA's s(λ) (default, Eq. 6) or a label-free baseline scored from the same graphs (every one is written to --csv/--json)")
     _common(p)
     p.set_defaults(func=cmd_layers)
     p = sub.add_parser("evaluate", help="rankings against a ground-truth CSV, as JSON")

@@ -53,10 +53,18 @@ with main, ui.guard("layer selection"):
     truth = ui.layer_truth()
     measured_name = truth.name if truth is not None else "measured transfer"
     if done:
+        offered = done[0].methods
+        if ss.get("layer_method") not in offered:
+            ss.layer_method = "DEPARA"
+        method = st.selectbox(
+            "Rank layers by", offered, key="layer_method", format_func=lambda m: f"DEPARA, s(λ={lam:g}) (the paper's)" if m == "DEPARA" else m,
+            help="DEPARA's s(λ) is the paper's Eq. 6. The other label-free estimators are scored from the same graphs; "
+            "on the photo-task benchmark PL-LogME ranks layers best (docs/RESULTS.md).",
+        )  # fmt: skip
         labels = [ws.layer_label(source, layer).split(":")[0] for layer in done[0].layers]
         measured = {s.target: truth.series(source, s.target, s.layers) for s in done} if truth is not None else {}
         if len(done) > 1:
-            fig, table = layer_targets_view(done, lam, labels, measured, measured_name)
+            fig, table = layer_targets_view(done, lam, labels, measured, measured_name, method)
             ui.chart(fig, f"layers-{source}-targets", key="layer_targets_chart")
             ui.table(table, f"layer-recommendations-{source}", key="layer_targets_table")
             detail = st.selectbox("Details for target", [s.target for s in done], key="layer_detail")
@@ -64,13 +72,13 @@ with main, ui.guard("layer selection"):
         else:
             scores = done[0]
         m = measured.get(scores.target)
-        fig, table = layer_view(scores, lam, labels, m, measured_name)
-        best = scores.best(lam)
+        fig, table = layer_view(scores, lam, labels, m, measured_name, method)
+        best = scores.best(lam, method)
         m1, m2 = st.columns(2)
-        m1.metric("Recommended layer", ws.layer_label(source, best), help=f"argmax of {weighting_formula(scores.node_scale, lam)}")
+        m1.metric("Recommended layer", ws.layer_label(source, best), help=f"argmax of {weighting_formula(scores.node_scale, lam) if method == 'DEPARA' else method}")
         if m is not None:
-            rho = layer_agreement(scores, lam, m)
-            m2.metric("Spearman ρ (s(λ) vs measured)", "n/a" if np.isnan(rho) else f"{rho:.3f}")
+            rho = layer_agreement(scores, lam, m, method)
+            m2.metric(f"Spearman ρ ({'s(λ)' if method == 'DEPARA' else method} vs measured)", "n/a" if np.isnan(rho) else f"{rho:.3f}")
         ui.chart(fig, f"layers-{source}-{scores.target}", key="layer_chart")
         ui.table(table, f"layers-{source}-{scores.target}", key="layer_table")
         st.caption(f"λ = {lam:g} (set it in the sidebar or on Task transferability).")

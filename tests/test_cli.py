@@ -86,6 +86,11 @@ def test_layers_graphs_and_evaluate_commands(in_workdir, capsys):
     result = json.loads((in_workdir / "layers.json").read_text())
     s = [row["s"] for row in result["layers"]]
     assert result["best"] == result["layers"][int(np.argmax(s))]["layer"]
+    # ranked by a baseline: every baseline's per-layer score is written; the best is that score's argmax
+    assert main(["layers", "--source", "a=cli_models:alpha", "--target", "b=cli_models:beta", "--probes", "probes", "--json", "by.json", "--rank-by", "CKA", "--quiet"]) == 0
+    by = json.loads((in_workdir / "by.json").read_text())
+    cka = [row["CKA"] for row in by["layers"]]
+    assert by["rank_by"] == "CKA" and by["best"] == by["layers"][int(np.argmax(cka))]["layer"] and "PL-LogME" in by["layers"][0]
     assert main(["graphs", "--model", "a=cli_models:alpha", "--probes", "probes", "--layers", "0", "2", "--csv", "g.csv", "--quiet"]) == 0
     assert list(pd.read_csv(in_workdir / "g.csv")["layer"].astype(str)) == ["0", "2"]
     assert main(["similarity", "--model", "A=cli_models:alpha", "--model", "B=cli_models:beta", "--model", "C=cli_models:gamma",

@@ -1,18 +1,24 @@
-"""Layer selection (Eq. 6): every layer of a source scored against a target's encoder graph."""
+"""Layer selection (Eq. 6): every layer of a source scored against a target's encoder graph.
+
+Beside DEPARA's terms, every λ-independent baseline of :mod:`depara_core.compare.terms` is scored
+per layer from the same graphs, so that a layer ranking by, e.g., PL-LogME costs nothing more.
+
+>>> s = LayerScores("src", "tgt", ("a", "b"), np.array([0.1, 0.3]), np.array([0.5, 0.2]), others={"CKA": np.array([0.2, 0.9])})
+>>> s.best(1.0), s.best(1.0, "CKA"), s.scores(0.0, "DEPARA").tolist(), s.methods
+('a', 'b', [0.1, 0.3], ('DEPARA', 'DEPARA-V', 'DEPARA-E', 'CKA'))
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from depara_core.compare.pairwise import (
-    edge_similarity,
-    node_similarity,
-)
+from depara_core.compare.pairwise import edge_similarity, node_similarity
+from depara_core.compare.terms import ALL_METHODS, pairwise_terms
 from depara_core.engine.graph import Graph
-from depara_core.errors import DeparaError
+from depara_core.errors import DeparaError, GraphError
 
 __all__ = ['LayerScores', 'layer_scores']
 
@@ -27,31 +33,66 @@ class LayerScores:
     s_V: np.ndarray
     s_E: np.ndarray
     node_scale: float = 1.0
+    others: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Per-layer scores of the λ-independent baselines (RSA, CKA, PL-LogME, …), by method name;
+    NaN for a layer where a baseline is undefined (e.g. constant features)."""
 
     def combined(self, lam: float) -> np.ndarray:
         return self.node_scale * self.s_V + lam * self.s_E
 
-    def best(self, lam: float = 1.0) -> str:
-        """argmax_k s(G_k source, G_e target)."""
-        return self.layers[int(np.argmax(self.combined(lam)))]
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods these scores can rank layers by, in display order."""
+        have = {"DEPARA centred": "DEPARA-E centred" in self.others}
+        return tuple(m for m in ALL_METHODS if have.get(m, m in ("DEPARA", "DEPARA-V", "DEPARA-E") or m in self.others))
 
-    def ranking(self, lam: float = 1.0) -> list[tuple[str, float]]:
-        s = self.combined(lam)
-        return [(self.layers[i], float(s[i])) for i in np.argsort(-s, kind="stable")]
+    def scores(self, lam: float = 1.0, method: str = "DEPARA") -> np.ndarray:
+        """Per-layer scores of ``method``: s(λ) for DEPARA, its terms, or a baseline's."""
+        if method == "DEPARA":
+            return self.combined(lam)
+        if method == "DEPARA centred" and "DEPARA-E centred" in self.others:
+            return self.node_scale * self.s_V + lam * self.others["DEPARA-E centred"]
+        table = {"DEPARA-V": self.s_V, "DEPARA-E": self.s_E, **self.others}
+        if method not in table:
+            raise DeparaError(f"{method} was not scored for the layers of {self.source}", f"choose one of: {', '.join(self.methods)}")
+        return table[method]
+
+    def best(self, lam: float = 1.0, method: str = "DEPARA") -> str:
+        """argmax_k s(G_k source, G_e target) (or the method's score); layers where it is undefined are skipped."""
+        s = self.scores(lam, method)
+        return self.layers[int(np.nanargmax(s))] if np.isfinite(s).any() else self.layers[0]
+
+    def ranking(self, lam: float = 1.0, method: str = "DEPARA") -> list[tuple[str, float]]:
+        s = self.scores(lam, method)
+        return [(self.layers[i], float(s[i])) for i in np.argsort(-np.nan_to_num(s, nan=-np.inf), kind="stable")]
+
+
+_TERMS = ("DEPARA", "DEPARA-V", "DEPARA-E", "DEPARA centred")
+
+
+def _baseline_scores(g: Graph, target: Graph) -> dict[str, float]:
+    try:
+        terms = pairwise_terms({"source": g, "target": target})
+    except GraphError:  # e.g. constant features: CKA and the others are undefined at this layer
+        return {}
+    return {m: float(terms.matrix(m)[0, 1]) for m in terms.methods if m not in _TERMS}
 
 
 def layer_scores(source_graphs: Iterable[Graph], target: Graph, node_scale: float = 1.0) -> LayerScores:
     """Score every source layer against the target's encoder graph.
 
     ``source_graphs`` may be a generator (:func:`~depara_core.graphs.iter_graphs`): each graph is
-    reduced to two numbers and dropped, so memory holds one group of layers at a time.
+    reduced to its scores and dropped, so memory holds one group of layers at a time.
     """
-    layers, sv, se, source = [], [], [], ""
+    layers, sv, se, others, source = [], [], [], [], ""
     for g in source_graphs:
         source = g.model
         layers.append(g.layer)
         sv.append(node_similarity(g, target))
         se.append(edge_similarity(g, target))
+        others.append(_baseline_scores(g, target))
     if not layers:
         raise DeparaError("no source layers to score", "choose at least one layer")
-    return LayerScores(source, target.model, tuple(layers), np.array(sv), np.array(se), node_scale)
+    names = [m for m in ALL_METHODS if any(m in o for o in others)]
+    table = {m: np.array([o.get(m, np.nan) for o in others]) for m in names}
+    return LayerScores(source, target.model, tuple(layers), np.array(sv), np.array(se), node_scale, table)

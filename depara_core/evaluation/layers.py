@@ -67,10 +67,11 @@ class LayerTruth:
         return np.array([by_layer.get(layer, np.nan) for layer in layers], dtype=float)
 
 
-def layer_agreement(scores: LayerScores, lam: float, measured: np.ndarray) -> float:
-    """Spearman between s(λ) per layer and the measured transfer (layers measured only; NaN if < 3)."""
-    s = scores.combined(lam)
-    ok = np.isfinite(measured)
+def layer_agreement(scores: LayerScores, lam: float, measured: np.ndarray, method: str = "DEPARA") -> float:
+    """Spearman between ``method``'s per-layer scores (s(λ) for DEPARA) and the measured transfer
+    (layers measured and scored only; NaN if < 3)."""
+    s = scores.scores(lam, method)
+    ok = np.isfinite(measured) & np.isfinite(s)
     if ok.sum() < 3 or np.ptp(measured[ok]) == 0 or np.ptp(s[ok]) == 0:
         return float("nan")
     return spearman(s[ok], measured[ok])

@@ -45,6 +45,7 @@ LINK_KEYS: dict[str, str] = {
     "target": "target",
     "source": "layer_source",
     "layer_target": "layer_targets",
+    "layer_method": "layer_method",
 }
 """Query parameter → the session-state key it mirrors, in the order links are written."""
 
@@ -136,6 +137,7 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     _choice(params, "input", ("model", "pixels"), updates, note)
     _choice(params, "conventions", choices.presets, updates, note)
     _choice(params, "method", choices.methods, updates, note)
+    _choice(params, "layer_method", choices.methods, updates, note)
     _choice(params, "colours", ("pairs", "fixed"), updates, note)
     _ranged(params, "lam", float, 0.0, MAX_LAMBDA, updates, note, f"λ must be a number from 0 to {MAX_LAMBDA:g}")
     if "sweep" in params:

@@ -376,9 +376,11 @@ def layer_scores(
     measured_name: str = "measured transfer",
     lambda_value: float | None = None,
     title: str = "",
+    score_name: str | None = None,
 ) -> go.Figure:
     """Node (s_V), edge (s_E) and combined s(λ) similarity per layer; the recommended layer is
     marked with a band and a star. ``measured`` (e.g. fine-tuned accuracy) goes on a right axis.
+    ``score_name`` names the solid curve when it is another method's score than s(λ).
 
     >>> fig = layer_scores(["conv1", "conv2"], [0.2, 0.5], [0.3, 0.6], [0.25, 0.55], best="conv2")
     >>> fig.layout.shapes[0].x0
@@ -388,7 +390,7 @@ def layer_scores(
     count = len(names)
     if count == 0:
         raise PlotInputError("no layers were given", hint="pass at least one layer")
-    combined_name = "s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})"
+    combined_name = score_name or ("s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})")
     series = {
         "s_V (nodes)": as_finite_array(s_V, "s_V", ndim=1),
         "s_E (edges)": as_finite_array(s_E, "s_E", ndim=1),
@@ -445,8 +447,9 @@ def layer_targets(
     measured_name: str = "measured transfer",
     lambda_value: float | None = None,
     title: str = "",
+    score_name: str | None = None,
 ) -> go.Figure:
-    """One source's layers against several targets: s(λ) per target (one colour each) with a star at
+    """One source's layers against several targets: s(λ) (or ``score_name``'s score) per target (one colour each) with a star at
     its recommended layer; where ``measured`` has a target's per-layer transfer (NaN where unknown),
     it is drawn dotted in the same colour on a right axis.
 
@@ -478,7 +481,7 @@ def layer_targets(
                                      line={"color": colour, "dash": "dot", "width": 1}, marker={"symbol": "circle-open"}, connectgaps=False), secondary_y=True)  # fmt: skip
     if measured:
         fig.update_yaxes(title={"text": measured_name}, secondary_y=True, showgrid=False)
-    combined = "s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})"
+    combined = score_name or ("s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})")
     fig.update_xaxes(type="category", title={"text": "layer"})
     fig.update_yaxes(title={"text": f"{combined} to each target"}, **on_left)
     fig.update_layout(title=title or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})

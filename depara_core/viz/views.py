@@ -356,11 +356,12 @@ def edge_disagreement(a: Graph, b: Graph, probes: ProbeSet, top: int = 15, thumb
 # ---- layers --------------------------------------------------------------------------------
 def layer_targets_view(
     scores: Sequence[LayerScores], lam: float, labels: Sequence[str] | None = None, measured: dict[str, np.ndarray | None] | None = None,
-    measured_name: str = "measured transfer",
+    measured_name: str = "measured transfer", method: str = "DEPARA",
 ) -> tuple[go.Figure, pd.DataFrame]:
     """One source's layers against several targets (each :class:`LayerScores` of the same source and
-    layers): s(λ) per target with its recommended layer, measured transfer where known, and one table
-    of every target's recommendation (with the Spearman ρ of s(λ) against measured transfer)."""
+    layers): s(λ) (or ``method``'s score) per target with its recommended layer, measured transfer
+    where known, and one table of every target's recommendation (with the Spearman ρ of the score
+    against measured transfer)."""
     if not scores:
         raise plots.PlotInputError("no layer scores were given", hint="score at least one target")
     first = scores[0]
@@ -368,36 +369,42 @@ def layer_targets_view(
         raise plots.PlotInputError("the layer scores are of different sources or layers", hint="compare targets of one source")
     names = list(labels) if labels else list(first.layers)
     measured = measured or {}
-    fig = plots.layer_targets(names, {s.target: s.combined(lam) for s in scores}, measured, measured_name, lam, title=f"layers of {first.source} vs {len(scores)} targets")
+    label = f"s(λ={lam:g})" if method == "DEPARA" else method
+    fig = plots.layer_targets(names, {s.target: np.nan_to_num(s.scores(lam, method), nan=0.0) for s in scores}, measured, measured_name, lam,
+                              title=f"layers of {first.source} vs {len(scores)} targets" + ("" if method == "DEPARA" else f" ({method})"), score_name=label)  # fmt: skip
     rows = []
     for s in scores:
-        combined = s.combined(lam)
-        best = int(np.argmax(combined))
+        combined = s.scores(lam, method)
+        best = s.layers.index(s.best(lam, method))
         m = measured.get(s.target)
-        rho = layer_agreement(s, lam, m) if m is not None else float("nan")
-        rows.append({"target": s.target, "recommended layer": names[best], f"s(λ={lam:g})": float(combined[best]),
+        rho = layer_agreement(s, lam, m, method) if m is not None else float("nan")
+        rows.append({"target": s.target, "recommended layer": names[best], label: float(combined[best]),
                      "best measured layer": names[int(np.nanargmax(m))] if m is not None and np.isfinite(m).any() else "", "Spearman ρ vs measured": rho})  # fmt: skip
     return fig, pd.DataFrame(rows)
 
 
-def layer_view(scores: LayerScores, lam: float, labels: Sequence[str] | None = None, measured: np.ndarray | None = None, measured_name: str = "measured transfer") -> tuple[go.Figure, pd.DataFrame]:
-    """Per-layer s_V, s_E and s(λ) with the recommended layer marked, and the table behind it."""
-    s = scores.combined(lam)
+def layer_view(
+    scores: LayerScores, lam: float, labels: Sequence[str] | None = None, measured: np.ndarray | None = None, measured_name: str = "measured transfer",
+    method: str = "DEPARA",
+) -> tuple[go.Figure, pd.DataFrame]:
+    """Per-layer s_V, s_E and s(λ) (or ``method``'s score) with the recommended layer marked, and the table behind it."""
+    s = scores.scores(lam, method)
+    label = f"s(λ={lam:g})" if method == "DEPARA" else method
     names = list(labels) if labels else list(scores.layers)
-    best = int(np.argmax(s))
+    best = scores.layers.index(scores.best(lam, method))
     shown = measured if measured is not None and np.isfinite(measured).any() else None
     if shown is not None:
         shown = np.where(np.isfinite(shown), shown, np.nan)
     fig = plots.layer_scores(
-        names, scores.s_V, scores.s_E, s, best=best,
+        names, scores.s_V, scores.s_E, np.nan_to_num(s, nan=0.0), best=best,
         measured=None if shown is None or not np.isfinite(shown).all() else shown,
-        measured_name=measured_name, lambda_value=lam, title=f"layers of {scores.source} vs {scores.target}",
+        measured_name=measured_name, lambda_value=lam, title=f"layers of {scores.source} vs {scores.target}", score_name=None if method == "DEPARA" else method,
     )  # fmt: skip
     if shown is not None and not np.isfinite(shown).all():  # partial measurements: draw the measured points only
         ok = np.isfinite(shown)
         fig.add_trace(go.Scatter(x=[names[i] for i in np.flatnonzero(ok)], y=shown[ok], name=measured_name, mode="markers", marker={"color": "black"}, yaxis="y2"))
         fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": {"text": measured_name}, "showgrid": False})
-    table = pd.DataFrame({"layer": list(scores.layers), "label": names, "s_V": scores.s_V, "s_E": scores.s_E, f"s(λ={lam:g})": s})
+    table = pd.DataFrame({"layer": list(scores.layers), "label": names, "s_V": scores.s_V, "s_E": scores.s_E, **({} if method in ("DEPARA-V", "DEPARA-E") else {label: s})})
     table["recommended"] = table.index == best
     if measured is not None:
         table[measured_name] = measured

@@ -542,6 +542,22 @@ def _small_zoo_pages() -> None:
     assert list(recommendations["target"]) == ["tiny1", "tiny3"]
     assert list(recommendations["recommended layer"]) == [ws.layer_label("tiny0", ws.layer_results[("tiny0", t)].best(1.0)).split(":")[0] for t in ("tiny1", "tiny3")]
     assert "layer_target=tiny1,tiny3" in "&".join(f"{k}={v}" for k, v in at.query_params.items())  # the link holds both
+    # ranked by a baseline scored from the same graphs: its argmax, in the table and the link
+    box = at.selectbox(key="layer_method")
+    assert box.value == "DEPARA" and {"CKA", "PL-LogME", "RSA"} <= set(box.options)
+    box.set_value("CKA").run()
+    ok(at)
+    recommendations = next(df for df in (d.value for d in at.dataframe) if "recommended layer" in df.columns)
+    from depara_core.compare.pairwise import cka_similarity
+    from depara_core.engine.run import compute_graphs
+
+    model = ws.model("tiny0")
+    layers = list(ws.layer_results[("tiny0", "tiny1")].layers)
+    graphs = compute_graphs(model, ws.probes, layers, ws.config.options(), cache=ws.cache)
+    target = compute_graphs(ws.model("tiny1"), ws.probes, [ws.encoder("tiny1")], ws.config.options(), cache=ws.cache)[ws.encoder("tiny1")]
+    by_cka = max(layers, key=lambda layer: cka_similarity(graphs[layer], target))  # independent of the layer scores
+    assert recommendations["recommended layer"].iloc[0] == ws.layer_label("tiny0", by_cka).split(":")[0] and "CKA" in recommendations.columns
+    assert at.query_params["layer_method"] == "CKA"
 
 
 def test_two_sessions_never_see_each_others_uploads():

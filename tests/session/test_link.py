@@ -9,7 +9,7 @@ from depara_core.session.link import LINK_KEYS, LinkChoices, link_params, link_u
 CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=("noise", "scenes"), attributions=("gradient_x_input", "saliency"))
 STATE = {"zoo": "z", "models": ["c", "a"], "controls": ["b"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
          "preset": "paper code", "lam": 0.25, "method_view": "PL-LogME", "matrix_scale": "fixed", "lam_in_browser": True, "target": "a",
-         "layer_source": "b", "layer_targets": ["c", "a"], "input_space": "pixels"}  # fmt: skip
+         "layer_source": "b", "layer_targets": ["c", "a"], "input_space": "pixels", "layer_method": "PL-LogME"}  # fmt: skip
 
 
 def test_round_trip_reproduces_every_shared_choice():
@@ -40,6 +40,7 @@ def test_session_only_things_stay_out_of_links():
         ({"attribution": "os.system"}, "attribution"),
         ({"conventions": "evil"}, "conventions"),
         ({"input": "../raw"}, "input"),
+        ({"layer_method": "eval"}, "layer_method"),
         ({"method": "__import__"}, "method"),
         ({"layers": "every"}, "layers"),
         ({"sweep": "yes"}, "sweep"),
