@@ -33,8 +33,9 @@ import pandas as pd
 
 from depara_core.cache import GraphCache
 from depara_core.compare.baselines import PSEUDO_LABELS, logme_matrix
+from depara_core.compare.layers import LayerScores, layer_scores
 from depara_core.compare.ranks import spearman, standardised_ranks
-from depara_core.compare.terms import BASELINES, SimilarityTerms, pairwise_terms
+from depara_core.compare.terms import BASELINES, SimilarityTerms
 from depara_core.compare.workflows import zoo_terms
 from depara_core.engine.graph import GraphOptions
 from depara_core.engine.run import compute_graphs
@@ -312,18 +313,17 @@ def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache,
             continue
         src, tgt = load_model(specs[source]), load_model(specs[target])
         layers = list(dict.fromkeys(pair["layer"]))
-        graphs = compute_graphs(src, probes, layers, cache=cache)
-        tg = compute_graphs(tgt, probes, [tgt.spec.encoder], cache=cache)[tgt.spec.encoder]
-        terms = pairwise_terms({**graphs, "__target__": tg})
-        col = terms.names.index("__target__")
-        scores = {"DEPARA λ=1": terms.matrix("DEPARA", 1.0)[:-1, col], "DEPARA λ=0.25": terms.matrix("DEPARA", 0.25)[:-1, col]}
-        scores.update({m: terms.matrix(m, 1.0)[:-1, col] for m in ("DEPARA-V", "DEPARA-E", "DEPARA-E centred", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")})
+
+        def scored(options: GraphOptions = GraphOptions()) -> LayerScores:
+            graphs = compute_graphs(src, probes, layers, options, cache=cache)
+            return layer_scores((graphs[k] for k in layers), compute_graphs(tgt, probes, [tgt.spec.encoder], options, cache=cache)[tgt.spec.encoder])
+
+        own = scored()
+        scores = {"DEPARA λ=1": own.scores(1.0), "DEPARA λ=0.25": own.scores(0.25)}
+        scores.update({m: own.scores(1.0, m) for m in ("DEPARA-V", "DEPARA-E", "DEPARA-E centred", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")})
         for label, options in (variants or {}).items():
-            vg = compute_graphs(src, probes, layers, options, cache=cache)
-            vt = compute_graphs(tgt, probes, [tgt.spec.encoder], options, cache=cache)[tgt.spec.encoder]
-            vterms = pairwise_terms({**vg, "__target__": vt})
-            scores[f"DEPARA-V {label}"] = vterms.matrix("DEPARA-V", 1.0)[:-1, col]
-            scores[f"DEPARA λ=1 {label}"] = vterms.matrix("DEPARA", 1.0)[:-1, col]
+            other = scored(options)
+            scores[f"DEPARA-V {label}"], scores[f"DEPARA λ=1 {label}"] = other.scores(1.0, "DEPARA-V"), other.scores(1.0)
         scores.update({f"{rule} layer": depth_rule(len(layers), rule) for rule in ("shallowest", "deepest")})
         for budget, b in pair.groupby("budget"):
             loss = b.groupby("layer")["loss"].mean().reindex(layers).to_numpy()
