@@ -44,7 +44,7 @@ from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.lambda_cv import suggest_lambda
 from depara_core.evaluation.ranking import RankingEvaluator, random_baseline
 from depara_core.evaluation.statistics import Interval, bootstrap_ci, paired_difference
-from depara_core.models.spec import load_model
+from depara_core.models.spec import OUTPUT, load_model
 from depara_core.probes.registry import load_builtin
 from depara_core.zoos import load_zoo
 
@@ -294,11 +294,14 @@ def research_section(terms: SimilarityTerms, node_ranks: np.ndarray, probe_name:
 
 
 # ---- layer selection -----------------------------------------------------------------------
-def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache, variants: dict[str, GraphOptions] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def layer_selection(
+    table: pd.DataFrame, specs: dict, probes, cache: GraphCache, variants: dict[str, GraphOptions] | None = None, target_outputs: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (source, target, budget): Spearman of each method's layer scores with measured transfer
     (``table``: source, target, layer, budget, loss; ``constant`` rows the trivial predictor, ``scratch``
     rows ignored), and the constant-predictor check of each target. ``specs``: models by name;
-    ``variants``: other graph options, scored as "DEPARA-V <label>" and "DEPARA λ=1 <label>"."""
+    ``variants``: other graph options, scored as "DEPARA-V <label>" and "DEPARA λ=1 <label>";
+    ``target_outputs``: PL-LogME also with the target network's outputs (not its encoder) as pseudo-labels."""
     layers_only = table[~table["layer"].isin(["scratch", "constant"])]
     checks = []
     for (target, budget), g in table.groupby(["target", "budget"]):
@@ -314,9 +317,9 @@ def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache,
         src, tgt = load_model(specs[source]), load_model(specs[target])
         layers = list(dict.fromkeys(pair["layer"]))
 
-        def scored(options: GraphOptions = GraphOptions()) -> LayerScores:
+        def scored(options: GraphOptions = GraphOptions(), target_layer: str = tgt.spec.encoder) -> LayerScores:
             graphs = compute_graphs(src, probes, layers, options, cache=cache)
-            return layer_scores((graphs[k] for k in layers), compute_graphs(tgt, probes, [tgt.spec.encoder], options, cache=cache)[tgt.spec.encoder])
+            return layer_scores((graphs[k] for k in layers), compute_graphs(tgt, probes, [target_layer], options, cache=cache)[target_layer])
 
         own = scored()
         scores = {"DEPARA λ=1": own.scores(1.0), "DEPARA λ=0.25": own.scores(0.25)}
@@ -324,6 +327,8 @@ def layer_selection(table: pd.DataFrame, specs: dict, probes, cache: GraphCache,
         for label, options in (variants or {}).items():
             other = scored(options)
             scores[f"DEPARA-V {label}"], scores[f"DEPARA λ=1 {label}"] = other.scores(1.0, "DEPARA-V"), other.scores(1.0)
+        if target_outputs:
+            scores["PL-LogME (target outputs)"] = scored(target_layer=OUTPUT).scores(1.0, "PL-LogME")
         scores.update({f"{rule} layer": depth_rule(len(layers), rule) for rule in ("shallowest", "deepest")})
         for budget, b in pair.groupby("budget"):
             loss = b.groupby("layer")["loss"].mean().reindex(layers).to_numpy()
@@ -369,7 +374,7 @@ def photo_benchmark(count: int, cache: GraphCache) -> dict | None:
         print(f"layer selection (photos) skipped: {zoo.unavailable_reason}")
         return None
     pixels = {"pixels": GraphOptions(input_space="pixels")}  # EfficientNet's input zero is grey, the targets' black
-    rows, checks = layer_selection(layer_ground_truth(), {s.name: s for s in zoo.specs}, load_builtin("photos", count), cache, pixels)
+    rows, checks = layer_selection(layer_ground_truth(), {s.name: s for s in zoo.specs}, load_builtin("photos", count), cache, pixels, target_outputs=True)
     manifest = read_manifest()
     p = manifest["protocol"]
     targets = ", ".join(f"{m['name']} (test accuracy {m['test_accuracy']:.2f})" for m in manifest["models"])
@@ -383,7 +388,9 @@ def photo_benchmark(count: int, cache: GraphCache) -> dict | None:
              "(`assets/photo_tasks/layer_transfer.csv`). Scores compare each source layer's graph with the target "
              "network's encoder graph on `photos` probes. The sources' input is normalised around grey, the targets' is not, so "
              "Gradient×Input in each model's own input space has different baselines; *pixels*: the same graphs with "
-             "Gradient×Input taken in the probes' pixel space (`GraphOptions(input_space=\"pixels\")`, a black baseline for all).")  # fmt: skip
+             "Gradient×Input taken in the probes' pixel space (`GraphOptions(input_space=\"pixels\")`, a black baseline for all). "
+             "*PL-LogME (target outputs)*: the pseudo-labels are the principal components of the target network's class outputs "
+             "instead of its encoder's features (the targets are classifiers).")  # fmt: skip
     return {"label": "photos", "title": "Layer selection (EfficientNet-Lite on photo tasks)", "intro": intro, "protocol": protocol, "rows": rows, "checks": checks}
 
 
@@ -451,14 +458,14 @@ def findings(results: list[dict], benches: list[dict]) -> list[str]:
 
 
 def variant_lines(rows: pd.DataFrame) -> list[tuple[int, str]]:
-    """Per budget, each graph-option variant ("DEPARA-V pixels") against its default, paired over the kept pairs."""
+    """Per budget, each variant ("DEPARA-V pixels", "PL-LogME (target outputs)") against its default, paired over the kept pairs."""
     kept = rows[rows["kept"]]
     out = []
     for budget, g in kept.groupby("budget"):
         wide = g.pivot_table(index=["source", "target"], columns="method", values="Spearman")
         parts = []
         for method in wide.columns:
-            base = next((b for b in ("DEPARA-V", "DEPARA λ=1") if method.startswith(b + " ")), None)
+            base = next((b for b in ("DEPARA-V", "DEPARA λ=1", "PL-LogME") if method.startswith(b + " ")), None)
             if base is not None and base in wide:
                 d = paired_difference(wide[method].to_numpy(), wide[base].to_numpy())
                 parts.append(f"{method} ρ {wide[method].mean():+.2f} vs {base} {wide[base].mean():+.2f}: " + verdict(d, base))
