@@ -27,12 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from depara_core.errors import DeparaError, ModelError
 from depara_core.evaluation.layers import LayerTruth
-from depara_core.models.checkpoints import apply_checkpoint
+from depara_core.models.checkpoints import apply_checkpoint, as_float32, load_checkpoint
 from depara_core.models.preprocess import Preprocess
 from depara_core.models.spec import LayerSpec, ModelSpec
 from depara_core.resources import asset_dir
@@ -139,8 +138,7 @@ def _target_spec(entry: dict, directory: Path) -> ModelSpec:
         if not file.is_file():
             raise ModelError(f"the weights of {entry['name']!r} ({file.name}) are missing", "run python scripts/build_photo_layer_transfer.py")
         net = PhotoTaskNet(task.classes)
-        state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(file), device="cpu").items()}
-        return apply_checkpoint(net, state, f"weights {file.name!r}").eval()
+        return apply_checkpoint(net, as_float32(load_checkpoint(file)), f"weights {file.name!r}").eval()
 
     return ModelSpec(
         name=entry["name"],

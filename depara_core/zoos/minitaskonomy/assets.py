@@ -16,10 +16,9 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from depara_core.errors import ModelError
-from depara_core.models.checkpoints import apply_checkpoint
+from depara_core.models.checkpoints import apply_checkpoint, as_float32, load_checkpoint
 from depara_core.resources import asset_dir
 from depara_core.zoos.minitaskonomy.nets import TaskNet, encoder_net, task_net
 
@@ -63,7 +62,7 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"mini-taskonomy weights {path.name!r} are missing", "rebuild with python scripts/build_minitaskonomy.py")
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path), device="cpu").items()}
+    return as_float32(load_checkpoint(path))
 
 
 def build_model(task: str | None, path: str | Path | None = None) -> TaskNet:
