@@ -43,8 +43,9 @@ class LayerScores:
     @property
     def methods(self) -> tuple[str, ...]:
         """The methods these scores can rank layers by, in display order."""
-        have = {"DEPARA centred": "DEPARA-E centred" in self.others}
-        return tuple(m for m in ALL_METHODS if have.get(m, m in ("DEPARA", "DEPARA-V", "DEPARA-E") or m in self.others))
+        scored = {m for m, v in self.others.items() if np.isfinite(v).any()}
+        have = {"DEPARA centred": "DEPARA-E centred" in scored}
+        return tuple(m for m in ALL_METHODS if have.get(m, m in ("DEPARA", "DEPARA-V", "DEPARA-E") or m in scored))
 
     def scores(self, lam: float = 1.0, method: str = "DEPARA") -> np.ndarray:
         """Per-layer scores of ``method``: s(λ) for DEPARA, its terms, or a baseline's."""
@@ -60,7 +61,9 @@ class LayerScores:
     def best(self, lam: float = 1.0, method: str = "DEPARA") -> str:
         """argmax_k s(G_k source, G_e target) (or the method's score); layers where it is undefined are skipped."""
         s = self.scores(lam, method)
-        return self.layers[int(np.nanargmax(s))] if np.isfinite(s).any() else self.layers[0]
+        if not np.isfinite(s).any():
+            raise DeparaError(f"{method} is undefined at every layer of {self.source}", f"choose one of: {', '.join(self.methods)}")
+        return self.layers[int(np.nanargmax(s))]
 
     def ranking(self, lam: float = 1.0, method: str = "DEPARA") -> list[tuple[str, float]]:
         s = self.scores(lam, method)

@@ -27,6 +27,7 @@ from depara_core.viz.validate import (
     MAX_HEATMAP_SIZE,
     PlotInputError,
     as_finite_array,
+    as_gapped_curve,
     as_labels,
     as_permutation,
     as_square_matrix,
@@ -380,7 +381,8 @@ def layer_scores(
 ) -> go.Figure:
     """Node (s_V), edge (s_E) and combined s(λ) similarity per layer; the recommended layer is
     marked with a band and a star. ``measured`` (e.g. fine-tuned accuracy) goes on a right axis.
-    ``score_name`` names the solid curve when it is another method's score than s(λ).
+    ``score_name`` names the solid curve when it is another method's score than s(λ). NaN in ``s``
+    (a baseline undefined at a layer) or in ``measured`` (not measured) is a gap, named in the title.
 
     >>> fig = layer_scores(["conv1", "conv2"], [0.2, 0.5], [0.3, 0.6], [0.25, 0.55], best="conv2")
     >>> fig.layout.shapes[0].x0
@@ -394,7 +396,7 @@ def layer_scores(
     series = {
         "s_V (nodes)": as_finite_array(s_V, "s_V", ndim=1),
         "s_E (edges)": as_finite_array(s_E, "s_E", ndim=1),
-        combined_name: as_finite_array(s, "s", ndim=1),
+        combined_name: as_gapped_curve(s, "s"),
     }
     for what, values in series.items():
         if values.size != count:
@@ -402,16 +404,16 @@ def layer_scores(
     fig = make_subplots(specs=[[{"secondary_y": True}]]) if measured is not None else go.Figure()
     dashes = {"s_V (nodes)": "dot", "s_E (edges)": "dash", combined_name: "solid"}
     for what, values in series.items():
-        trace = go.Scatter(x=names, y=values, name=what, mode="lines+markers", line={"dash": dashes[what]})
+        trace = go.Scatter(x=names, y=_with_gaps(values), name=what, mode="lines+markers", line={"dash": dashes[what]})
         fig.add_trace(trace, **({"secondary_y": False} if measured is not None else {}))
     if measured is not None:
-        measured_values = as_finite_array(measured, measured_name, ndim=1)
+        measured_values = as_gapped_curve(measured, measured_name)
         if measured_values.size != count:
             raise PlotInputError(
                 f"{measured_name} has {measured_values.size} values for {count} layers", hint="one value per layer"
             )
         measured_trace = go.Scatter(
-            x=names, y=measured_values, name=measured_name, mode="lines+markers", line={"color": "black", "width": 1}
+            x=names, y=_with_gaps(measured_values), name=measured_name, mode="lines+markers", line={"color": "black", "width": 1}
         )
         fig.add_trace(measured_trace, secondary_y=True)
         fig.update_yaxes(title={"text": measured_name}, secondary_y=True, showgrid=False)
@@ -424,6 +426,8 @@ def layer_scores(
             best_index = names.index(str(best))
         else:
             raise PlotInputError(f"best layer {best!r} is not one of the layers", hint="pick one of the layers")
+        if not np.isfinite(series[combined_name][best_index]):
+            raise PlotInputError(f"the recommended layer {names[best_index]!r} has no {combined_name} score", hint="recommend a layer that was scored")
         band = {"x0": best_index - 0.5, "x1": best_index + 0.5, "line_width": 0, "layer": "below"}
         fig.add_vrect(fillcolor=HIGHLIGHT_COLOR, opacity=0.12, **band)
         star = go.Scatter(
@@ -436,8 +440,22 @@ def layer_scores(
         fig.add_trace(star, **({"secondary_y": False} if measured is not None else {}))
     fig.update_xaxes(type="category", title={"text": "layer"})
     fig.update_yaxes(title={"text": "similarity to target"}, **({"secondary_y": False} if measured is not None else {}))
-    fig.update_layout(title=title or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
+    gaps = {combined_name: series[combined_name]} | ({measured_name: measured_values} if measured is not None else {})
+    fig.update_layout(title=_title_with_gaps(title, names, gaps) or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def _with_gaps(values: np.ndarray) -> list[float | None]:
+    """A curve's y values with NaN as None, which plotly draws as a gap."""
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _title_with_gaps(title: str, names: Sequence[str], curves: Mapping[str, np.ndarray]) -> str:
+    """``title`` with a second line naming the layers where a curve has no value."""
+    missing = [f"{what}: {', '.join(n for n, v in zip(names, values) if not np.isfinite(v))}" for what, values in curves.items() if not np.isfinite(values).all()]
+    if not missing:
+        return title
+    return f"{title}<br><sup>no value at {'; '.join(missing)}</sup>"
 
 
 def layer_targets(
@@ -451,7 +469,8 @@ def layer_targets(
 ) -> go.Figure:
     """One source's layers against several targets: s(λ) (or ``score_name``'s score) per target (one colour each) with a star at
     its recommended layer; where ``measured`` has a target's per-layer transfer (NaN where unknown),
-    it is drawn dotted in the same colour on a right axis.
+    it is drawn dotted in the same colour on a right axis. NaN in a score curve (undefined at that
+    layer) is a gap, named in the title.
 
     >>> fig = layer_targets(["conv1", "conv2"], {"depth": [0.2, 0.5], "edges": [0.4, 0.3]})
     >>> [t.name for t in fig.data]
@@ -464,27 +483,29 @@ def layer_targets(
     fig = make_subplots(specs=[[{"secondary_y": True}]]) if measured else go.Figure()
     on_left = {"secondary_y": False} if measured else {}
     palette = qualitative.Plotly
+    scored: dict[str, np.ndarray] = {}
     for i, (target, values) in enumerate(curves.items()):
-        s = as_finite_array(values, f"s for {target}", ndim=1)
+        s = as_gapped_curve(values, f"s for {target}")
         if s.size != len(names):
             raise PlotInputError(f"{target} has {s.size} values for {len(names)} layers", hint="one value per layer")
+        scored[str(target)] = s
         colour = palette[i % len(palette)]
-        best = int(np.argmax(s))
-        fig.add_trace(go.Scatter(x=names, y=s, name=str(target), mode="lines+markers", line={"color": colour}, legendgroup=str(target)), **on_left)
+        best = int(np.nanargmax(s))
+        fig.add_trace(go.Scatter(x=names, y=_with_gaps(s), name=str(target), mode="lines+markers", line={"color": colour}, legendgroup=str(target)), **on_left)
         fig.add_trace(go.Scatter(x=[names[best]], y=[s[best]], name=f"{target}: {names[best]}", mode="markers", legendgroup=str(target),
                                  marker={"symbol": "star", "size": 15, "color": colour, "line": {"width": 1, "color": "white"}}), **on_left)  # fmt: skip
         if target in measured:
             m = measured[target]
             if m.size != len(names):
                 raise PlotInputError(f"{measured_name} of {target} has {m.size} values for {len(names)} layers", hint="one value per layer (NaN where unknown)")
-            fig.add_trace(go.Scatter(x=names, y=np.where(np.isfinite(m), m, None), name=f"{target}: {measured_name}", mode="lines+markers", legendgroup=str(target),
+            fig.add_trace(go.Scatter(x=names, y=_with_gaps(m), name=f"{target}: {measured_name}", mode="lines+markers", legendgroup=str(target),
                                      line={"color": colour, "dash": "dot", "width": 1}, marker={"symbol": "circle-open"}, connectgaps=False), secondary_y=True)  # fmt: skip
     if measured:
         fig.update_yaxes(title={"text": measured_name}, secondary_y=True, showgrid=False)
     combined = score_name or ("s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})")
     fig.update_xaxes(type="category", title={"text": "layer"})
     fig.update_yaxes(title={"text": f"{combined} to each target"}, **on_left)
-    fig.update_layout(title=title or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(title=_title_with_gaps(title, names, scored) or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})
     return fig
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "SIGNED_ATTRIBUTION_COLORSCALE",
     "UNSIGNED_ATTRIBUTION_COLORSCALE",
     "as_finite_array",
+    "as_gapped_curve",
     "as_square_matrix",
     "as_labels",
     "as_permutation",
@@ -61,8 +62,7 @@ class PlotInputError(DeparaError):
     """Data handed to a figure builder cannot be drawn as given."""
 
 
-def as_finite_array(values: ArrayLike, what: str, ndim: int | None = None) -> np.ndarray:
-    """Return ``values`` as a float64 array, rejecting NaN/inf and a wrong number of dimensions."""
+def _as_float_array(values: ArrayLike, what: str, ndim: int | None) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -72,12 +72,33 @@ def as_finite_array(values: ArrayLike, what: str, ndim: int | None = None) -> np
             f"{what} must have {ndim} dimension(s), got shape {array.shape}",
             hint="check which array is passed",
         )
+    return array
+
+
+def as_finite_array(values: ArrayLike, what: str, ndim: int | None = None) -> np.ndarray:
+    """Return ``values`` as a float64 array, rejecting NaN/inf and a wrong number of dimensions."""
+    array = _as_float_array(values, what, ndim)
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise PlotInputError(
             f"{what} contains {bad} NaN or infinite value(s)",
             hint="recompute it or drop the entries that failed",
         )
+    return array
+
+
+def as_gapped_curve(values: ArrayLike, what: str) -> np.ndarray:
+    """Return ``values`` as a 1-D float64 array where NaN marks a point that is unknown (drawn as a
+    gap, never as 0); infinities, or no finite value at all, raise ``PlotInputError``.
+
+    >>> as_gapped_curve([0.5, float("nan")], "s").tolist()
+    [0.5, nan]
+    """
+    array = _as_float_array(values, what, 1)
+    if np.isinf(array).any():
+        raise PlotInputError(f"{what} contains infinite value(s)", hint="recompute it or drop the entries that failed")
+    if array.size and not np.isfinite(array).any():
+        raise PlotInputError(f"{what} is undefined at every point", hint="choose another method or other layers")
     return array
 
 

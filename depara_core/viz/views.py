@@ -370,7 +370,7 @@ def layer_targets_view(
     names = list(labels) if labels else list(first.layers)
     measured = measured or {}
     label = f"s(λ={lam:g})" if method == "DEPARA" else method
-    fig = plots.layer_targets(names, {s.target: np.nan_to_num(s.scores(lam, method), nan=0.0) for s in scores}, measured, measured_name, lam,
+    fig = plots.layer_targets(names, {s.target: s.scores(lam, method) for s in scores}, measured, measured_name, lam,
                               title=f"layers of {first.source} vs {len(scores)} targets" + ("" if method == "DEPARA" else f" ({method})"), score_name=label)  # fmt: skip
     rows = []
     for s in scores:
@@ -393,17 +393,10 @@ def layer_view(
     names = list(labels) if labels else list(scores.layers)
     best = scores.layers.index(scores.best(lam, method))
     shown = measured if measured is not None and np.isfinite(measured).any() else None
-    if shown is not None:
-        shown = np.where(np.isfinite(shown), shown, np.nan)
     fig = plots.layer_scores(
-        names, scores.s_V, scores.s_E, np.nan_to_num(s, nan=0.0), best=best,
-        measured=None if shown is None or not np.isfinite(shown).all() else shown,
+        names, scores.s_V, scores.s_E, s, best=best, measured=shown,
         measured_name=measured_name, lambda_value=lam, title=f"layers of {scores.source} vs {scores.target}", score_name=None if method == "DEPARA" else method,
     )  # fmt: skip
-    if shown is not None and not np.isfinite(shown).all():  # partial measurements: draw the measured points only
-        ok = np.isfinite(shown)
-        fig.add_trace(go.Scatter(x=[names[i] for i in np.flatnonzero(ok)], y=shown[ok], name=measured_name, mode="markers", marker={"color": "black"}, yaxis="y2"))
-        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": {"text": measured_name}, "showgrid": False})
     table = pd.DataFrame({"layer": list(scores.layers), "label": names, "s_V": scores.s_V, "s_E": scores.s_E, **({} if method in ("DEPARA-V", "DEPARA-E") else {label: s})})
     table["recommended"] = table.index == best
     if measured is not None:

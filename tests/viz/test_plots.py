@@ -429,3 +429,13 @@ def test_a_coarser_map_in_the_grid_is_stretched_over_its_own_cell():
     heat = [t for t in fig.data if t.type == "heatmap"][3]
     assert (heat.x0, heat.dx, heat.y0, heat.dy) == (7 + 0.5, 2.0, 7 + 0.5, 2.0)  # pixels 7..12 of the mosaic, like the photo
     assert fig.layout.xaxis.range[1] == 2 * 7 - 1 - 0.5 and fig.layout.yaxis.range[0] == 2 * 7 - 1 - 0.5
+
+
+def test_layer_scores_refuses_infinite_scores_and_a_recommended_layer_without_a_score():
+    layers = ["a", "b"]
+    with pytest.raises(plot_utils.PlotInputError, match="infinite"):
+        layer_scores(layers, [0.1, 0.2], [0.2, 0.4], [np.inf, 0.5])
+    with pytest.raises(plot_utils.PlotInputError, match="undefined at every point"):
+        layer_scores(layers, [0.1, 0.2], [0.2, 0.4], [np.nan, np.nan])
+    with pytest.raises(plot_utils.PlotInputError, match="has no s\\(λ\\) score"):
+        layer_scores(layers, [0.1, 0.2], [0.2, 0.4], [np.nan, 0.5], best="a")

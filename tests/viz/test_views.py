@@ -80,3 +80,30 @@ def test_several_targets_share_one_layer_chart_and_each_gets_its_recommendation(
     assert curve["near"].line.color == curve["near: accuracy"].line.color != curve["far"].line.color
     with pytest.raises(ValueError, match="different sources or layers"):
         layer_targets_view([near, LayerScores("other", "far", layers, far.s_V, far.s_E)], 1.0)
+
+
+def test_a_baseline_undefined_at_a_layer_is_drawn_as_a_gap_not_as_zero():
+    from depara_core.compare.layers import LayerScores
+    from depara_core.viz.views import layer_targets_view, layer_view
+
+    layers = ("conv1", "conv2", "conv3")
+    # CKA is undefined at conv1 (e.g. constant features) and negative elsewhere: a 0 there would win
+    scores = LayerScores("src", "tgt", layers, np.array([0.1, 0.2, 0.3]), np.array([0.4, 0.5, 0.6]), others={"CKA": np.array([np.nan, -0.4, -0.2])})
+    fig, table = layer_view(scores, 1.0, method="CKA")
+    curve = next(t for t in fig.data if t.name == "CKA")
+    assert curve.y[0] is None and curve.y[1:] == (-0.4, -0.2)
+    star = next(t for t in fig.data if t.name.startswith("recommended"))
+    assert star.x == ("conv3",) and "no value at CKA: conv1" in fig.layout.title.text
+    assert np.isnan(table["CKA"].iloc[0]) and table["recommended"].tolist() == [False, False, True]
+    fig, table = layer_targets_view([scores], 1.0, method="CKA")
+    assert next(t for t in fig.data if t.name == "tgt").y[0] is None and table["recommended layer"].tolist() == ["conv3"]
+
+
+def test_a_baseline_undefined_at_every_layer_is_not_offered_and_cannot_pick_a_layer():
+    from depara_core.compare.layers import LayerScores
+    from depara_core.errors import DeparaError
+
+    scores = LayerScores("src", "tgt", ("a", "b"), np.array([0.1, 0.2]), np.array([0.4, 0.5]), others={"CKA": np.array([np.nan, np.nan]), "RSA": np.array([0.3, 0.1])})
+    assert "CKA" not in scores.methods and "RSA" in scores.methods
+    with pytest.raises(DeparaError, match="CKA is undefined at every layer of src"):
+        scores.best(1.0, "CKA")
