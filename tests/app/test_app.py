@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -602,9 +604,46 @@ def test_memory_budget_field_reaches_the_engine_and_bad_sizes_are_explained(monk
     assert [ws.memory_budget for ws in at.session_state["workspaces"].values()][-1] == 64 * 2**20
 
 
+class HeldJobs:
+    """Once :meth:`hold` is called, jobs started after it wait at their second progress report (some
+    batches done) until :meth:`release`: a page's run then times out while its job is surely still
+    computing, however fast the machine is."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self._released = threading.Event()
+
+    def hold(self) -> None:
+        self.since = time.monotonic()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_if_held(self, job, reports: int) -> None:
+        if self.since is not None and job.started >= self.since and reports == 2:
+            self._released.wait(120)
+
+
+@pytest.fixture
+def held_jobs(monkeypatch):
+    from depara_core.session.jobs import Job
+
+    held, sink = HeldJobs(), Job._sink
+
+    def held_sink(self, report):
+        self._reports = getattr(self, "_reports", 0) + 1
+        held.wait_if_held(self, self._reports)
+        return sink(self, report)
+
+    monkeypatch.setattr(Job, "_sink", held_sink)
+    yield held
+    held.release()
+
+
 def _leave_while_computing(at: AppTest, probes: int) -> object:
     """Ask for ``probes`` probes, press Compute and leave the page after a moment (as a person switching
-    pages does: Streamlit stops the page's script); the session's job is returned, still running."""
+    pages does: Streamlit stops the page's script); the session's job is returned, still running (held
+    by :class:`HeldJobs` until the test lets it go on)."""
     at.number_input(key="w_probe_count").set_value(probes).run()
     assert any("still need computing" in i.value for i in at.info)
     compute = at.button(key="compute_inline")
@@ -621,9 +660,11 @@ def background_notes(at: AppTest) -> list[str]:
     return [c.value for c in at.sidebar.caption if "in the background" in c.value]
 
 
-def test_a_computation_survives_a_page_switch_and_the_next_page_follows_it():
+def test_a_computation_survives_a_page_switch_and_the_next_page_follows_it(held_jobs):
     at = new_app()
+    held_jobs.hold()
     job = _leave_while_computing(at, 48)
+    held_jobs.release()
     at.switch_page("pages/2_attribution_maps.py").run()
     ok(at)
     assert job.state == "done" and at.session_state["job"] is None
@@ -633,10 +674,12 @@ def test_a_computation_survives_a_page_switch_and_the_next_page_follows_it():
     assert "still need computing" not in " ".join(i.value for i in at.info)
 
 
-def test_stop_says_where_and_compute_resumes_there(cache_dir):
+def test_stop_says_where_and_compute_resumes_there(cache_dir, held_jobs):
     at = new_app()
+    held_jobs.hold()
     job = _leave_while_computing(at, 56)
     job.stop()  # what the Stop button's callback does
+    held_jobs.release()
     at.run()
     ok(at)
     assert job.state == "stopped"
