@@ -10,6 +10,7 @@ import streamlit as st
 from depara_core.compare.terms import weighting_formula
 from depara_core.evaluation.layers import LayerTruth, layer_agreement
 from depara_core.session.link import MAX_LAYER_TARGETS
+from depara_core.viz.plots import score_label
 from depara_core.viz.views import layer_targets_view, layer_view
 from pages import _ui as ui
 
@@ -78,7 +79,7 @@ with main, ui.guard("layer selection"):
         m1.metric("Recommended layer", ws.layer_label(source, best), help=f"argmax of {weighting_formula(scores.node_scale, lam) if method == 'DEPARA' else method}")
         if m is not None:
             rho = layer_agreement(scores, lam, m, method)
-            m2.metric(f"Spearman ρ ({'s(λ)' if method == 'DEPARA' else method} vs measured)", "n/a" if np.isnan(rho) else f"{rho:.3f}")
+            m2.metric(f"Spearman ρ ({score_label(method)} vs measured)", "n/a" if np.isnan(rho) else f"{rho:.3f}")
         ui.chart(fig, f"layers-{source}-{scores.target}", key="layer_chart")
         ui.table(table, f"layers-{source}-{scores.target}", key="layer_table")
         st.caption(f"λ = {lam:g} (set it in the sidebar or on Task transferability).")

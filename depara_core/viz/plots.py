@@ -53,6 +53,7 @@ __all__ = [
     "ranking_bar",
     "pr_curve",
     "precision_recall_at_k",
+    "score_label",
     "layer_scores",
     "layer_targets",
     "attribution_overlay",
@@ -367,6 +368,17 @@ def precision_recall_at_k(table: pd.DataFrame, title: str = "") -> go.Figure:
 # --------------------------------------------------------------------------- layers
 
 
+def score_label(method: str, lam: float | None = None) -> str:
+    """How a layer chart and its table name ``method``'s score: s(λ=…) for DEPARA, else the method.
+
+    >>> score_label("DEPARA", 0.5), score_label("DEPARA"), score_label("PL-LogME", 0.5)
+    ('s(λ=0.5)', 's(λ)', 'PL-LogME')
+    """
+    if method != "DEPARA":
+        return method
+    return "s(λ)" if lam is None else f"s(λ={lam:g})"
+
+
 def layer_scores(
     layers: Sequence[str],
     s_V: ArrayLike,
@@ -392,7 +404,7 @@ def layer_scores(
     count = len(names)
     if count == 0:
         raise PlotInputError("no layers were given", hint="pass at least one layer")
-    combined_name = score_name or ("s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})")
+    combined_name = score_name or score_label("DEPARA", lambda_value)
     series = {
         "s_V (nodes)": as_finite_array(s_V, "s_V", ndim=1),
         "s_E (edges)": as_finite_array(s_E, "s_E", ndim=1),
@@ -502,7 +514,7 @@ def layer_targets(
                                      line={"color": colour, "dash": "dot", "width": 1}, marker={"symbol": "circle-open"}, connectgaps=False), secondary_y=True)  # fmt: skip
     if measured:
         fig.update_yaxes(title={"text": measured_name}, secondary_y=True, showgrid=False)
-    combined = score_name or ("s(λ)" if lambda_value is None else f"s(λ={lambda_value:g})")
+    combined = score_name or score_label("DEPARA", lambda_value)
     fig.update_xaxes(type="category", title={"text": "layer"})
     fig.update_yaxes(title={"text": f"{combined} to each target"}, **on_left)
     fig.update_layout(title=_title_with_gaps(title, names, scored) or None, hovermode="x unified", legend={"orientation": "h", "y": -0.25})

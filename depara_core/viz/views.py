@@ -369,7 +369,7 @@ def layer_targets_view(
         raise plots.PlotInputError("the layer scores are of different sources or layers", hint="compare targets of one source")
     names = list(labels) if labels else list(first.layers)
     measured = measured or {}
-    label = f"s(λ={lam:g})" if method == "DEPARA" else method
+    label = plots.score_label(method, lam)
     fig = plots.layer_targets(names, {s.target: s.scores(lam, method) for s in scores}, measured, measured_name, lam,
                               title=f"layers of {first.source} vs {len(scores)} targets" + ("" if method == "DEPARA" else f" ({method})"), score_name=label)  # fmt: skip
     rows = []
@@ -389,7 +389,7 @@ def layer_view(
 ) -> tuple[go.Figure, pd.DataFrame]:
     """Per-layer s_V, s_E and s(λ) (or ``method``'s score) with the recommended layer marked, and the table behind it."""
     s = scores.scores(lam, method)
-    label = f"s(λ={lam:g})" if method == "DEPARA" else method
+    label = plots.score_label(method, lam)
     names = list(labels) if labels else list(scores.layers)
     best = scores.layers.index(scores.best(lam, method))
     shown = measured if measured is not None and np.isfinite(measured).any() else None
