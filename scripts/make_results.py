@@ -242,6 +242,9 @@ def spread_lambda(terms: SimilarityTerms) -> np.ndarray:
     return lam
 
 
+RANK_MEAN_SUFFIX = " + PL-LogME (rank mean)"
+
+
 def rank_mean(*matrices: np.ndarray) -> np.ndarray:
     """Per target (column), the mean of the methods' standardised ranks of the sources: a label-free combination."""
     return np.mean([standardised_ranks(m, axis=0) for m in matrices], axis=0)
@@ -324,6 +327,8 @@ def layer_selection(
         own = scored()
         scores = {"DEPARA λ=1": own.scores(1.0), "DEPARA λ=0.25": own.scores(0.25)}
         scores.update({m: own.scores(1.0, m) for m in ("DEPARA-V", "DEPARA-E", "DEPARA-E centred", "RSA", "CKA", "debiased CKA", "DDS", "PL-LogME", "PL-H-score", "PL-NCE")})
+        for m in ("DEPARA λ=1", "DEPARA-E centred"):  # research: DEPARA combined with PL-LogME, as for task transfer
+            scores[m + RANK_MEAN_SUFFIX] = rank_mean(scores[m], scores["PL-LogME"])
         for label, options in (variants or {}).items():
             other = scored(options)
             scores[f"DEPARA-V {label}"], scores[f"DEPARA λ=1 {label}"] = other.scores(1.0, "DEPARA-V"), other.scores(1.0)
@@ -405,7 +410,8 @@ def layer_lines(bench: dict) -> tuple[list[str], pd.DataFrame]:
     lines = [f"## {bench['title']}", "",
              bench["intro"] + " `best picked`: share of (source, target) pairs whose "
              "top-scored layer is the measured best; `regret`: relative loss increase of the picked layer. The depth "
-             "rules always pick the shallowest or the deepest layer.", "",
+             "rules always pick the shallowest or the deepest layer. *Rank mean* (research, label-free): per pair, the mean "
+             "of the two methods' standardised ranks of the layers.", "",
              f"**Target check.** A target is scored only if its best layer beats the constant predictor (one output for every image, "
              f"fitted to the labels) by at least {CONSTANT_MARGIN:.0%} in loss:", "", md(checks), "",
              "Mean over the kept (source, target) pairs (95% bootstrap interval over pairs):", "", md(agg), "",
@@ -458,14 +464,18 @@ def findings(results: list[dict], benches: list[dict]) -> list[str]:
 
 
 def variant_lines(rows: pd.DataFrame) -> list[tuple[int, str]]:
-    """Per budget, each variant ("DEPARA-V pixels", "PL-LogME (target outputs)") against its default, paired over the kept pairs."""
+    """Per budget, each variant ("DEPARA-V pixels", "PL-LogME (target outputs)") against its default, and each rank-mean
+    combination against PL-LogME, paired over the kept pairs."""
     kept = rows[rows["kept"]]
     out = []
     for budget, g in kept.groupby("budget"):
         wide = g.pivot_table(index=["source", "target"], columns="method", values="Spearman")
         parts = []
         for method in wide.columns:
-            base = next((b for b in ("DEPARA-V", "DEPARA λ=1", "PL-LogME") if method.startswith(b + " ")), None)
+            if method.endswith(RANK_MEAN_SUFFIX):  # a combination against its stronger part
+                base = "PL-LogME"
+            else:
+                base = next((b for b in ("DEPARA-V", "DEPARA λ=1", "PL-LogME") if method.startswith(b + " ")), None)
             if base is not None and base in wide:
                 d = paired_difference(wide[method].to_numpy(), wide[base].to_numpy())
                 parts.append(f"{method} ρ {wide[method].mean():+.2f} vs {base} {wide[base].mean():+.2f}: " + verdict(d, base))
