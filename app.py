@@ -93,6 +93,8 @@ def sidebar(current: st.Page) -> None:
             "Probe pixels: the gradient carried back through the preprocessing, times the pixels in [0, 1]: one black "
             "baseline for every model. For Gradient*Input only.",
         )  # fmt: skip
+        if ss.input_space == "pixels" and ss.method != "gradient_x_input":
+            st.caption(f"Probe pixels apply to Gradient*Input only: {get_method(ss.method).description} uses each model's own input.")
         if current.title == "Task transferability":  # the page's own λ controls update live; no stale copy here
             st.caption("λ (edge weight): set with the slider on this page.")
         else:

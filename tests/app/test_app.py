@@ -188,6 +188,7 @@ def test_pixel_input_space_computes_other_graphs_and_is_for_gradient_x_input_onl
     assert app.query_params["input"] == "pixels"
     app.selectbox(key="w_method").set_value("saliency").run()
     assert app.radio(key="w_input_space").disabled
+    assert any("Probe pixels apply to Gradient*Input only" in c.value for c in app.sidebar.caption), "the ignored choice is said to be ignored"
     from depara_core.session.config import Config
 
     assert Config("z", (), config.probes, method="saliency", input_space="pixels").options().input_space == "model"
