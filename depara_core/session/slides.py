@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import plotly.graph_objects as go
 
-from depara_core.compare.terms import LAMBDA_METHODS
+from depara_core.compare.terms import LAMBDA_METHODS, SimilarityTerms
 from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.layers import LayerTruth
@@ -52,9 +52,12 @@ def slides(
 def deck(
     ws: Workspace, lam: float, *, target: str | None = None, ground_truth: GroundTruth | None = None,
     layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA",
+    sweep_figure: Callable[[SimilarityTerms, str, float, str], go.Figure] | None = None,
 ) -> list[tuple[str, Callable[[], Slide]]]:  # fmt: skip
     """The titles of :func:`slides`, each with the function that draws its slide: a page showing one
-    slide at a time draws only that one.
+    slide at a time draws only that one. ``sweep_figure`` builds the λ sweep (default
+    :func:`~depara_core.viz.sweep.lambda_sweep`; an app passes its cached one, so the slide costs
+    nothing after the page has drawn the sweep).
 
     >>> from depara_core.session.workspace import demo_workspace
     >>> [title for title, _ in deck(demo_workspace(), 1.0, method="RSA")]
@@ -80,7 +83,7 @@ def deck(
         title = "λ sweep (the figure's own slider)"
 
         def sweep() -> Slide:
-            fig = lambda_sweep(terms, t, lam, method)
+            fig = (sweep_figure or lambda_sweep)(terms, t, lam, method)
             return Slide(title, fig, height=int(1.3 * fig.layout.height))
 
         out.append((title, sweep))

@@ -45,3 +45,19 @@ def test_the_deck_draws_only_the_slide_asked_for(monkeypatch):
     drawn.clear()
     assert plan[0][1]().title == "task tree" and drawn == []
     assert plan[3][1]().figure.frames and drawn == ["sweep"]
+
+
+def test_the_deck_builds_its_sweep_with_the_builder_it_is_given():
+    from depara_core.session.slides import deck
+    from depara_core.viz.sweep import lambda_sweep
+
+    ws = demo_workspace(models=4, probes=6)
+    calls: list[tuple[str, float, str]] = []
+
+    def cached(terms, target, lam, method):
+        calls.append((target, lam, method))
+        return lambda_sweep(terms, target, lam, method)
+
+    plan = dict(deck(ws, 0.5, target="m2", sweep_figure=cached))
+    slide = plan["λ sweep (the figure's own slider)"]()
+    assert calls == [("m2", 0.5, "DEPARA")] and slide.figure.frames
