@@ -54,7 +54,7 @@ with main, ui.guard("layer selection"):
     truth = ui.layer_truth()
     measured_name = truth.name if truth is not None else "measured transfer"
     if done:
-        offered = done[0].methods
+        offered = [m for m in done[0].methods if all(m in s.methods for s in done)]  # scored for every target shown
         if ss.get("layer_method") not in offered:
             ss.layer_method = "DEPARA"
         method = st.selectbox(
