@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -331,6 +333,33 @@ def test_a_layer_over_the_budget_is_spilled_not_refused(tiny, probes, tmp_path, 
         np.testing.assert_allclose(tight[layer].gram, free[layer].gram, rtol=1e-6)
         np.testing.assert_allclose(tight[layer].nodes.astype(float), free[layer].nodes.astype(float), atol=2e-4)  # float16 maps; batch sizes differ
     assert list(tmp_path.iterdir()) == []  # the spill file is unlinked
+
+
+def _resident_bytes(array: np.ndarray) -> int:
+    """Rss of the mapping that holds ``array`` (``/proc/self/smaps``)."""
+    where, rss, inside = array.ctypes.data, 0, False
+    for line in open("/proc/self/smaps"):
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= where < hi
+        elif inside and head == "Rss:":
+            rss = int(line.split()[1]) * 1024
+    return rss
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="resident pages are read from Linux /proc")
+def test_spilled_features_leave_the_resident_set_and_keep_their_values(tmp_path, monkeypatch):
+    from depara_core.engine.run import _spill_store, _unmap_pages
+
+    monkeypatch.setenv("DEPARA_SPILL_DIR", str(tmp_path))
+    store = _spill_store(64, 2**16)  # 8 MiB
+    values = np.random.default_rng(0).standard_normal((64, 2**16)).astype(np.float16)
+    store[:] = values
+    assert _resident_bytes(store) >= 8 * 2**20 * 0.9
+    _unmap_pages(store)
+    assert _resident_bytes(store) < 2**20
+    np.testing.assert_array_equal(store, values)  # the written values come back from the file
 
 
 def test_a_budget_too_small_even_for_the_maps_says_what_to_do(tiny, probes):
