@@ -55,9 +55,10 @@ class GraphOptions:
     very large layers, at a small error on the edges (measured in ``benchmarks/bench_memory.py`` and
     the tests). Off by default: without it the engine spills large layers to disk and stays exact.
 
-    ``precision`` chooses the arithmetic of the forward and backward passes: ``"fp32"`` (default),
+    ``precision`` chooses the arithmetic of the forward and backward passes: ``"fp32"`` (default;
+    IEEE float32 also in cuDNN convolutions, where torch's own default would use TF32),
     ``"bf16"`` (autocast to bfloat16; norms and Gram matrices still accumulate in float32/float64)
-    or ``"tf32"`` (TensorFloat-32 matrix products on CUDA; the same as fp32 on a CPU). Their error
+    or ``"tf32"`` (TensorFloat-32 matrix products and convolutions on CUDA; the same as fp32 on a CPU). Their error
     on s_V and s_E against fp32 is measured in the tests and ``benchmarks/bench_gpu.py``: bf16 keeps
     s_E within 2e-3 but moves s_V (maps from a bf16 backward pass) by about 1e-2.
     """

@@ -64,10 +64,12 @@ class Preprocess:
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 or not math.isfinite(s) for s in self.std) or not all(map(math.isfinite, self.mean)):
             raise ModelError(f"mean {self.mean!r} / std {self.std!r} are not three finite numbers each (std > 0)", "give three values per channel")
 
-    def __call__(self, images: np.ndarray) -> torch.Tensor:
+    def __call__(self, images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+        """(N, H, W, 3) uint8 images as the model's input batch; on ``device`` (the bytes travel as
+        uint8, a quarter of the floats, and the arithmetic runs there)."""
         import torch  # lazily: specs, keys and displays of preprocessing need no torch
 
-        x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).to(device).permute(0, 3, 1, 2).float() / 255.0
         if self.size is not None:
             x = resize_and_crop(x, self.size, self.resize, self.interpolation)
         if self.clip is not None:
@@ -76,8 +78,8 @@ class Preprocess:
         if (lo, hi) != (0.0, 1.0):
             x = x * (hi - lo) + lo
         if self.mean != (0.0, 0.0, 0.0) or self.std != (1.0, 1.0, 1.0):
-            mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-            std = torch.tensor(self.std).view(1, 3, 1, 1)
+            mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+            std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
             x = (x - mean) / std
         return x
 

@@ -45,6 +45,36 @@ def test_precision_changes_the_terms_within_its_measured_error(precision, tol_v,
         assert d_v > 0 or d_e > 0, "bf16 autocast did not take effect"
 
 
+@pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
+@pytest.mark.parametrize("process_default", [True, False])
+def test_tf32_is_on_in_forward_and_backward_exactly_when_chosen(tiny, probes, precision, process_default):
+    """torch lets cuDNN convolutions use TF32 by default; the engine's fp32 must not inherit that,
+    in the forward nor in the VJPs, and the process's flags come back as they were."""
+    flags = lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)  # noqa: E731
+    seen = []
+
+    def record(_mod, _inp, out):
+        if out.requires_grad:  # a pass that computes maps, not one that measures layer sizes
+            seen.append(("forward", flags()))
+            out.register_hook(lambda grad: seen.append(("backward", flags())))
+
+    saved = flags()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = process_default
+    try:
+        handle = dict(tiny.module.named_modules())["conv2"].register_forward_hook(record)
+        try:
+            compute_graphs(tiny, probes, ["conv2"], GraphOptions(precision=precision))
+        finally:
+            handle.remove()
+        after = flags()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    on = precision == "tf32"
+    assert {"forward", "backward"} <= {where for where, _ in seen}
+    assert all(f == (on, on) for _, f in seen), seen
+    assert after == (process_default, process_default)
+
+
 def test_precision_is_part_of_the_cache_key_and_flags_are_restored(tiny, probes):
     keys = {p: GraphCache.graph_key(tiny, probes, "conv2", GraphOptions(precision=p)) for p in ("fp32", "bf16", "tf32")}
     assert len(set(keys.values())) == 3
