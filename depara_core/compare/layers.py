@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depara_core.compare.pairwise import edge_similarity, node_similarity
 from depara_core.compare.terms import ALL_METHODS, pairwise_terms
 from depara_core.engine.graph import Graph
 from depara_core.errors import DeparaError, GraphError
@@ -73,12 +72,16 @@ class LayerScores:
 _TERMS = ("DEPARA", "DEPARA-V", "DEPARA-E", "DEPARA centred")
 
 
-def _baseline_scores(g: Graph, target: Graph) -> dict[str, float]:
+def _layer_terms(g: Graph, target: Graph) -> tuple[float, float, dict[str, float]]:
+    """s_V, s_E and every baseline's score of one source layer against the target (one pass over
+    the maps: the node cosines are the costly part of scoring a layer)."""
+    pair = {"source": g, "target": target}
     try:
-        terms = pairwise_terms({"source": g, "target": target})
+        terms = pairwise_terms(pair)
     except GraphError:  # e.g. constant features: CKA and the others are undefined at this layer
-        return {}
-    return {m: float(terms.matrix(m)[0, 1]) for m in terms.methods if m not in _TERMS}
+        terms = pairwise_terms(pair, baselines=False)
+    others = {m: float(terms.matrix(m)[0, 1]) for m in terms.methods if m not in _TERMS}
+    return float(terms.s_V[0, 1]), float(terms.s_E[0, 1]), others
 
 
 def layer_scores(source_graphs: Iterable[Graph], target: Graph, node_scale: float = 1.0) -> LayerScores:
@@ -91,9 +94,10 @@ def layer_scores(source_graphs: Iterable[Graph], target: Graph, node_scale: floa
     for g in source_graphs:
         source = g.model
         layers.append(g.layer)
-        sv.append(node_similarity(g, target))
-        se.append(edge_similarity(g, target))
-        others.append(_baseline_scores(g, target))
+        s_v, s_e, scores = _layer_terms(g, target)
+        sv.append(s_v)
+        se.append(s_e)
+        others.append(scores)
     if not layers:
         raise DeparaError("no source layers to score", "choose at least one layer")
     names = [m for m in ALL_METHODS if any(m in o for o in others)]

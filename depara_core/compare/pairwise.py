@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
 
 from depara_core.compare.ranks import spearman
@@ -15,7 +18,7 @@ from depara_core.engine.gram import center_gram
 from depara_core.engine.graph import Graph
 from depara_core.errors import GraphError
 
-__all__ = ['check_comparable', 'upper_triangle', 'comparable_nodes', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'unit_nodes', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
+__all__ = ['check_comparable', 'upper_triangle', 'comparable_nodes', 'node_cosines', 'node_similarity', 'edge_similarity', 'depara_similarity', 'probe_cosines', 'rsa_dissimilarity', 'rsa_similarity', 'cka_similarity']
 
 
 def check_comparable(a: Graph, b: Graph) -> None:
@@ -41,15 +44,46 @@ def node_cosines(a: Graph, b: Graph) -> np.ndarray:
     same field of view of each probe.
     """
     check_comparable(a, b)
-    va, vb = comparable_nodes(a, b)
-    den = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
-    dots = np.einsum("ij,ij->i", va, vb)
-    return np.divide(dots, den, out=np.zeros_like(dots), where=den > 0)  # an all-zero map: cosine 0 (see Graph.notes)
+    maps = (a.nodes, b.nodes) if _same_grid(a, b) else comparable_nodes(a, b)
+    return probe_cosines(maps)[:, 0, 1]
+
+
+def probe_cosines(nodes: Sequence[np.ndarray], chunk_bytes: int = 2**28) -> np.ndarray:
+    """For each probe, the cosine between every two of the maps given: (probes, m, m), float64.
+
+    ``nodes`` are m arrays (probes, P) of one shape, float16 or float32; an all-zero map has cosine 0
+    with every map. One batched product per chunk of probes, in torch: float32 products on all
+    cores, where numpy's float16 conversion, norms and divisions took most of a layer's scoring
+    time (0.4 s of 0.7 s per VGG layer of 200 probes at 224²).
+
+    >>> a = np.array([[1, 0], [0, 0]], np.float16)
+    >>> b = np.array([[1, 1], [1, 0]], np.float16)
+    >>> np.round(probe_cosines([a, b])[:, 0, 1], 3).tolist()
+    [0.707, 0.0]
+    """
+    import torch  # imported here: drawing kept results needs no torch
+
+    m, (n, dim) = len(nodes), nodes[0].shape
+    step = max(1, chunk_bytes // max(m * dim * 4, 1))
+    out = np.empty((n, m, m))
+    with warnings.catch_warnings():  # maps read from the cache are read-only; they are only read here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        for lo in range(0, n, step):
+            u = torch.stack([torch.from_numpy(np.asarray(v[lo : lo + step])) for v in nodes], dim=1).float()  # (probes, m, P)
+            dots = torch.bmm(u, u.transpose(1, 2))
+            norms = dots.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()
+            den = norms[:, :, None] * norms[:, None, :]
+            out[lo : lo + step] = torch.where(den > 0, dots / den.clamp_min(1e-30), 0).double().numpy()
+    return out
+
+
+def _same_grid(a: Graph, b: Graph) -> bool:
+    return a.nodes.shape == b.nodes.shape and a.node_shape == b.node_shape and a.sketched == b.sketched
 
 
 def comparable_nodes(a: Graph, b: Graph) -> tuple[np.ndarray, np.ndarray]:
     """The two graphs' node maps as float32 rows on one grid (see :func:`node_cosines`)."""
-    if a.nodes.shape == b.nodes.shape and a.node_shape == b.node_shape and a.sketched == b.sketched:
+    if _same_grid(a, b):
         return a.nodes.astype(np.float32), b.nodes.astype(np.float32)
     if a.sketched or b.sketched or len(a.node_shape) != len(b.node_shape) or a.node_shape[:-2] != b.node_shape[:-2]:
         raise GraphError(
@@ -85,13 +119,6 @@ def edge_similarity(a: Graph, b: Graph) -> float:
 def depara_similarity(a: Graph, b: Graph, lam: float = 1.0, node_scale: float = 1.0) -> float:
     """s = node_scale·s_V + λ·s_E (``node_scale=1e-3`` reproduces the original code's s_V / 1000)."""
     return node_scale * node_similarity(a, b) + lam * edge_similarity(a, b)
-
-
-def unit_nodes(g: Graph, rows: slice = slice(None)) -> np.ndarray:
-    """The graph's attribution maps for ``rows`` as float32 unit vectors (all-zero maps stay 0)."""
-    v = g.nodes[rows].astype(np.float32)
-    n = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
 
 
 def rsa_dissimilarity(g: Graph) -> np.ndarray:

@@ -20,8 +20,8 @@ from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, h_sco
 from depara_core.compare.pairwise import (
     check_comparable,
     node_similarity,
+    probe_cosines,
     rsa_dissimilarity,
-    unit_nodes,
     upper_triangle,
 )
 from depara_core.compare.ranks import spearman_matrix
@@ -194,23 +194,18 @@ def _baselines(gs: Sequence[Graph]) -> dict[str, np.ndarray]:
     return {m: out[m] for m in BASELINES if m in out}
 
 
-def _node_matrix(gs: Sequence[Graph], chunk_bytes: int = 2**28) -> np.ndarray:
-    """s_V for every pair: per-probe cosines summed over probe chunks, one product per chunk.
+def _node_matrix(gs: Sequence[Graph]) -> np.ndarray:
+    """s_V for every pair: the per-probe cosines of :func:`probe_cosines`, averaged over probes.
 
     Graphs whose maps differ in size go pair by pair through :func:`node_similarity` (resampling).
     """
-    m, n = len(gs), len(gs[0])
+    m = len(gs)
     if len({(g.nodes.shape, g.node_shape, g.sketched) for g in gs}) > 1:
         s_v = np.eye(m)
         for i in range(m):
             for j in range(i + 1, m):
                 s_v[i, j] = s_v[j, i] = node_similarity(gs[i], gs[j])
         return s_v
-    step = max(1, chunk_bytes // max(m * gs[0].nodes.shape[1] * 4, 1))
-    total = np.zeros((m, m))
-    for lo in range(0, n, step):
-        u = np.stack([unit_nodes(g, slice(lo, lo + step)) for g in gs])  # (models, probes, P)
-        total += np.einsum("icp,jcp->ij", u, u, optimize=True)
-    s_v = total / n
+    s_v = probe_cosines([g.nodes for g in gs]).mean(axis=0)
     np.fill_diagonal(s_v, 1.0)
     return s_v

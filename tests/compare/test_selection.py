@@ -88,7 +88,7 @@ def test_select_layers_streams_and_uses_the_cache(zoo, probes, tmp_path, monkeyp
 
     cache = GraphCache(tmp_path)
     runs, held = [], []
-    real_iter, real_node = workflows.iter_graphs, layers_module.node_similarity
+    real_iter, real_terms = workflows.iter_graphs, layers_module._layer_terms
 
     def counting(model, probes_, layers, *args, **kwargs):
         runs.append(list(layers))
@@ -98,10 +98,10 @@ def test_select_layers_streams_and_uses_the_cache(zoo, probes, tmp_path, monkeyp
         import gc
 
         held.append(sum(1 for o in gc.get_objects() if type(o) is type(g) and o.model == g.model))
-        return real_node(g, target)
+        return real_terms(g, target)
 
     monkeypatch.setattr(workflows, "iter_graphs", counting)
-    monkeypatch.setattr(layers_module, "node_similarity", watching)
+    monkeypatch.setattr(layers_module, "_layer_terms", watching)
     direct = layer_scores(compute_graphs(zoo[0], probes, list(TINY_LAYERS)).values(), compute_graphs(zoo[1], probes, ["act2"])["act2"])
     runs.clear(), held.clear()
     streamed = select_layers(zoo[0], zoo[1], probes, list(TINY_LAYERS), cache=cache, memory_budget=35_000)

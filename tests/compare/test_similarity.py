@@ -8,7 +8,7 @@ import torch
 from conftest import random_probes
 from scipy.stats import spearmanr
 
-from depara_core.compare.pairwise import cka_similarity, depara_similarity, edge_similarity, node_similarity, rsa_similarity, upper_triangle
+from depara_core.compare.pairwise import cka_similarity, depara_similarity, edge_similarity, node_similarity, probe_cosines, rsa_similarity, upper_triangle
 from depara_core.compare.terms import pairwise_terms
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import GraphError
@@ -25,6 +25,23 @@ def features(model, probes, layer="act2") -> np.ndarray:
         model.module(model.spec.preprocess(probes.images))
     h.remove()
     return store["f"].flatten(1).double().numpy()
+
+
+def test_probe_cosines_match_float64_cosines_over_chunks_and_zero_maps():
+    rng = np.random.default_rng(3)
+    maps = [rng.standard_normal((7, 300)).astype(np.float16) * s for s in (1, 50, 1e-3)]
+    maps[1][2] = 0  # an all-zero map: cosine 0 with every map, itself included
+    maps[2].setflags(write=False)  # as maps read from the cache are
+    got = probe_cosines(maps, chunk_bytes=3 * 300 * 4 * 2)  # chunks of two probes
+    ref = np.zeros((7, 3, 3))
+    for c in range(7):
+        for i in range(3):
+            for j in range(3):
+                a, b = maps[i][c].astype(np.float64), maps[j][c].astype(np.float64)
+                den = np.linalg.norm(a) * np.linalg.norm(b)
+                ref[c, i, j] = a @ b / den if den > 0 else 0.0
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert got[2, 1, 1] == 0 and got[2, 0, 1] == 0
 
 
 def test_node_similarity_is_mean_per_probe_cosine(zoo, probes):
