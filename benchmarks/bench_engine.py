@@ -27,7 +27,7 @@ def bare_autograd(model, probes, layers, batch_size):
     feats = {k: [] for k in layers}
     nodes = {k: [] for k in layers}
     for lo in range(0, n, batch_size):
-        x = model.spec.preprocess(probes.images[lo : lo + batch_size]).to(device()).requires_grad_(True)
+        x = model.spec.preprocess(probes.images[lo : lo + batch_size], device()).requires_grad_(True)
         out = {}
         hooks = [mods[k].register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o)) for k in layers]
         module(x)

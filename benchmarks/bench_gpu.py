@@ -1,12 +1,13 @@
 """The GPU path measured against its limits, in one run on one device.
 
 1. VGG19-BN source and target (random weights), 19 layers, 200 probes at 224²: the engine in fp32,
-   bf16 and TF32; a bare batched prototype of the same work (one forward per batch with hooks, one
-   vector-Jacobian product per layer, cosine edges as a device matrix product); the original code's
-   structure (a forward per layer, maps copied to the host, ``pdist`` edges), timed on
-   ``--original-probes`` probes and scaled linearly to all (its cost is linear in the probes).
-   FLOPs are counted with ``torch.utils.flop_counter``'s formulas on one batch of the prototype,
-   giving the achieved fraction of the device's dense bf16 peak.
+   TF32 and bf16, each against a bare batched prototype of the same work under the same arithmetic
+   (one forward per batch with hooks, one vector-Jacobian product per layer, cosine edges as a
+   device matrix product); the original code's structure (a forward per layer, maps copied to the
+   host, ``pdist`` edges), timed on ``--original-probes`` probes and scaled linearly to all (a lower
+   bound: its edges grow with the square of the probes). FLOPs are counted with
+   ``torch.utils.flop_counter``'s formulas on one batch of the prototype, giving the achieved
+   fraction of the device's dense bf16 peak for the engine's bf16 run.
 2. ``--encoders`` taskonomy-size encoders (visualpriors' architecture, random weights) on
    ``--zoo-probes`` probes at 256², through the similarity matrix and the task tree.
 3. Errors of bf16 and TF32 against fp32 on s_V and s_E (goal |Δs| ≤ 2e-3).
@@ -15,7 +16,8 @@ Goals on an H100-class GPU: engine within 1.2× of the prototype; ≥ 40% of bf1
 work; the 20-encoder zoo in ≤ 15 s. On a CPU the same comparisons run at small sizes:
 ``python benchmarks/bench_gpu.py --probes 8 --size 64 --encoders 3 --zoo-probes 8 --original-probes 4``.
 
-Run: ``python benchmarks/bench_gpu.py`` (defaults: the sizes above, about 5 minutes on an H100)
+Run: ``python benchmarks/bench_gpu.py`` (defaults: the sizes above, about 6–8 minutes on an H200);
+``--precisions fp32,bf16``, ``--skip-vgg``, ``--skip-zoo`` and ``--original-probes 0`` shorten it.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from depara_core.compare.terms import pairwise_terms
 from depara_core.compare.tree import task_tree
 from depara_core.compare.workflows import select_layers, zoo_graphs
 from depara_core.engine.graph import GraphOptions
+from depara_core.engine.run import arithmetic, tf32_switch
 from depara_core.models.preprocess import Preprocess
 from depara_core.models.sources import callable_spec
 from depara_core.models.spec import load_model
 from depara_core.probes.probeset import ProbeSet
+
+START = time.perf_counter()
 
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "GH200": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
 """Dense bf16 tensor-core peak (FLOP/s) by device family, from the vendors' data sheets (SXM parts)."""
@@ -94,6 +99,9 @@ def peak_for(name: str) -> float | None:
     return None
 
 
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
 def vgg_work(args, dev) -> dict:
     make = lambda seed: (torch.manual_seed(seed), torchvision.models.vgg19_bn(weights=None))[1]  # noqa: E731
     source = load_model(callable_spec("source", lambda: make(0), preprocess=Preprocess()), dev)
@@ -104,21 +112,27 @@ def vgg_work(args, dev) -> dict:
     def engine(precision: str):
         return select_layers(source, target, probes, layers, GraphOptions(precision=precision), batch_size=args.batch)
 
-    def bare():
-        bare_autograd(source, probes, layers, args.batch)
-        bare_autograd(target, probes, ["features.51"], args.batch)
+    def bare(precision: str):
+        with arithmetic(precision, dev):  # the same arithmetic as the engine's, forward and backward
+            bare_autograd(source, probes, layers, args.batch)
+            bare_autograd(target, probes, ["features.51"], args.batch)
 
-    engine("fp32")  # warm-up: cuDNN autotuning, allocator
-    t = interleaved({"engine": lambda: engine("fp32"), "prototype": bare}, repeat=args.repeat)
-    scores = {}
-    for precision in ("fp32", "bf16", "tf32"):
-        engine(precision)
-        t[f"engine {precision}"], scores[precision] = timed(lambda p=precision: engine(p))
-    sub = ProbeSet(probes.images[: args.original_probes], probes.ids[: args.original_probes])
-    t_orig, _ = timed(lambda: (original_structure(source, sub, layers, args.batch), original_structure(target, sub, ["features.51"], args.batch)))
-    flops = prototype_flops(source, probes, layers, args.batch) + prototype_flops(target, probes, ["features.51"], args.batch)
-    errors = {p: (np.abs(scores[p].s_V - scores["fp32"].s_V).max(), np.abs(scores[p].s_E - scores["fp32"].s_E).max()) for p in ("bf16", "tf32")}
-    return {"t": t, "original": t_orig * args.probes / args.original_probes, "flops": flops, "errors": errors, "layers": len(layers)}
+    t, scores = {}, {}
+    for precision in args.precisions:
+        scores[precision] = engine(precision)  # warm-up: cuDNN's choice of kernels, the allocator
+        bare(precision)
+        best = interleaved({"engine": lambda p=precision: engine(p), "prototype": lambda p=precision: bare(p)}, repeat=args.repeat)
+        t[precision] = best
+        print(f"  [{time.perf_counter() - START:.0f} s] {precision}: engine {best['engine']:.2f} s, prototype {best['prototype']:.2f} s", flush=True)
+    t_orig = float("nan")
+    if args.original_probes:
+        sub = ProbeSet(probes.images[: args.original_probes], probes.ids[: args.original_probes])
+        with tf32_switch("fp32"):
+            t_orig, _ = timed(lambda: (original_structure(source, sub, layers, args.batch), original_structure(target, sub, ["features.51"], args.batch)))
+    with arithmetic("bf16", dev):
+        flops = prototype_flops(source, probes, layers, args.batch) + prototype_flops(target, probes, ["features.51"], args.batch)
+    errors = {p: (np.abs(scores[p].s_V - scores["fp32"].s_V).max(), np.abs(scores[p].s_E - scores["fp32"].s_E).max()) for p in args.precisions if p != "fp32"}
+    return {"t": t, "original": t_orig * args.probes / max(args.original_probes, 1), "flops": flops, "errors": errors, "layers": len(layers)}
 
 
 def zoo_work(args, dev) -> dict:
@@ -128,18 +142,21 @@ def zoo_work(args, dev) -> dict:
     models = [load_model(s, dev) for s in specs]
     probes = random_probes(args.zoo_probes, 256, seed=1)
 
-    def run(precision: str):
+    def run(precision: str, probes: ProbeSet = probes):
         graphs = zoo_graphs(models, probes, GraphOptions(precision=precision), batch_size=args.batch)
-        terms = pairwise_terms(graphs)
+        terms = pairwise_terms(graphs, baselines=False)  # DEPARA's matrix; the baselines are timed apart
         task_tree(terms.combined(1.0), terms.names)
-        return terms
+        return terms, graphs
 
-    run("fp32")  # warm-up
     out = {}
-    for precision in ("fp32", "bf16", "tf32"):
+    for precision in args.precisions:
+        run(precision, ProbeSet(probes.images[: 2 * args.batch], probes.ids[: 2 * args.batch]))  # warm-up on two batches
         out[precision] = timed(lambda p=precision: run(p))
-    errors = {p: (np.abs(out[p][1].s_V - out["fp32"][1].s_V).max(), np.abs(out[p][1].s_E - out["fp32"][1].s_E).max()) for p in ("bf16", "tf32")}
-    return {"t": {p: out[p][0] for p in out}, "errors": errors, "models": len(models)}
+        print(f"  [{time.perf_counter() - START:.0f} s] {precision}: {out[precision][0]:.1f} s", flush=True)
+    graphs = out[args.precisions[0]][1][1]
+    t_baselines, _ = timed(lambda: pairwise_terms(graphs))
+    errors = {p: (np.abs(out[p][1][0].s_V - out["fp32"][1][0].s_V).max(), np.abs(out[p][1][0].s_E - out["fp32"][1][0].s_E).max()) for p in args.precisions if p != "fp32"}
+    return {"t": {p: out[p][0] for p in out}, "errors": errors, "models": len(models), "baselines": t_baselines}
 
 
 def main() -> None:
@@ -151,32 +168,49 @@ def main() -> None:
     ap.add_argument("--original-probes", type=int, default=20, help="probes the original structure is timed on (scaled to --probes)")
     ap.add_argument("--encoders", type=int, default=20)
     ap.add_argument("--zoo-probes", type=int, default=1000)
+    ap.add_argument("--precisions", type=lambda v: tuple(v.split(",")), default=PRECISIONS, help="comma-separated, fp32 first (the reference)")
+    ap.add_argument("--skip-zoo", action="store_true")
+    ap.add_argument("--skip-vgg", action="store_true")
     args = ap.parse_args()
     dev = device()
     name = torch.cuda.get_device_name() if dev.type == "cuda" else "CPU"
     print(f"device: {name}; torch {torch.__version__}")
 
+    if not args.skip_vgg:
+        vgg_report(args, dev, name)
+    if not args.skip_zoo:
+        zoo_report(args, dev)
+    if dev.type == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+
+def vgg_report(args, dev, name: str) -> None:
+    print(f"VGG19-BN x2, {args.probes} probes at {args.size}², batch {args.batch}", flush=True)
     v = vgg_work(args, dev)
     t = v["t"]
-    print(f"VGG19-BN x2, {v['layers']} layers, {args.probes} probes at {args.size}², batch {args.batch}")
-    print(f"  engine fp32 {t['engine']:.2f} s | prototype {t['prototype']:.2f} s | ratio {t['engine'] / t['prototype']:.2f} (goal ≤ 1.2)")
-    print(f"  engine bf16 {t['engine bf16']:.2f} s | engine tf32 {t['engine tf32']:.2f} s")
-    print(f"  original structure ≈ {v['original']:.1f} s (timed on {args.original_probes} probes) → engine speed-up {v['original'] / t['engine']:.0f}x")
+    print(f"  {v['layers']} source layers against the target's features.51")
+    for p in args.precisions:
+        print(f"  engine {p} {t[p]['engine']:.2f} s | prototype {p} {t[p]['prototype']:.2f} s | ratio {t[p]['engine'] / t[p]['prototype']:.2f} (goal ≤ 1.2)")
+    if args.original_probes:
+        lower = " (a lower bound: its pdist edges grow with the square of the probes)" if args.original_probes < args.probes else ""
+        print(f"  original structure (fp32) ≈ {v['original']:.1f} s, timed on {args.original_probes} probes and scaled linearly{lower} → engine fp32 speed-up {v['original'] / t['fp32']['engine']:.0f}x")
     peak = peak_for(name)
-    best = min(t["engine"], t["engine bf16"], t["engine tf32"])
-    achieved = v["flops"] / best
+    fastest = min(args.precisions, key=lambda p: t[p]["engine"])
+    achieved = v["flops"] / t[fastest]["engine"]
     fraction = f", {achieved / peak:.0%} of the bf16 peak ({peak / 1e12:.0f} TFLOP/s; goal ≥ 40%)" if peak else ""
-    print(f"  {v['flops'] / 1e12:.2f} TFLOP of work; fastest engine run {achieved / 1e12:.1f} TFLOP/s{fraction}")
+    print(f"  {v['flops'] / 1e12:.2f} TFLOP of work; engine {fastest} {achieved / 1e12:.1f} TFLOP/s{fraction}")
     for p, (dv, de) in v["errors"].items():
         print(f"  {p} vs fp32: max |Δs_V| {dv:.1e}, max |Δs_E| {de:.1e} (goal ≤ 2e-3)")
 
+
+
+def zoo_report(args, dev) -> None:
+    print(f"{args.encoders} taskonomy encoders (random weights), {args.zoo_probes} probes at 256², matrix and tree", flush=True)
     z = zoo_work(args, dev)
-    print(f"{z['models']} taskonomy encoders (random weights), {args.zoo_probes} probes at 256², matrix and tree")
     print("  " + " | ".join(f"{p} {s:.1f} s" for p, s in z["t"].items()) + " (goal ≤ 15 s on an H100)")
+    print(f"  the baselines' matrices beside DEPARA's (RSA, CKA, PL-LogME, …): {z['baselines']:.1f} s more")
     for p, (dv, de) in z["errors"].items():
         print(f"  {p} vs fp32: max |Δs_V| {dv:.1e}, max |Δs_E| {de:.1e}")
-    if dev.type == "cuda":
-        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 
 if __name__ == "__main__":
