@@ -47,7 +47,7 @@ from depara_core.errors import GraphError
 
 __all__ = [
     "BASELINES_VERSION", "DDS_KERNELS", "PSEUDO_LABELS", "PSEUDO_CLASSES", "debiased_cka", "debiased_cka_matrix", "dds_kernel", "dds_matrix",
-    "logme_evidence", "logme_matrix", "ledoit_wolf_shrinkage", "h_score", "pseudo_classes", "h_score_matrix", "nce", "nce_matrix",
+    "centred_spectrum", "logme_evidence", "logme_matrix", "ledoit_wolf_shrinkage", "h_score", "pseudo_classes", "h_score_matrix", "nce", "nce_matrix",
 ]  # fmt: skip
 
 DDS_KERNELS = ("rbf", "euclidean", "pearson")
@@ -103,9 +103,16 @@ def _spectrum(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[keep], u[:, keep]
 
 
-def _principal_components(gram: np.ndarray, count: int) -> np.ndarray:
+def centred_spectrum(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_spectrum` of the centred Gram matrix: the principal components' variances (times n)
+    and directions. LogME's pseudo-labels, the pseudo-classes and the H-score all start from it;
+    :func:`~depara_core.compare.terms.pairwise_terms` computes it once per graph for all three."""
+    return _spectrum(center_gram(gram))
+
+
+def _principal_components(gram: np.ndarray, count: int, spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Scores of the top ``count`` principal components of the features over the probes (n, k)."""
-    s, u = _spectrum(center_gram(gram))
+    s, u = spectrum if spectrum is not None else centred_spectrum(gram)
     top = np.argsort(-s)[:count]
     return u[:, top] * np.sqrt(s[top])
 
@@ -154,18 +161,19 @@ def logme_evidence(s: np.ndarray, u: np.ndarray, y: np.ndarray, max_iter: int = 
     return evidence / n
 
 
-def logme_matrix(graphs: Sequence[Graph], pseudo_labels: int = PSEUDO_LABELS) -> np.ndarray:
+def logme_matrix(graphs: Sequence[Graph], pseudo_labels: int = PSEUDO_LABELS, spectra: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
     """Pseudo-label LogME of every source (rows) for every target (columns): the mean evidence of
-    the source's features for the target's top ``pseudo_labels`` principal components."""
-    spectra = [_spectrum(g.gram) for g in graphs]
-    for g, (s, _) in zip(graphs, spectra):
+    the source's features for the target's top ``pseudo_labels`` principal components
+    (``spectra``: the graphs' :func:`centred_spectrum`, where the caller has them)."""
+    own = [_spectrum(g.gram) for g in graphs]  # of the uncentred Gram: LogME's linear model has no intercept
+    for g, (s, _) in zip(graphs, own):
         if len(s) == 0:
             raise GraphError(f"features of {g.model}/{g.layer} are zero for every probe: LogME is undefined", "choose another layer")
-    labels = [_principal_components(g.gram, pseudo_labels) for g in graphs]
+    labels = [_principal_components(g.gram, pseudo_labels, c) for g, c in zip(graphs, spectra or [None] * len(graphs))]
     every = np.concatenate(labels, axis=1)  # every target's components at once: each column is fitted on its own
     ends = np.cumsum([y.shape[1] for y in labels])
     out = np.empty((len(graphs), len(graphs)))
-    for i, (s, u) in enumerate(spectra):
+    for i, (s, u) in enumerate(own):
         evidence = logme_evidence(s, u, every)
         out[i] = [float(np.mean(evidence[end - y.shape[1] : end])) if y.shape[1] else 0.0 for y, end in zip(labels, ends)]
     return out
@@ -197,12 +205,12 @@ def h_score(gram: np.ndarray, labels: np.ndarray, feature_dim: int) -> float:
     return float(weights @ _between(u, np.asarray(labels).ravel()))
 
 
-def _h_score_basis(gram: np.ndarray, feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _h_score_basis(gram: np.ndarray, feature_dim: int, spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per component of the centred Gram, its weight in the H-score, and the components (n, r)."""
     k = center_gram(gram)
     n = len(k)
     alpha, mu = ledoit_wolf_shrinkage(k, feature_dim)
-    lam, u = _spectrum(k)
+    lam, u = spectrum if spectrum is not None else _spectrum(k)
     if len(lam) == 0 or mu <= 0:
         raise GraphError("the features are constant across probes: the H-score is undefined", "choose another layer")
     return (1 - alpha) / (n - 1) * lam / ((1 - alpha) * lam / n + alpha * mu), u
@@ -215,12 +223,14 @@ def _between(u: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.sum((onehot.T @ u) ** 2 / onehot.sum(axis=0)[:, None], axis=0)
 
 
-def pseudo_classes(gram: np.ndarray, classes: int = PSEUDO_CLASSES, components: int = PSEUDO_LABELS) -> np.ndarray:
+def pseudo_classes(
+    gram: np.ndarray, classes: int = PSEUDO_CLASSES, components: int = PSEUDO_LABELS, spectrum: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Classes of the probes from a network's own features: k-means (k-means++, fixed seed) of their
     top principal components. Fewer classes come back when clusters stay empty."""
     from scipy.cluster.vq import kmeans2
 
-    pcs = _principal_components(gram, components)
+    pcs = _principal_components(gram, components, spectrum)
     if pcs.shape[1] == 0:
         return np.zeros(len(gram), dtype=int)
     with warnings.catch_warnings():
@@ -229,13 +239,15 @@ def pseudo_classes(gram: np.ndarray, classes: int = PSEUDO_CLASSES, components: 
     return np.unique(labels, return_inverse=True)[1]
 
 
-def h_score_matrix(graphs: Sequence[Graph], labels: Sequence[np.ndarray] | None = None) -> np.ndarray:
+def h_score_matrix(
+    graphs: Sequence[Graph], labels: Sequence[np.ndarray] | None = None, spectra: Sequence[tuple[np.ndarray, np.ndarray]] | None = None
+) -> np.ndarray:
     """Pseudo-label H-score of every source (rows) for every target's classes (columns; by default
     :func:`pseudo_classes` of each graph)."""
     labels = labels if labels is not None else [pseudo_classes(g.gram) for g in graphs]
     out = np.empty((len(graphs), len(graphs)))
     for i, src in enumerate(graphs):
-        weights, u = _h_score_basis(src.gram, src.feature_dim)  # once per source, for every target
+        weights, u = _h_score_basis(src.gram, src.feature_dim, spectra[i] if spectra is not None else None)  # once per source, for every target
         out[i] = [weights @ _between(u, y) for y in labels]
     return out
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depara_core.compare.baselines import dds_matrix, debiased_cka_matrix, h_score_matrix, logme_matrix, nce_matrix, pseudo_classes
+from depara_core.compare.baselines import (
+    centred_spectrum,
+    dds_matrix,
+    debiased_cka_matrix,
+    h_score_matrix,
+    logme_matrix,
+    nce_matrix,
+    pseudo_classes,
+)
 from depara_core.compare.pairwise import (
     check_comparable,
     node_similarity,
@@ -187,8 +195,14 @@ def pairwise_terms(graphs: Mapping[str, Graph], baselines: bool = True, node_sca
 
 def _baselines(gs: Sequence[Graph]) -> dict[str, np.ndarray]:
     centred = spearman_matrix(np.stack([upper_triangle(edges_from_gram(g.gram, center=True)) for g in gs]))
-    classes = [pseudo_classes(g.gram) for g in gs]  # one k-means per network, for both class-based estimators
-    out = {"DEPARA-E centred": centred, "PL-LogME": logme_matrix(gs), "PL-H-score": h_score_matrix(gs, classes), "PL-NCE": nce_matrix(gs, classes)}
+    spectra = [centred_spectrum(g.gram) for g in gs]  # one eigendecomposition per network for the three estimators
+    classes = [pseudo_classes(g.gram, spectrum=c) for g, c in zip(gs, spectra)]  # one k-means per network, for both class-based estimators
+    out = {
+        "DEPARA-E centred": centred,
+        "PL-LogME": logme_matrix(gs, spectra=spectra),
+        "PL-H-score": h_score_matrix(gs, classes, spectra),
+        "PL-NCE": nce_matrix(gs, classes),
+    }
     if len(gs[0]) >= 4:  # U-centring (debiased HSIC) needs four probes
         out.update({"debiased CKA": debiased_cka_matrix([g.gram for g in gs]), "DDS": dds_matrix(gs)})
     return {m: out[m] for m in BASELINES if m in out}

@@ -171,6 +171,15 @@ def test_centred_edges_are_spearman_of_centred_cosines(feats):
     assert terms.matrix("DEPARA centred", lam) == pytest.approx(terms.s_V + lam * terms.matrix("DEPARA-E centred"))
 
 
+def test_terms_share_one_spectrum_per_graph_and_give_each_estimators_numbers(feats):
+    graphs = [graph_of(x, f"m{i}") for i, x in enumerate(feats)]
+    terms = pairwise_terms({g.model: g for g in graphs})
+    classes = [pseudo_classes(g.gram) for g in graphs]
+    assert np.array_equal(terms.matrix("PL-LogME"), logme_matrix(graphs))
+    assert np.array_equal(terms.matrix("PL-H-score"), h_score_matrix(graphs, classes))
+    assert np.array_equal(terms.matrix("PL-NCE"), nce_matrix(graphs, classes))
+
+
 def test_terms_offer_every_method_and_refuse_missing_ones(feats):
     gs = {f"m{i}": graph_of(x, f"m{i}") for i, x in enumerate(feats)}
     assert pairwise_terms(gs).methods == ALL_METHODS

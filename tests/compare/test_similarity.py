@@ -8,7 +8,15 @@ import torch
 from conftest import random_probes
 from scipy.stats import spearmanr
 
-from depara_core.compare.pairwise import cka_similarity, depara_similarity, edge_similarity, node_similarity, probe_cosines, rsa_similarity, upper_triangle
+from depara_core.compare.pairwise import (
+    cka_similarity,
+    depara_similarity,
+    edge_similarity,
+    node_similarity,
+    probe_cosines,
+    rsa_similarity,
+    upper_triangle,
+)
 from depara_core.compare.terms import pairwise_terms
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import GraphError
