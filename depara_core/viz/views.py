@@ -24,6 +24,7 @@ from PIL import Image
 
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.pairwise import node_cosines, upper_triangle
+from depara_core.compare.ranks import average_ranks
 from depara_core.compare.terms import LAMBDA_METHODS, UNBOUNDED, SimilarityTerms
 from depara_core.compare.tree import TaskTree, cluster_order, task_tree
 from depara_core.engine.graph import Graph
@@ -333,10 +334,8 @@ def edge_pair_view(a: Graph, b: Graph) -> tuple[go.Figure, go.Figure, float]:
 
 def edge_disagreement(a: Graph, b: Graph, probes: ProbeSet, top: int = 15, thumbs: bool = True) -> pd.DataFrame:
     """Probe pairs whose edges the two graphs rank most differently (normalised rank difference)."""
-    from scipy.stats import rankdata
-
     ea, eb = upper_triangle(a.edges), upper_triangle(b.edges)
-    ra, rb = rankdata(ea) / ea.size, rankdata(eb) / eb.size
+    ra, rb = average_ranks(ea).cpu().numpy() / ea.size, average_ranks(eb).cpu().numpy() / eb.size
     diff = ra - rb
     i, j = np.triu_indices(a.edges.shape[0], k=1)
     pick = np.argsort(-np.abs(diff), kind="stable")[:top]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import spearmanr
 
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.pairwise import edge_similarity
-from depara_core.compare.ranks import spearman, spearman_matrix, standardised_ranks
+from depara_core.compare.ranks import average_ranks, rank_device, spearman, spearman_matrix, standardised_ranks
 from depara_core.compare.terms import pairwise_terms
 from depara_core.engine.graph import Graph
 from depara_core.evaluation.ground_truth import GroundTruth
@@ -58,3 +59,33 @@ def test_evaluation_and_layer_agreement_use_the_same_convention():
     assert m.spearman == 0.0 and m.kendall == 0.0
     scores = LayerScores("s", "t", ("l1", "l2", "l3", "l4"), np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
     assert layer_agreement(scores, 1.0, np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((13,), 0), ((6, 11), 1), ((6, 11), 0), ((3, 4, 7), 1), ((2, 5000), -1)])
+def test_average_ranks_equal_scipys_rankdata_with_ties_along_any_axis(shape, axis):
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(sum(shape))
+    values = rng.integers(0, 4, shape).astype(float) + (rng.random(shape) < 0.3) * rng.random(shape)  # many ties, some not
+    np.testing.assert_array_equal(average_ranks(values, axis).numpy(), rankdata(values, axis=axis))
+    np.testing.assert_allclose(standardised_ranks(values, axis), _scipy_standardised(rankdata(values, axis=axis), axis), atol=1e-12)
+
+
+def _scipy_standardised(r: np.ndarray, axis: int) -> np.ndarray:
+    r = r - r.mean(axis=axis, keepdims=True)
+    return r / np.sqrt(np.mean(r * r, axis=axis, keepdims=True))
+
+
+def test_average_ranks_of_nan_slices_are_nan_as_in_scipy_and_read_only_input_is_not_copied_into():
+    from scipy.stats import rankdata
+
+    values = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 1.0]])
+    values.flags.writeable = False
+    np.testing.assert_array_equal(average_ranks(values, 1).numpy(), rankdata(values, axis=1))
+    assert average_ranks(np.empty((2, 0)), 1).shape == (2, 0)
+
+
+def test_large_rankings_go_to_the_gpu_only_when_there_is_one(monkeypatch):
+    assert rank_device(10**7).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert rank_device(10**7).type == "cuda" and rank_device(100).type == "cpu"  # small ones: the copy would cost more than the sort
