@@ -10,14 +10,14 @@
    fraction of the device's dense bf16 peak for the engine's bf16 run.
 2. ``--encoders`` taskonomy-size encoders (visualpriors' architecture, random weights) on
    ``--zoo-probes`` probes at 256², through the similarity matrix and the task tree.
-3. Errors of bf16 and TF32 against fp32 on s_V and s_E (goal |Δs| ≤ 2e-3).
+3. Errors of bf16, TF32 and the compile option against fp32 on s_V and s_E (goal |Δs| ≤ 2e-3).
 
 Goals on an H100-class GPU: engine within 1.2× of the prototype; ≥ 40% of bf16 peak on the VGG
 work; the 20-encoder zoo in ≤ 15 s. On a CPU the same comparisons run at small sizes:
 ``python benchmarks/bench_gpu.py --probes 8 --size 64 --encoders 3 --zoo-probes 8 --original-probes 4``.
 
 Run: ``python benchmarks/bench_gpu.py`` (defaults: the sizes above, about 6–8 minutes on an H200);
-``--precisions fp32,bf16``, ``--skip-vgg``, ``--skip-zoo`` and ``--original-probes 0`` shorten it.
+``--precisions fp32,bf16`` (``fp32+compile`` adds torch.compile to an arithmetic), ``--skip-vgg``, ``--skip-zoo`` and ``--original-probes 0`` shorten it.
 """
 
 from __future__ import annotations
@@ -99,7 +99,16 @@ def peak_for(name: str) -> float | None:
     return None
 
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16", "bf16+compile")
+"""Arithmetics compared, fp32 first (the reference); ``+compile`` adds the engine's compile option."""
+
+
+def graph_options(arithmetic_name: str) -> GraphOptions:
+    """``"bf16+compile"`` → bf16 with the compile option; ``"fp32"`` → fp32, eager."""
+    precision, _, extra = arithmetic_name.partition("+")
+    if extra not in ("", "compile"):
+        raise SystemExit(f"unknown arithmetic {arithmetic_name!r}: use fp32, tf32 or bf16, optionally with +compile")
+    return GraphOptions(precision=precision, compile=extra == "compile")
 
 
 def vgg_work(args, dev) -> dict:
@@ -110,20 +119,20 @@ def vgg_work(args, dev) -> dict:
     probes = random_probes(args.probes, args.size)
 
     def engine(precision: str):
-        return select_layers(source, target, probes, layers, GraphOptions(precision=precision), batch_size=args.batch)
+        return select_layers(source, target, probes, layers, graph_options(precision), batch_size=args.batch)
 
     def bare(precision: str):
-        with arithmetic(precision, dev):  # the same arithmetic as the engine's, forward and backward
+        with arithmetic(graph_options(precision).precision, dev):  # the same arithmetic as the engine's, forward and backward (eager)
             bare_autograd(source, probes, layers, args.batch)
             bare_autograd(target, probes, ["features.51"], args.batch)
 
     t, scores = {}, {}
     for precision in args.precisions:
-        scores[precision] = engine(precision)  # warm-up: cuDNN's choice of kernels, the allocator
+        first, scores[precision] = timed(lambda p=precision: engine(p))  # warm-up: cuDNN's choice of kernels, the allocator, compiling
         bare(precision)
         best = interleaved({"engine": lambda p=precision: engine(p), "prototype": lambda p=precision: bare(p)}, repeat=args.repeat)
         t[precision] = best
-        print(f"  [{time.perf_counter() - START:.0f} s] {precision}: engine {best['engine']:.2f} s, prototype {best['prototype']:.2f} s", flush=True)
+        print(f"  [{time.perf_counter() - START:.0f} s] {precision}: engine {best['engine']:.2f} s (first run {first:.1f} s), prototype {best['prototype']:.2f} s", flush=True)
     t_orig = float("nan")
     if args.original_probes:
         sub = ProbeSet(probes.images[: args.original_probes], probes.ids[: args.original_probes])
@@ -143,7 +152,7 @@ def zoo_work(args, dev) -> dict:
     probes = random_probes(args.zoo_probes, 256, seed=1)
 
     def run(precision: str, probes: ProbeSet = probes):
-        graphs = zoo_graphs(models, probes, GraphOptions(precision=precision), batch_size=args.batch)
+        graphs = zoo_graphs(models, probes, graph_options(precision), batch_size=args.batch)
         terms = pairwise_terms(graphs, baselines=False)  # DEPARA's matrix; the baselines are timed apart
         task_tree(terms.combined(1.0), terms.names)
         return terms, graphs

@@ -135,6 +135,7 @@ def _options(args: argparse.Namespace) -> GraphOptions:
         feature_sketch_dim=args.feature_sketch or 0,
         precision=args.precision,
         input_space=args.input_space,
+        compile=args.compile,
     )
 
 
@@ -391,6 +392,8 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     p.add_argument("--batch-size", type=_number(int, 1, 4096), default=16)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
                    help="arithmetic of the passes: fp32 (default), bf16 autocast or TF32 on CUDA; errors against fp32 in benchmarks/RESULTS.md")  # fmt: skip
+    p.add_argument("--compile", action="store_true",
+                   help="run the passes through torch.compile, one compiled segment per layer (Gradient*Input; seconds of compiling per model, for GPUs)")  # fmt: skip
     p.add_argument("--feature-sketch", type=_number(int, 256, 2**24), metavar="DIM",
                    help="store features as a DIM-dimensional random projection (count sketch): less memory, approximate edges (default: exact)")  # fmt: skip
     p.add_argument("--memory-budget", type=parse_bytes, help="memory the engine may hold for stored features and nodes, e.g. 512MiB (default: 2 GiB or half the available memory, whichever is smaller)")

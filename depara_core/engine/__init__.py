@@ -1,7 +1,7 @@
 """The graph engine: attribution nodes (Eq. 3) and feature edges (Eq. 4) of layers over probes.
 
 Modules: :mod:`.graph` (options and the Graph type), :mod:`.run` (the one-forward-many-layers run
-loop), :mod:`.plan` (memory plan), :mod:`.gram` (Gram-matrix algebra), :mod:`.capture` (hooks),
+loop), :mod:`.plan` (memory plan), :mod:`.gram` (Gram-matrix algebra), :mod:`.capture` (hooks), :mod:`.compiled` (the compile option's per-layer segments),
 :mod:`.attribution` (registered attribution methods), :mod:`.sketch` (count sketch of large maps).
 """
 

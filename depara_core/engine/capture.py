@@ -19,7 +19,7 @@ from torch import nn
 from depara_core.errors import GraphError
 from depara_core.models.spec import OUTPUT
 
-__all__ = ["capture_layers", "count_calls", "model_output", "forward", "check_real"]
+__all__ = ["capture_layers", "count_calls", "model_output", "forward", "check_real", "check_captured", "layer_tensor"]
 
 
 class _StopForward(Exception):
@@ -45,12 +45,7 @@ def capture_layers(
 
     def make_hook(name: str):
         def hook(_mod: nn.Module, _inp, output):
-            if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-                output = output[0]
-            if not isinstance(output, torch.Tensor):
-                raise GraphError(f"layer {name!r} returns {type(output).__name__}, not a tensor", "choose a layer whose output is a tensor")
-            check_real(output, f"layer {name!r}")
-            out[name] = output
+            output = out[name] = layer_tensor(output, name)
             seen[name] = seen.get(name, 0) + 1
             if stop_early and all(seen.get(n, 0) >= calls.get(n, 1) for n in wanted):
                 raise _StopForward
@@ -69,23 +64,37 @@ def capture_layers(
                 out[OUTPUT] = check_real(model_output(result), "the model's output")
         except _StopForward:
             pass
-        missing = [n for n in names if n not in out]
-        mixed = [n for n, t in out.items() if t.ndim == 0 or t.shape[0] != x.shape[0]]
-        if mixed:
-            n0 = mixed[0]
-            raise GraphError(
-                f"layer {n0!r} gave {out[n0].shape[0] if out[n0].ndim else 0} row(s) for a batch of {x.shape[0]} probes: the model mixes or drops the batch",
-                "make every layer keep one row per probe (batch dimension first)",
-            )
-        if missing:
-            raise GraphError(f"layer(s) {', '.join(missing)} did not run in the forward pass", "choose layers the model's forward uses")
-        return dict(out)
+        return check_captured(dict(out), names, x.shape[0])
 
     try:
         yield run
     finally:
         for h in handles:
             h.remove()
+
+
+def layer_tensor(output: object, name: str) -> torch.Tensor:
+    """The tensor a layer's output stands for (the first of a tuple or list), checked to be real."""
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise GraphError(f"layer {name!r} returns {type(output).__name__}, not a tensor", "choose a layer whose output is a tensor")
+    return check_real(output, f"layer {name!r}")
+
+
+def check_captured(out: dict[str, torch.Tensor], names: Sequence[str], batch: int) -> dict[str, torch.Tensor]:
+    """``out`` if it holds every layer in ``names`` with one row per probe of a batch of ``batch``."""
+    mixed = [n for n, t in out.items() if t.ndim == 0 or t.shape[0] != batch]
+    if mixed:
+        n0 = mixed[0]
+        raise GraphError(
+            f"layer {n0!r} gave {out[n0].shape[0] if out[n0].ndim else 0} row(s) for a batch of {batch} probes: the model mixes or drops the batch",
+            "make every layer keep one row per probe (batch dimension first)",
+        )
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise GraphError(f"layer(s) {', '.join(missing)} did not run in the forward pass", "choose layers the model's forward uses")
+    return out
 
 
 def forward(module: nn.Module, x: torch.Tensor) -> object:

@@ -73,6 +73,11 @@ class GraphOptions:
     sketch_above: int = 2**27
     feature_sketch_dim: int = 0
     precision: Literal["fp32", "bf16", "tf32"] = "fp32"
+    compile: bool = False
+    """Run the forward and backward passes through ``torch.compile``, one compiled segment per captured
+    layer (:mod:`~depara_core.engine.compiled`; Gradient*Input only). Compiling takes seconds per
+    segment, once per model, layer group and batch size; it pays off on a GPU, where kernels fuse. Its
+    error on s_V and s_E against eager fp32 is measured in the tests and ``benchmarks/bench_gpu.py``."""
     input_space: Literal["model", "pixels"] = "model"
     """What "Input" in Gradient*Input means: ``"model"`` (the paper's, each network's own preprocessed
     input, so that the baseline is whatever zero means after its normalisation: black, grey or the
@@ -85,6 +90,10 @@ class GraphOptions:
             raise DeparaError(f"input_space={self.input_space!r} is not supported", "use model or pixels")
         if self.input_space == "pixels" and self.method != DEFAULT_METHOD:
             raise DeparaError(f"input space 'pixels' is defined for Gradient*Input only, not {self.method!r}", "use the default method, or input space 'model'")
+        if self.compile not in (True, False):
+            raise DeparaError(f"compile={self.compile!r} is not a yes/no choice", "use True or False")
+        if self.compile and self.method != DEFAULT_METHOD:
+            raise DeparaError(f"the compile option is defined for Gradient*Input only, not {self.method!r}", "use the default method, or turn compile off")
         if not isinstance(self.feature_sketch_dim, int) or self.feature_sketch_dim < 0 or 0 < self.feature_sketch_dim < 256:
             raise DeparaError(f"feature_sketch_dim={self.feature_sketch_dim!r} is not supported", "use 0 (exact features) or a dimension of 256 or more, e.g. 16384")
         for name, value, allowed in (
@@ -110,6 +119,7 @@ class GraphOptions:
             **({"feature_sketch_dim": self.feature_sketch_dim} if self.feature_sketch_dim else {}),
             **({"precision": self.precision} if self.precision != "fp32" else {}),
             **({"input_space": self.input_space} if self.input_space != "model" else {}),
+            **({"compile": True} if self.compile else {}),  # fused kernels round differently
         }
 
     def terms_key(self) -> dict:

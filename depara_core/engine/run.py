@@ -33,6 +33,7 @@ import torch
 from depara_core.engine.attribution import get_method
 from depara_core.engine.capture import capture_layers
 from depara_core.engine.checks import behaviour_notes
+from depara_core.engine.compiled import compilable, compiled_layers
 from depara_core.engine.gram import center_gram, degenerate_rows
 from depara_core.engine.graph import DEFAULT_METHOD, Cancelled, DegenerateGraphWarning, Graph, GraphOptions, Progress
 from depara_core.engine.pieces import Checkpoints, LayerPieces
@@ -129,6 +130,13 @@ def iter_pieces(
         model_notes = behaviour_notes(module, prep(probes.images[:2], device), repr(model.name))
         total = len(groups) * n  # progress counts probes: a resumed group starts where it stopped
 
+        def capture(group: list[str], group_calls: dict[str, int]):
+            if options.compile and compilable(group, group_calls):
+                return compiled_layers(module, group, min(plan.batch_size, n))
+            if options.compile:
+                log.info("%s: layers %s run eagerly (the model's output or a module called more than once)", model.name, ", ".join(group))
+            return capture_layers(module, group, group_calls)
+
         for g, group in enumerate(groups):
             stored = {k: options.stored_feature_dim(feature_dims[k]) for k in group}
             pieces = {
@@ -147,7 +155,7 @@ def iter_pieces(
             for lo in range(start, n, plan.batch_size):
                 hi = min(lo + plan.batch_size, n)
                 x = prep(probes.images[lo:hi], device).requires_grad_(fast)
-                with capture_layers(module, group, group_calls) as run, torch.set_grad_enabled(fast), arithmetic(options.precision, device):
+                with capture(group, group_calls) as run, torch.set_grad_enabled(fast), arithmetic(options.precision, device):
                     captured = run(x)
                 with torch.set_grad_enabled(fast), tf32_switch(options.precision):  # hooks are gone; the autograd graph is kept
                     for idx, k in enumerate(group):
