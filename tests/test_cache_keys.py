@@ -48,10 +48,10 @@ def test_every_option_is_in_the_graph_key_or_the_terms_key():
     """A new GraphOptions field must be placed in one of the two keys (or this test fails)."""
     opts = GraphOptions()
     # options added later enter the key only away from their defaults (older entries stay valid)
-    later = GraphOptions(feature_sketch_dim=1024, precision="bf16", input_space="pixels")
+    later = GraphOptions(feature_sketch_dim=1024, precision="bf16", input_space="pixels", compile=True)
     covered = set(opts.key()) | set(opts.terms_key()) | set(later.key())
     assert {f.name for f in dataclasses.fields(GraphOptions)} == covered
-    for change in ({"feature_sketch_dim": 1024}, {"precision": "bf16"}, {"precision": "tf32"}, {"input_space": "pixels"}):
+    for change in ({"feature_sketch_dim": 1024}, {"precision": "bf16"}, {"precision": "tf32"}, {"input_space": "pixels"}, {"compile": True}):
         assert dataclasses.replace(opts, **change).key() != opts.key()
 
 
