@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -59,6 +60,15 @@ class _Root(nn.Module):
         return self.inner(x)
 
 
+def _timm_leaves() -> dict:
+    """timm's own untraceable modules and functions (its "SAME" padding computes pads from shapes),
+    to keep whole as timm's feature extraction does, where timm is loaded; otherwise none."""
+    timm_layers = sys.modules.get("timm.layers")
+    if timm_layers is None or not hasattr(timm_layers, "get_notrace_modules"):
+        return {}
+    return {"leaf_modules": timm_layers.get_notrace_modules(), "autowrap_functions": timm_layers.get_notrace_functions()}
+
+
 def split_at_layers(module: nn.Module, names: Sequence[str]) -> fx.GraphModule:
     """``module`` traced and split into one segment per layer in ``names`` (in the order the forward
     reaches them), returning ``{name: output}``; nothing after the deepest layer runs. Each captured
@@ -72,7 +82,7 @@ def split_at_layers(module: nn.Module, names: Sequence[str]) -> fx.GraphModule:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the model's own warnings about mode switches and tracing
-            traced = create_feature_extractor(root, {f"inner.{n}": n for n in names})
+            traced = create_feature_extractor(root, {f"inner.{n}": n for n in names}, tracer_kwargs=_timm_leaves())
     except Exception as exc:  # noqa: BLE001 - any tracing failure of a user's model becomes a message
         detail = (str(exc).strip().splitlines() or [""])[-1][:300]
         raise GraphError(f"the model cannot be traced for torch.compile (torch.fx): {type(exc).__name__}: {detail}", _HINT) from None

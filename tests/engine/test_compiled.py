@@ -131,3 +131,20 @@ def test_compile_refuses_a_trace_that_drops_an_in_place_operation():
     with pytest.raises(GraphError, match="computes other values at layer 'block1'") as err:
         compute_graphs(model, probes, ["block1"], GraphOptions(compile=True))
     assert "without the compile option" in err.value.hint
+
+
+def test_timm_models_trace_with_timms_own_leaf_modules():
+    """timm's "SAME" padding computes pads from shapes, which torch.fx cannot trace through; kept
+    whole as timm's feature extraction does, the split computes what the model does."""
+    from timm.layers import create_conv2d
+
+    from depara_core.engine.compiled import split_at_layers
+
+    torch.manual_seed(0)
+    net = nn.Sequential(create_conv2d(3, 4, 3, stride=2, padding="same"), nn.ReLU(), create_conv2d(4, 4, 3, stride=2, padding="same")).eval()
+    assert type(net[0]).__name__ == "Conv2dSame"  # the dynamic-padding module, not a plain Conv2d
+    split, x = split_at_layers(net, ["1", "2"]), torch.rand(2, 3, 17, 17)
+    with torch.no_grad():
+        out = split(x)
+        np.testing.assert_array_equal(out["2"].numpy(), net(x).numpy())
+        assert torch.equal(out["1"], net[1](net[0](x)))
