@@ -21,22 +21,11 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["average_ranks", "standardised_ranks", "spearman", "spearman_matrix", "rank_device"]
-
-DEVICE_ABOVE = 2**16
-"""Inputs of more values than this are ranked on the GPU when there is one; smaller ones stay on the
-CPU, where a copy to the device would cost more than the sort."""
-
-
-def rank_device(size: int) -> torch.device:
-    """Where :func:`average_ranks` sorts ``size`` values: CUDA for large inputs when available."""
-    import torch  # imported where used: figures draw ranks without loading torch
-    return torch.device("cuda" if size > DEVICE_ABOVE and torch.cuda.is_available() else "cpu")
-
+__all__ = ["average_ranks", "standardised_ranks", "spearman", "spearman_matrix"]
 
 def average_ranks(values: np.ndarray | torch.Tensor, axis: int = -1, device: torch.device | str | None = None) -> torch.Tensor:
     """Ranks 1..n along ``axis`` with ties given their average rank, as float64 on ``device``
-    (default :func:`rank_device`); a slice holding a NaN is all NaN. Equal to scipy's ``rankdata``
+    (default :func:`~depara_core.compare.device.compute_device`); a slice holding a NaN is all NaN. Equal to scipy's ``rankdata``
     (tested), written with torch so that the large rankings of s_E and RSA (half a million edges
     per graph on 1,000 probes) run on the GPU, and vectorised over every slice at once: one sort,
     then each tie group's first and last position by a running max and min (about 2.5x faster than
@@ -47,10 +36,12 @@ def average_ranks(values: np.ndarray | torch.Tensor, axis: int = -1, device: tor
     """
     import torch
 
+    from depara_core.compare.device import compute_device
+
     if not isinstance(values, torch.Tensor):  # torch warns about read-only arrays: copy only those
         values = torch.from_numpy(np.require(values, np.float64, ["W"]))
     t = values.to(dtype=torch.float64)
-    t = t.to(device if device is not None else rank_device(t.numel())).movedim(axis, -1)
+    t = t.to(device if device is not None else compute_device(t.numel())).movedim(axis, -1)
     n = t.shape[-1]
     if n == 0 or t.numel() == 0:
         return t.clone().movedim(-1, axis)

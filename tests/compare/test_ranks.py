@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import spearmanr
 
 from depara_core.compare.layers import LayerScores
 from depara_core.compare.pairwise import edge_similarity
-from depara_core.compare.ranks import average_ranks, rank_device, spearman, spearman_matrix, standardised_ranks
+from depara_core.compare.ranks import average_ranks, spearman, spearman_matrix, standardised_ranks
 from depara_core.compare.terms import pairwise_terms
 from depara_core.engine.graph import Graph
 from depara_core.evaluation.ground_truth import GroundTruth
@@ -84,8 +83,3 @@ def test_average_ranks_of_nan_slices_are_nan_as_in_scipy_and_read_only_input_is_
     np.testing.assert_array_equal(average_ranks(values, 1).numpy(), rankdata(values, axis=1))
     assert average_ranks(np.empty((2, 0)), 1).shape == (2, 0)
 
-
-def test_large_rankings_go_to_the_gpu_only_when_there_is_one(monkeypatch):
-    assert rank_device(10**7).type == ("cuda" if torch.cuda.is_available() else "cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert rank_device(10**7).type == "cuda" and rank_device(100).type == "cpu"  # small ones: the copy would cost more than the sort
