@@ -1,4 +1,5 @@
 """Comparing graphs: pairwise similarities (:mod:`.pairwise`), the rank convention (:mod:`.ranks`),
+where large work runs (:mod:`.device`),
 a zoo's terms (:mod:`.terms`), layer scores (:mod:`.layers`), the task tree (:mod:`.tree`) and the
 cached workflows that produce them (:mod:`.workflows`)."""
 
