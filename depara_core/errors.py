@@ -9,7 +9,7 @@ only 2 probe images were given. What to do: add at least 3 images.
 
 from __future__ import annotations
 
-__all__ = ["DeparaError", "ProbeError", "ModelError", "LayerError", "GraphError", "CacheError"]
+__all__ = ["DeparaError", "ProbeError", "ModelError", "LayerError", "GraphError", "CacheError", "error_detail"]
 
 
 class DeparaError(ValueError):
@@ -48,3 +48,10 @@ class GraphError(DeparaError):
 
 class CacheError(DeparaError):
     """A cache entry or directory cannot be used."""
+
+
+def error_detail(exc: BaseException) -> str:
+    """The last non-empty line of an exception's message, at most 300 characters: TorchScript and
+    torch.compile put their own stacks first and the cause last."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

@@ -25,7 +25,7 @@ import numpy as np
 from depara_core.cache import GraphCache
 from depara_core.distributed.shards import assemble_graph, compute_shard, gram_block, shard_ranges
 from depara_core.engine.graph import Cancelled, GraphOptions, Progress
-from depara_core.errors import DeparaError, GraphError, ModelError
+from depara_core.errors import DeparaError, GraphError, ModelError, error_detail
 from depara_core.models.spec import LoadedModel, ModelSpec
 from depara_core.probes.probeset import ProbeSet
 
@@ -258,7 +258,7 @@ def _result(ray, ref, name: str, group: Sequence[str]) -> None:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, DeparaError):
             raise cause from None
-        raise GraphError(f"a Ray task for {where} failed: {str(cause or exc).strip().splitlines()[-1][:300]}", "see the worker's log on the cluster") from None
+        raise GraphError(f"a Ray task for {where} failed: {error_detail(cause or exc)}", "see the worker's log on the cluster") from None
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as exc:
         raise GraphError(
             f"the Ray workers computing {where} died {TASK_RETRIES + 1} times ({type(exc).__name__})",

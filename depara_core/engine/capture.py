@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from depara_core.errors import GraphError
+from depara_core.errors import GraphError, error_detail
 from depara_core.models.spec import OUTPUT
 
 __all__ = ["capture_layers", "count_calls", "model_output", "forward", "check_real", "check_captured", "layer_tensor"]
@@ -108,10 +108,8 @@ def forward(module: nn.Module, x: torch.Tensor) -> object:
         what = f"called exit ({exc.code!r})" if isinstance(exc, SystemExit) else "raised KeyboardInterrupt"
         raise GraphError(f"the model's forward {what}", "fix the model's forward; it must return a tensor") from None
     except Exception as exc:  # noqa: BLE001 - any failure of a user's forward becomes a message
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = lines[-1] if lines else ""  # TorchScript puts its interpreter's stack first and the cause last
         raise GraphError(
-            f"the model's forward failed on a batch of shape {tuple(x.shape)}: {type(exc).__name__}: {detail[:300]}",
+            f"the model's forward failed on a batch of shape {tuple(x.shape)}: {type(exc).__name__}: {error_detail(exc)}",
             "check that the model accepts RGB images of this size (set the model's input size), or fix its forward",
         ) from None
 

@@ -28,7 +28,7 @@ import torch
 from torch import fx, nn
 
 from depara_core.engine.capture import capture_layers, check_captured, layer_tensor
-from depara_core.errors import GraphError
+from depara_core.errors import GraphError, error_detail
 from depara_core.models.spec import OUTPUT
 
 __all__ = ["compilable", "compiled_layers", "split_at_layers"]
@@ -84,8 +84,7 @@ def split_at_layers(module: nn.Module, names: Sequence[str]) -> fx.GraphModule:
             warnings.simplefilter("ignore")  # the model's own warnings about mode switches and tracing
             traced = create_feature_extractor(root, {f"inner.{n}": n for n in names}, tracer_kwargs=_timm_leaves())
     except Exception as exc:  # noqa: BLE001 - any tracing failure of a user's model becomes a message
-        detail = (str(exc).strip().splitlines() or [""])[-1][:300]
-        raise GraphError(f"the model cannot be traced for torch.compile (torch.fx): {type(exc).__name__}: {detail}", _HINT) from None
+        raise GraphError(f"the model cannot be traced for torch.compile (torch.fx): {type(exc).__name__}: {error_detail(exc)}", _HINT) from None
     finally:
         for m, training in modes.items():
             m.training = training
@@ -164,8 +163,7 @@ def compiled_layers(module: nn.Module, names: Sequence[str], batch: int) -> Iter
             except GraphError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a compiler failure becomes a message
-                detail = (str(exc).strip().splitlines() or [""])[-1][:300]
-                raise GraphError(f"torch.compile failed on the model's forward: {type(exc).__name__}: {detail}", _HINT) from None
+                raise GraphError(f"torch.compile failed on the model's forward: {type(exc).__name__}: {error_detail(exc)}", _HINT) from None
         out = {name: layer_tensor(t, name)[:rows] for name, t in out.items()}
         return check_captured(out, names, rows)
 
