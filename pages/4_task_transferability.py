@@ -13,6 +13,7 @@ from depara_core.evaluation.stability import ranking_stability
 from depara_core.session.workspace import terms_digest
 from depara_core.viz import plots, sweep
 from depara_core.viz.views import ranking_view, task_view
+from pages import _lambda_link as lambda_link
 from pages import _ui as ui
 
 ws = ui.results_page(
@@ -37,7 +38,8 @@ METHOD_HELP = (
 
 SWEEP_HELP = (
     "One figure (task tree, matrix and the target's best sources) with its own λ slider: every λ of a grid is computed once, "
-    "and moving the slider redraws in your browser without waiting for the server. Off: the views follow the page's λ."
+    "and moving the slider redraws in your browser without waiting for the server; when it comes to rest, the page's λ follows "
+    "(the link, the exports and the evaluation below). Off: separate views that follow the page's λ."
 )
 
 
@@ -63,10 +65,12 @@ def live() -> None:
     if in_browser:
         stability(lam, method)
         target = st.selectbox("Target task", terms.names, **ui.bind("target"))
-        ui.chart(ui.lambda_sweep(digest, target, lam, method, terms), f"lambda-sweep-{target}", key="sweep")
-        grid = sweep.lambda_grid(lam)
+        drawn_at = lambda_link.sweep_lambda((digest, target, method), lam)
+        ui.chart(ui.lambda_sweep(digest, target, drawn_at, method, terms), f"lambda-sweep-{target}", key="sweep")
+        lambda_link.follow_sweep(sweep.SWEEP_META, _use_lambda)
+        grid = sweep.lambda_grid(drawn_at)
         st.caption(f"The figure's own slider switches between {len(grid)} values of λ from 0 to {grid[-1]:g}, computed once, in your browser. "
-                   f"The rest of the page, the link and the exports keep λ = {lam:g} from the slider above.")  # fmt: skip
+                   f"When it comes to rest, the page's λ (now {lam:g}) follows it: the slider above, the link, the exports and the evaluation below.")  # fmt: skip
     else:
         view = task_view(terms, lam, method, scale=scale)
         left, right = st.columns([1, 2])

@@ -28,12 +28,14 @@ from depara_core.viz import plots
 from depara_core.viz.validate import PlotInputError
 from depara_core.viz.views import colour_range, diagonal_trace, source_notes
 
-__all__ = ["lambda_grid", "lambda_sweep", "MAX_SWEEP_MODELS", "RANKED_SHOWN"]
+__all__ = ["lambda_grid", "lambda_sweep", "MAX_SWEEP_MODELS", "RANKED_SHOWN", "SWEEP_META"]
 
 MAX_SWEEP_MODELS = 60
 """Above this many models the frames grow too large to send (n² values per λ)."""
 RANKED_SHOWN = 12
 """Sources shown in the sweep's ranking (the best ones)."""
+SWEEP_META = "depara-lambda-sweep"
+"""The figure's ``layout.meta``: how a page's script finds the sweep among its charts."""
 
 
 def lambda_grid(lam: float, upper: float = 3.0, step: float = 0.1, most: int = 41) -> tuple[float, ...]:
@@ -95,6 +97,7 @@ def lambda_sweep(
         sliders=[{"active": active, "steps": steps, "currentvalue": {"prefix": "λ = "}, "pad": {"t": 30}, "x": 0, "len": 1.0}],
         showlegend=False,
         title_font={"size": 13},
+        meta=SWEEP_META,
     )
     return fig
 

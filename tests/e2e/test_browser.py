@@ -204,31 +204,33 @@ def _sweep_step(pg, label: str) -> None:
     pg.mouse.click(*box)
 
 
-def test_lambda_in_the_browser_moves_without_the_server(page, server):
-    """The λ-sweep figure: its own slider redraws tree, matrix and ranking in the browser, and the
-    script never reruns for it (the page's λ stays where it was)."""
+def test_lambda_in_the_browser_moves_first_and_the_page_follows(page, server):
+    """The λ-sweep figure: its own slider redraws tree, matrix and ranking in the browser at once;
+    when it comes to rest the page's λ (slider, address) follows, and the server's rerun leaves the
+    figure where the person put it."""
     _on_start_page(page, server)
-    lam = _slider_value(page)
     page.get_by_text("λ in the browser", exact=True).click()
     _settle(page)
     page.wait_for_function(f"() => {SWEEP} !== undefined", timeout=60_000)
-    page.evaluate("""() => { window.__reruns = 0; new MutationObserver(() => {
-        if (document.querySelector("[data-testid='stApp']").dataset.testScriptState === 'running') window.__reruns++; })
-        .observe(document.querySelector("[data-testid='stApp']"), {attributes: true}); }""")
     leaves = page.evaluate(f"() => {SWEEP}.layout.yaxis.ticktext.join()")
-    _sweep_step(page, "0")
-    page.wait_for_function(f"() => {SWEEP}.layout.title.text.startsWith('s = s_V + 0·s_E')", timeout=10_000)
-    _sweep_step(page, "3")
-    page.wait_for_function(f"() => {SWEEP}.layout.title.text.startsWith('s = s_V + 3·s_E')", timeout=10_000)
-    page.wait_for_timeout(1500)
-    assert page.evaluate("() => window.__reruns") == 0 and _slider_value(page) == lam
+    page.evaluate(f"() => {{ const gd = {SWEEP}; gd.__redrawn = 0; gd.on('plotly_react', () => gd.__redrawn++); }}")
+    for label in ("0", "3"):
+        _sweep_step(page, label)
+        page.wait_for_function(f"() => {SWEEP}.layout.title.text.startsWith('s = s_V + {label}·s_E')", timeout=10_000)
+        page.wait_for_function(f"() => window.location.search.includes('lam={label}&') || window.location.search.endsWith('lam={label}')", timeout=30_000)
+        _settle(page)
+        assert _slider_value(page) == float(label)  # the page's λ followed the figure
+        # the server's rerun did not draw the figure again (no Plotly.react) and it still shows the chosen λ
+        assert page.evaluate(f"() => {SWEEP}.__redrawn === 0 && {SWEEP}.layout.title.text.startsWith('s = s_V + {label}·s_E')")
     drawn = page.evaluate(f"() => [...{SWEEP}.querySelectorAll('.yaxislayer-above .ytick text')].map(t => t.textContent).join()")
     frame3 = page.evaluate(f"() => {SWEEP}._transitionData._frames.find(f => f.name === '3').layout.yaxis.ticktext.join()")
     assert drawn.startswith(frame3.split(",")[0]) and frame3 in drawn  # the tree's leaves as frame λ=3 orders them
+    assert page.get_by_text("page's λ (now 3)").count() == 1
     _shot(page, "02b-lambda-in-the-browser")
-    print(f"leaves at λ={lam:g}: {leaves}; at λ=3: {frame3}")
+    print(f"leaves at the first λ: {leaves}; at λ=3: {frame3}")
     page.get_by_text("λ in the browser", exact=True).click()  # back to the views that follow the page's λ
     _settle(page)
+    page.wait_for_selector(".js-plotly-plot:has-text('s = s_V + 3·s_E')", timeout=30_000)  # the matrix at the figure's last λ
     _no_exception(page, "λ in the browser")
 
 
