@@ -24,6 +24,7 @@ import math
 import mmap
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -219,18 +220,27 @@ def _resume(pieces: dict[str, LayerPieces], checkpoints: Checkpoints | None) -> 
     return start
 
 
+_TF32_FLAGS = threading.RLock()
+"""Held while the TF32 flags are switched: they are global to the process, so two runs in threads of
+one process (two sessions of the app) must not interleave their switches, or one run's fp32 batch
+would compute under the other's TF32 (and be cached as fp32). Re-entrant: a run's own nested
+switches (the Gram matrices' fp32 inside a TF32 run) go through."""
+
+
 @contextlib.contextmanager
 def tf32_switch(precision: str) -> Iterator[None]:
     """TensorFloat-32 in CUDA matrix products and cuDNN convolutions exactly when ``precision`` is
     ``"tf32"``, for everything run inside (forward and backward alike). torch's own default lets
     cuDNN convolutions use TF32, so without this switch ``"fp32"`` would not be fp32 on a GPU. The
-    flags are global to the process: they are restored after (and do nothing on a CPU)."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    flags are global to the process: they are restored after (and do nothing on a CPU), and other
+    threads' switches wait meanwhile (:data:`_TF32_FLAGS`)."""
+    with _TF32_FLAGS:
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 @contextlib.contextmanager

@@ -7,6 +7,9 @@ through random-weight VGG11-BN) it measures about 1.4e-2 on this CPU, so the tes
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -45,34 +48,80 @@ def test_precision_changes_the_terms_within_its_measured_error(precision, tol_v,
         assert d_v > 0 or d_e > 0, "bf16 autocast did not take effect"
 
 
+def _flags() -> tuple[bool, bool]:
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+def _compute_with_hook(model, probes, precision: str, hook) -> None:
+    """The graph of ``model``'s conv2 with ``hook`` on that layer's forward."""
+    handle = dict(model.module.named_modules())["conv2"].register_forward_hook(hook)
+    try:
+        compute_graphs(model, probes, ["conv2"], GraphOptions(precision=precision))
+    finally:
+        handle.remove()
+
+
 @pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
 @pytest.mark.parametrize("process_default", [True, False])
 def test_tf32_is_on_in_forward_and_backward_exactly_when_chosen(tiny, probes, precision, process_default):
     """torch lets cuDNN convolutions use TF32 by default; the engine's fp32 must not inherit that,
     in the forward nor in the VJPs, and the process's flags come back as they were."""
-    flags = lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)  # noqa: E731
     seen = []
 
     def record(_mod, _inp, out):
         if out.requires_grad:  # a pass that computes maps, not one that measures layer sizes
-            seen.append(("forward", flags()))
-            out.register_hook(lambda grad: seen.append(("backward", flags())))
+            seen.append(("forward", _flags()))
+            out.register_hook(lambda grad: seen.append(("backward", _flags())))
 
-    saved = flags()
+    saved = _flags()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = process_default
     try:
-        handle = dict(tiny.module.named_modules())["conv2"].register_forward_hook(record)
-        try:
-            compute_graphs(tiny, probes, ["conv2"], GraphOptions(precision=precision))
-        finally:
-            handle.remove()
-        after = flags()
+        _compute_with_hook(tiny, probes, precision, record)
+        after = _flags()
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
     on = precision == "tf32"
     assert {"forward", "backward"} <= {where for where, _ in seen}
     assert all(f == (on, on) for _, f in seen), seen
     assert after == (process_default, process_default)
+
+
+def test_concurrent_runs_never_compute_under_each_others_tf32_flags(zoo, probes):
+    """The flags are global to the process: a TF32 run and an fp32 run in two threads (two sessions
+    of the app) each see only their own flags. The TF32 run's forward waits for the fp32 run to
+    switch the flags (up to 1 s); without the engine's lock the fp32 run would switch them then."""
+    other_switched = threading.Event()
+    seen: dict[str, list] = {"tf32": [], "fp32": []}
+
+    def recorder(precision: str):
+        def record(_mod, _inp, out):
+            if not out.requires_grad:
+                return
+            if precision == "tf32":
+                other_switched.wait(1.0)  # let the fp32 run in, if anything does
+            else:
+                other_switched.set()
+            seen[precision].append(_flags())
+            out.register_hook(lambda grad: seen[precision].append(_flags()))
+
+        return record
+
+    def run(model, precision: str) -> None:
+        _compute_with_hook(model, probes, precision, recorder(precision))
+
+    saved = _flags()
+    try:
+        first = threading.Thread(target=run, args=(zoo[0], "tf32"))
+        first.start()
+        time.sleep(0.2)  # the TF32 run is inside its forward, waiting
+        second = threading.Thread(target=run, args=(zoo[1], "fp32"))
+        second.start()
+        first.join(60)
+        second.join(60)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    assert seen["tf32"] and seen["fp32"]
+    assert set(seen["tf32"]) == {(True, True)} and set(seen["fp32"]) == {(False, False)}, seen
 
 
 def test_precision_is_part_of_the_cache_key_and_flags_are_restored(tiny, probes):
