@@ -48,6 +48,19 @@ from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
 from pages import _ui as ui
 
+ARITHMETIC = {"fp32": "float32 (exact)", "bf16": "bfloat16 (faster)", "tf32": "TF32 (NVIDIA GPUs)"}
+ARITHMETIC_HELP = (
+    "How the forward and backward passes compute. float32: the reference. bfloat16 autocast: about 1.5–2× faster on "
+    "recent CPUs and GPUs; norms and Gram matrices still accumulate in float32, and against float32 it moved s_V by up to "
+    "1.4e-2 and s_E by up to 3e-2 (benchmarks/RESULTS.md). TF32: faster matrix products on NVIDIA GPUs, float32 elsewhere. "
+    "Each arithmetic has its own cache entries."
+)
+COMPILE_HELP = (
+    "torch.compile of each model, one compiled segment per chosen layer. Compiling takes seconds to a minute per model the "
+    "first time (once per model, layers and batch size); it pays off on a GPU and little on a CPU. The same numbers within "
+    "float rounding. Gradient*Input only; a model torch.fx cannot trace is refused with a message."
+)
+
 
 def sidebar(current: st.Page) -> None:
     """The shared choices. Each widget mirrors a plain session-state key (``ui.bind``), so choices
@@ -95,6 +108,11 @@ def sidebar(current: st.Page) -> None:
         )  # fmt: skip
         if ss.input_space == "pixels" and ss.method != "gradient_x_input":
             st.caption(f"Probe pixels apply to Gradient*Input only: {get_method(ss.method).description} uses each model's own input.")
+        with st.expander("Arithmetic", icon=":material/speed:", expanded=ss.precision != "fp32" or ss.compile):
+            st.radio("Precision", list(ARITHMETIC), **ui.bind("precision"), format_func=ARITHMETIC.get, help=ARITHMETIC_HELP)
+            st.toggle("Compile the passes (torch.compile)", **ui.bind("compile"), disabled=ss.method != "gradient_x_input", help=COMPILE_HELP)
+            if ss.compile and ss.method != "gradient_x_input":
+                st.caption(f"Compiling applies to Gradient*Input only: {get_method(ss.method).description} runs eagerly.")
         if current.title == "Task transferability":  # the page's own λ controls update live; no stale copy here
             st.caption("λ (edge weight): set with the slider on this page.")
         else:

@@ -173,7 +173,7 @@ def init_state() -> None:
     ss.start_key = start_key(st.query_params.to_dict())  # before the link is applied and the address rewritten
     apply_link()
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
-                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", []), ("input_space", "model")):  # fmt: skip
+                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", []), ("input_space", "model"), ("precision", "fp32"), ("compile", False)):  # fmt: skip
         if key not in ss:
             ss[key] = value
     if "zoo" not in ss:
@@ -296,7 +296,8 @@ def current_config() -> Config:
     z = zoo(ss.zoo)
     offered = set(zoo_names(z))
     controls = tuple(n for n in ss.get("controls", ()) if n in offered)
-    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method, ss.preset, controls, ss.get("input_space", "model"))
+    return Config(ss.zoo, tuple(ss.models), choice, custom, ss.layer_mode, ss.method, ss.preset, controls, ss.get("input_space", "model"),
+                  ss.get("precision", "fp32"), bool(ss.get("compile", False)))  # fmt: skip
 
 
 def on_preset_change() -> None:

@@ -94,16 +94,22 @@ class Config:
     """Zoo models whose untrained twin (same architecture, random weights) is compared too."""
     input_space: Literal["model", "pixels"] = "model"
     """Gradient*Input w.r.t. each model's own input (the paper's) or the probes' pixels (see :class:`GraphOptions`)."""
+    precision: Literal["fp32", "bf16", "tf32"] = "fp32"
+    """The arithmetic of the forward and backward passes (see :class:`GraphOptions`)."""
+    compile: bool = False
+    """Run the passes through ``torch.compile`` (Gradient*Input only; see :class:`GraphOptions`)."""
 
     @property
     def conventions(self) -> Preset:
         return get_preset(self.preset)
 
     def options(self) -> GraphOptions:
-        """The preset's graph options with the chosen attribution method and input space (pixels only
-        for Gradient*Input, the one method it is defined for)."""
-        space = self.input_space if self.method == DEFAULT_METHOD else "model"
-        return dataclasses.replace(self.conventions.options, method=self.method, input_space=space)
+        """The preset's graph options with the chosen attribution method, input space and arithmetic
+        (pixels and compile only for Gradient*Input, the one method they are defined for)."""
+        gxi = self.method == DEFAULT_METHOD
+        return dataclasses.replace(
+            self.conventions.options, method=self.method, input_space=self.input_space if gxi else "model", precision=self.precision, compile=self.compile and gxi
+        )
 
 
 def resolve_specs(config: Config, zoo: Zoo | None) -> list[ModelSpec]:

@@ -37,6 +37,8 @@ LINK_KEYS: dict[str, str] = {
     "layers": "layer_mode",
     "attribution": "method",
     "input": "input_space",
+    "precision": "precision",
+    "compile": "compile",
     "conventions": "preset",
     "lam": "lam",
     "method": "method_view",
@@ -87,7 +89,7 @@ def link_params(state: Mapping[str, object], zoo_models: Sequence[str] = ()) -> 
                 out[param] = ",".join(str(t) for t in value if "," not in str(t))
         elif key == "lam":
             out[param] = f"{float(value):g}"
-        elif key == "lam_in_browser":
+        elif key in ("lam_in_browser", "compile"):
             if value is True:
                 out[param] = "1"
         else:
@@ -135,16 +137,18 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     _choice(params, "layers", ("encoder", "all"), updates, note)
     _choice(params, "attribution", choices.attributions, updates, note)
     _choice(params, "input", ("model", "pixels"), updates, note)
+    _choice(params, "precision", ("fp32", "bf16", "tf32"), updates, note)
     _choice(params, "conventions", choices.presets, updates, note)
     _choice(params, "method", choices.methods, updates, note)
     _choice(params, "layer_method", choices.methods, updates, note)
     _choice(params, "colours", ("pairs", "fixed"), updates, note)
     _ranged(params, "lam", float, 0.0, MAX_LAMBDA, updates, note, f"λ must be a number from 0 to {MAX_LAMBDA:g}")
-    if "sweep" in params:
-        if params["sweep"] in ("0", "1"):
-            updates["lam_in_browser"] = params["sweep"] == "1"
-        else:
-            note("sweep", "use 1 (the λ sweep) or 0")
+    for param, what in (("sweep", "the λ sweep"), ("compile", "compiled passes")):
+        if param in params:
+            if params[param] in ("0", "1"):
+                updates[LINK_KEYS[param]] = params[param] == "1"
+            else:
+                note(param, f"use 1 ({what}) or 0")
     for param in ("target", "source"):
         if param in params and str(params[param]):
             updates[LINK_KEYS[param]] = str(params[param])[:200]

@@ -194,6 +194,29 @@ def test_pixel_input_space_computes_other_graphs_and_is_for_gradient_x_input_onl
     assert Config("z", (), config.probes, method="saliency", input_space="pixels").options().input_space == "model"
 
 
+def test_arithmetic_choices_compute_their_own_graphs_close_to_float32(app):
+    """The sidebar's precision: bfloat16 gives graphs with other cache entries whose similarities stay
+    near float32's; compiling is offered for Gradient*Input only."""
+    ok(app)
+    exact = next(ws for ws in app.session_state["workspaces"].values() if ws.complete and ws.config.precision == "fp32")
+    assert app.radio(key="w_precision").value == "fp32" and not app.toggle(key="w_compile").value
+    app.radio(key="w_precision").set_value("bf16").run()
+    app.button(key="compute_inline").click().run()
+    ok(app)
+    config = next(c for c in app.session_state["workspaces"] if c.precision == "bf16")
+    ws = app.session_state["workspaces"][config]
+    assert ws.complete and config.options().precision == "bf16" and app.query_params["precision"] == "bf16"
+    fast, ref = ws.terms, exact.terms
+    assert fast.names == ref.names and not np.array_equal(fast.s_V, ref.s_V)  # computed again, in bfloat16
+    assert np.abs(fast.s_E - ref.s_E).max() < 0.05 and np.abs(fast.s_V - ref.s_V).max() < 0.05
+    app.selectbox(key="w_method").set_value("saliency").run()
+    assert app.toggle(key="w_compile").disabled
+    from depara_core.session.config import Config
+
+    assert not Config("z", (), config.probes, method="saliency", compile=True).options().compile
+    assert Config("z", (), config.probes, compile=True).options().compile
+
+
 def test_the_address_holds_the_view_and_a_link_reopens_it(app):
     """Choices go into the page's address as they change (λ from the page's fragment too); a new
     session opened with those parameters shows the same view; a hostile link is checked."""
@@ -380,8 +403,18 @@ def test_lambda_in_the_browser_sends_every_frame_once_and_follows_target_and_met
     assert "1.5" in names and sweep["layout"]["sliders"][0]["active"] == names.index("1.5")
     target = app.session_state["target"]
     assert f"best sources for {target}" in sweep["layout"]["title"]["text"] and "s = s_V + 1.5·s_E" in sweep["layout"]["title"]["text"]
-    assert app.radio(key="matrix_scale").disabled and "keep λ = 1.5" in " ".join(c.value for c in app.caption)
+    assert app.radio(key="matrix_scale").disabled and "page's λ (now 1.5) follows it" in " ".join(c.value for c in app.caption)
     assert app.query_params.get("sweep") in ("1", ["1"])  # a link reopens the sweep
+    # the figure's slider came to rest on λ = 0.5 (what the browser's listener reports): the page and
+    # the link follow, and the figure is sent exactly as before, so the browser does not redraw it
+    app.session_state["sweep_shown"] = app.session_state["lam"] = 0.5
+    app.run()
+    ok(app)
+    assert [json.loads(c.proto.spec) for c in charts(app) if "frames" in json.loads(c.proto.spec)] == [sweep]
+    assert app.number_input(key="lam_number").value == 0.5 and app.query_params.get("lam") in ("0.5", ["0.5"])
+    app.slider(key="lam_slider").set_value(2.0).run()  # the page's own slider: the figure is drawn at its λ
+    (moved,) = [json.loads(c.proto.spec) for c in charts(app) if "frames" in json.loads(c.proto.spec)]
+    assert moved["layout"]["sliders"][0]["active"] == [f["name"] for f in moved["frames"]].index("2")
     other = [n for n in app.selectbox(key="w_target").options if n != target][0]
     app.selectbox(key="w_target").set_value(other).run()
     ok(app)

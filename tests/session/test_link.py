@@ -9,7 +9,8 @@ from depara_core.session.link import LINK_KEYS, LinkChoices, link_params, link_u
 CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=("noise", "scenes"), attributions=("gradient_x_input", "saliency"))
 STATE = {"zoo": "z", "models": ["c", "a"], "controls": ["b"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
          "preset": "paper code", "lam": 0.25, "method_view": "PL-LogME", "matrix_scale": "fixed", "lam_in_browser": True, "target": "a",
-         "layer_source": "b", "layer_targets": ["c", "a"], "input_space": "pixels", "layer_method": "PL-LogME"}  # fmt: skip
+         "layer_source": "b", "layer_targets": ["c", "a"], "input_space": "pixels", "layer_method": "PL-LogME",
+         "precision": "bf16", "compile": True}  # fmt: skip
 
 
 def test_round_trip_reproduces_every_shared_choice():
@@ -44,6 +45,8 @@ def test_session_only_things_stay_out_of_links():
         ({"method": "__import__"}, "method"),
         ({"layers": "every"}, "layers"),
         ({"sweep": "yes"}, "sweep"),
+        ({"precision": "fp8"}, "precision"),
+        ({"compile": "true; rm -rf"}, "compile"),
         ({"models": "a,b"}, "models"),  # no zoo: nothing to check the names against
     ],
 )
@@ -53,9 +56,10 @@ def test_a_hostile_link_is_left_out_with_a_note(params, left_out):
     assert len(notes) == 1 and f"the link's {left_out}=" in notes[0]
 
 
-def test_the_lambda_sweep_goes_into_a_link_only_when_on():
-    assert "sweep" not in link_params({**STATE, "lam_in_browser": False}, zoo_models=CHOICES.zoos["z"])
-    assert read_link({"sweep": "0"}, CHOICES) == ({"lam_in_browser": False}, [])
+def test_the_lambda_sweep_and_compiling_go_into_a_link_only_when_on():
+    params = link_params({**STATE, "lam_in_browser": False, "compile": False}, zoo_models=CHOICES.zoos["z"])
+    assert "sweep" not in params and "compile" not in params
+    assert read_link({"sweep": "0", "compile": "0"}, CHOICES) == ({"lam_in_browser": False, "compile": False}, [])
 
 
 def test_models_outside_the_zoo_are_dropped_and_named():
