@@ -40,6 +40,7 @@ from typing import Literal
 
 import numpy as np
 
+from depara_core.compare.device import compute_device
 from depara_core.compare.pairwise import rsa_dissimilarity
 from depara_core.engine.gram import center_gram, squared_distances, u_center_gram
 from depara_core.engine.graph import Graph
@@ -47,7 +48,7 @@ from depara_core.errors import GraphError
 
 __all__ = [
     "BASELINES_VERSION", "DDS_KERNELS", "PSEUDO_LABELS", "PSEUDO_CLASSES", "debiased_cka", "debiased_cka_matrix", "dds_kernel", "dds_matrix",
-    "centred_spectrum", "logme_evidence", "logme_matrix", "ledoit_wolf_shrinkage", "h_score", "pseudo_classes", "h_score_matrix", "nce", "nce_matrix",
+    "centred_spectrum", "eigh_on", "logme_evidence", "logme_matrix", "ledoit_wolf_shrinkage", "h_score", "pseudo_classes", "h_score_matrix", "nce", "nce_matrix",
 ]  # fmt: skip
 
 DDS_KERNELS = ("rbf", "euclidean", "pearson")
@@ -97,10 +98,23 @@ def dds_matrix(graphs: Sequence[Graph], kernel: Literal["rbf", "euclidean", "pea
 
 
 def _spectrum(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Non-zero eigenvalues (squared singular values of the features) and their eigenvectors."""
-    s, u = np.linalg.eigh(np.asarray(gram, np.float64))
+    """Non-zero eigenvalues (squared singular values of the features) and their eigenvectors, in
+    float64; on the GPU for large matrices when there is one (:func:`~.device.compute_device`): the
+    eigendecompositions are most of the baselines' time (two per graph, O(n³) each)."""
+    g = np.asarray(gram, np.float64)
+    device = compute_device(g.size)
+    s, u = np.linalg.eigh(g) if device.type == "cpu" else eigh_on(g, device)
     keep = s > max(float(s.max()), 0.0) * 1e-10
     return s[keep], u[:, keep]
+
+
+def eigh_on(matrix: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.linalg.eigh`` of a symmetric float64 matrix computed by torch on ``device`` (ascending
+    eigenvalues, eigenvectors as columns), returned as host arrays."""
+    import torch  # imported where used: figures draw kept results without loading torch
+
+    s, u = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(matrix, np.float64)).to(device))
+    return s.cpu().numpy(), u.cpu().numpy()
 
 
 def centred_spectrum(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +216,7 @@ def h_score(gram: np.ndarray, labels: np.ndarray, feature_dim: int) -> float:
     In the eigenbasis of the centred Gram (Fc = U S Vᵀ) both covariances are diagonal or live in V's
     span, so the trace is a sum over the n probes' components: no d×d matrix is formed."""
     weights, u = _h_score_basis(gram, feature_dim)
-    return float(weights @ _between(u, np.asarray(labels).ravel()))
+    return float((_between(u, *_class_indicators([np.asarray(labels).ravel()])) @ weights)[0])
 
 
 def _h_score_basis(gram: np.ndarray, feature_dim: int, spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -216,11 +230,18 @@ def _h_score_basis(gram: np.ndarray, feature_dim: int, spectrum: tuple[np.ndarra
     return (1 - alpha) / (n - 1) * lam / ((1 - alpha) * lam / n + alpha * mu), u
 
 
-def _between(u: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """diag(Uᵀ P U) for P the projection onto class means of ``labels``."""
-    _, y = np.unique(labels, return_inverse=True)
-    onehot = np.eye(int(y.max()) + 1)[y]
-    return np.sum((onehot.T @ u) ** 2 / onehot.sum(axis=0)[:, None], axis=0)
+def _class_indicators(labellings: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The one-hot class indicators of several labellings of the probes side by side (n, classes in
+    all), and where each labelling's columns start."""
+    blocks = [np.eye(int(y.max()) + 1)[y] for y in (np.unique(labels, return_inverse=True)[1] for labels in labellings)]
+    return np.concatenate(blocks, axis=1), np.cumsum([0] + [b.shape[1] for b in blocks[:-1]])
+
+
+def _between(u: np.ndarray, onehot: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """diag(Uᵀ P_j U) for each labelling j of :func:`_class_indicators` (P_j: the projection onto
+    its class means), one row per labelling: every labelling in one matrix product."""
+    per_class = (onehot.T @ u) ** 2 / onehot.sum(axis=0)[:, None]
+    return np.add.reduceat(per_class, starts, axis=0)
 
 
 def pseudo_classes(
@@ -245,10 +266,11 @@ def h_score_matrix(
     """Pseudo-label H-score of every source (rows) for every target's classes (columns; by default
     :func:`pseudo_classes` of each graph)."""
     labels = labels if labels is not None else [pseudo_classes(g.gram) for g in graphs]
+    onehot, starts = _class_indicators(labels)
     out = np.empty((len(graphs), len(graphs)))
     for i, src in enumerate(graphs):
         weights, u = _h_score_basis(src.gram, src.feature_dim, spectra[i] if spectra is not None else None)  # once per source, for every target
-        out[i] = [weights @ _between(u, y) for y in labels]
+        out[i] = _between(u, onehot, starts) @ weights
     return out
 
 

@@ -32,3 +32,21 @@ def test_rankings_place_their_work_by_the_same_rule(monkeypatch):
     seen = []
     monkeypatch.setattr(device, "compute_device", lambda size: seen.append(size) or torch.device("cpu"))
     assert average_ranks(np.zeros((4, 6))).shape == (4, 6) and seen == [24]
+
+
+def test_the_baselines_eigendecompositions_place_large_work_by_the_same_rule(monkeypatch):
+    """The spectra behind LogME, the H-score and the pseudo-classes: where the rule says, and the
+    torch path gives numpy's eigenpairs (checked here on the CPU)."""
+    from depara_core.compare import baselines
+
+    x = np.random.default_rng(0).normal(size=(30, 8))
+    gram = x @ x.T
+    seen = []
+    monkeypatch.setattr(baselines, "compute_device", lambda size: seen.append(size) or torch.device("cpu"))
+    s, u = baselines.centred_spectrum(gram)
+    assert seen == [30 * 30] and s.shape == (8,) and u.shape == (30, 8)  # the non-zero ones: the features' rank
+    ref_s, ref_u = np.linalg.eigh(gram)
+    got_s, got_u = baselines.eigh_on(gram, torch.device("cpu"))
+    np.testing.assert_allclose(got_s, ref_s, rtol=1e-10, atol=1e-9)
+    top = slice(-8, None)  # the non-zero ones; eigenvectors agree up to sign
+    np.testing.assert_allclose(np.abs(np.sum(got_u[:, top] * ref_u[:, top], axis=0)), 1.0, atol=1e-9)
