@@ -40,7 +40,7 @@ from typing import Literal
 
 import numpy as np
 
-from depara_core.compare.device import compute_device
+from depara_core.compare.device import compute_device, read_only_tensor
 from depara_core.compare.pairwise import rsa_dissimilarity
 from depara_core.engine.gram import center_gram, squared_distances, u_center_gram
 from depara_core.engine.graph import Graph
@@ -113,7 +113,7 @@ def eigh_on(matrix: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
     eigenvalues, eigenvectors as columns), returned as host arrays."""
     import torch  # imported where used: figures draw kept results without loading torch
 
-    s, u = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(matrix, np.float64)).to(device))
+    s, u = torch.linalg.eigh(read_only_tensor(np.asarray(matrix, np.float64)).to(device))
     return s.cpu().numpy(), u.cpu().numpy()
 
 

@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from depara_core.compare.device import compute_device
+from depara_core.compare.device import compute_device, read_only_tensor
 from depara_core.compare.ranks import spearman
 from depara_core.engine.gram import center_gram
 from depara_core.engine.graph import Graph
@@ -68,14 +67,12 @@ def probe_cosines(nodes: Sequence[np.ndarray], chunk_bytes: int = 2**28) -> np.n
     step = max(1, chunk_bytes // max(m * dim * 4, 1))
     dev = compute_device(m * n * dim)  # the GPU for a zoo's maps, when there is one
     out = np.empty((n, m, m))
-    with warnings.catch_warnings():  # maps read from the cache are read-only; they are only read here
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        for lo in range(0, n, step):
-            u = torch.stack([torch.from_numpy(np.asarray(v[lo : lo + step])).to(dev) for v in nodes], dim=1).float()  # (probes, m, P)
-            dots = torch.bmm(u, u.transpose(1, 2))
-            norms = dots.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()
-            den = norms[:, :, None] * norms[:, None, :]
-            out[lo : lo + step] = torch.where(den > 0, dots / den.clamp_min(1e-30), 0).double().cpu().numpy()
+    for lo in range(0, n, step):
+        u = torch.stack([read_only_tensor(v[lo : lo + step]).to(dev) for v in nodes], dim=1).float()  # (probes, m, P)
+        dots = torch.bmm(u, u.transpose(1, 2))
+        norms = dots.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()
+        den = norms[:, :, None] * norms[:, None, :]
+        out[lo : lo + step] = torch.where(den > 0, dots / den.clamp_min(1e-30), 0).double().cpu().numpy()
     return out
 
 

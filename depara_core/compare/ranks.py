@@ -36,10 +36,10 @@ def average_ranks(values: np.ndarray | torch.Tensor, axis: int = -1, device: tor
     """
     import torch
 
-    from depara_core.compare.device import compute_device
+    from depara_core.compare.device import compute_device, read_only_tensor
 
-    if not isinstance(values, torch.Tensor):  # torch warns about read-only arrays: copy only those
-        values = torch.from_numpy(np.require(values, np.float64, ["W"]))
+    if not isinstance(values, torch.Tensor):
+        values = read_only_tensor(np.asarray(values, dtype=np.float64))  # only read: the sort and the ranks are new tensors
     t = values.to(dtype=torch.float64)
     t = t.to(device if device is not None else compute_device(t.numel())).movedim(axis, -1)
     n = t.shape[-1]
@@ -56,10 +56,10 @@ def average_ranks(values: np.ndarray | torch.Tensor, axis: int = -1, device: tor
     return ranks.movedim(-1, axis)
 
 
-def _standardised(values: np.ndarray | torch.Tensor, axis: int, device=None) -> torch.Tensor:
+def _standardised(values: np.ndarray | torch.Tensor, axis: int) -> torch.Tensor:
     import torch
 
-    r = average_ranks(values, axis, device)
+    r = average_ranks(values, axis)
     r = r - r.mean(dim=axis, keepdim=True)
     sd = torch.sqrt(torch.mean(r * r, dim=axis, keepdim=True))
     return torch.where(sd > 0, r / torch.where(sd > 0, sd, 1.0), 0.0)
@@ -79,9 +79,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(standardised_ranks(a) * standardised_ranks(b)))
 
 
-def spearman_matrix(rows: np.ndarray, device: torch.device | str | None = None) -> np.ndarray:
+def spearman_matrix(rows: np.ndarray) -> np.ndarray:
     """ρ between every pair of rows of ``rows`` (k, n), as one matrix product (on the ranks' device); diagonal 1."""
-    r = _standardised(np.asarray(rows, dtype=np.float64), 1, device)
+    r = _standardised(np.asarray(rows, dtype=np.float64), 1)
     out = (r @ r.T / r.shape[1]).cpu().numpy()
     np.fill_diagonal(out, 1.0)
     return out

@@ -50,3 +50,19 @@ def test_the_baselines_eigendecompositions_place_large_work_by_the_same_rule(mon
     np.testing.assert_allclose(got_s, ref_s, rtol=1e-10, atol=1e-9)
     top = slice(-8, None)  # the non-zero ones; eigenvectors agree up to sign
     np.testing.assert_allclose(np.abs(np.sum(got_u[:, top] * ref_u[:, top], axis=0)), 1.0, atol=1e-9)
+
+
+def test_read_only_arrays_are_read_without_a_copy_or_a_warning():
+    """Maps and edges read from the cache are read-only: the comparisons read them in place, quietly."""
+    import warnings
+
+    from depara_core.compare.device import read_only_tensor
+    from depara_core.compare.ranks import average_ranks
+
+    a = np.arange(6, dtype=np.float64)[::-1].copy()
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = read_only_tensor(a)
+        ranks = average_ranks(a)
+    assert t.data_ptr() == a.ctypes.data and ranks.tolist() == [6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
