@@ -18,8 +18,10 @@ from depara_core.session.link import MAX_LAMBDA
 
 __all__ = ["follow_sweep", "received_lambda", "sweep_lambda", "SETTLE_MS"]
 
-SETTLE_MS = 250
-"""How long the figure's slider must rest before its λ is sent (a drag sends once, at its end)."""
+SETTLE_MS = 1000
+"""How long the figure's slider must rest before its λ is sent, unless the pointer leaves the figure
+first: while a person steps through λ the page does not rerun (a rerun's redraw of the evaluation
+would delay the next step's frame), and a drag sends once, at its end."""
 
 # Written by hand: plotly's slider events exist only in the browser, and Streamlit's plotly chart
 # reports selections, not slider moves. The listener is attached to the graph div once and reads the
@@ -28,27 +30,41 @@ _JS = """
 export default function (component) {
   const { setTriggerValue, data } = component;
   let timer = null;
+  let pending = null;
+  const flush = () => {
+    clearTimeout(timer);
+    if (pending !== null) setTriggerValue("lam", pending);
+    pending = null;
+  };
   const send = (event) => {
     if (!event || event.interaction === false || !event.step) return;
     const lam = Number(event.step.label);
     if (!Number.isFinite(lam)) return;
+    pending = lam;
     clearTimeout(timer);
-    timer = setTimeout(() => setTriggerValue("lam", lam), data.settle_ms);
+    timer = setTimeout(flush, data.settle_ms);
   };
   const attach = () => {
     for (const gd of document.querySelectorAll(".js-plotly-plot")) {
       const frames = gd._transitionData && gd._transitionData._frames;
       if (!gd.on || !frames || !frames.length || !(gd.layout && gd.layout.meta === data.meta)) continue;
-      gd.__deparaSendLambda = send;
+      gd.__deparaLambda = { send, flush };
       if (!gd.__deparaListens) {
-        gd.on("plotly_sliderchange", (event) => gd.__deparaSendLambda && gd.__deparaSendLambda(event));
+        gd.on("plotly_sliderchange", (event) => gd.__deparaLambda && gd.__deparaLambda.send(event));
+        gd.addEventListener("mouseleave", () => gd.__deparaLambda && gd.__deparaLambda.flush());
         gd.__deparaListens = true;
       }
     }
   };
   attach();
   const poll = setInterval(attach, 300);  // the chart may be drawn after this component
-  return () => { clearInterval(poll); clearTimeout(timer); };
+  return () => {
+    clearInterval(poll);
+    clearTimeout(timer);
+    for (const gd of document.querySelectorAll(".js-plotly-plot")) {
+      if (gd.__deparaLambda && gd.__deparaLambda.send === send) gd.__deparaLambda = null;  // an unmounted listener sends nothing
+    }
+  };
 }
 """
 
