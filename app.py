@@ -46,6 +46,7 @@ from depara_core.probes.registry import builtin_probe_sets
 from depara_core.session.bundle import build_bundle
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
+from pages import _lambda_link as lambda_link
 from pages import _ui as ui
 
 ARITHMETIC = {"fp32": "float32 (exact)", "bf16": "bfloat16 (faster)", "tf32": "TF32 (NVIDIA GPUs)"}
@@ -153,6 +154,7 @@ def export() -> None:
 
 
 ui.init_state()
+lambda_link.forget_drawn()  # a full run draws the λ sweep anew
 sidebar(page)
 page.run()
 _start.clear()  # if the page did not (it clears the preview once its own results are drawn)

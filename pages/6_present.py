@@ -6,6 +6,8 @@ import streamlit as st
 
 from depara_core.session.slides import deck, presentation_style
 from depara_core.session.workspace import terms_digest
+from depara_core.viz.sweep import SWEEP_META
+from pages import _lambda_link as lambda_link
 from pages import _ui as ui
 
 ws = ui.results_page("Present", "The main figures one per screen, large, for a projector. Set λ, method and target on Task transferability.")
@@ -22,3 +24,5 @@ with ui.guard("presentation"):
     slide = plan[ss.slide][1]()  # only the slide on screen is drawn
     where.markdown(f"### {slide.title}  \n{ss.slide + 1} of {len(plan)} · {ws.terms.method_label(ss.get('method_view', 'DEPARA'), lam)} · {len(ws.probes)} probes · {ws.config.conventions.name} conventions")
     ui.chart(presentation_style(slide.figure, height=slide.height or 760), f"slide-{ss.slide + 1}", key="slide_chart")
+    if slide.figure.layout.meta == SWEEP_META:  # the sweep's own slider sets the page's λ when it rests
+        lambda_link.follow_sweep(SWEEP_META, lambda value: ss.update(lam=float(value)))

@@ -16,7 +16,7 @@ import streamlit.components.v2 as components
 
 from depara_core.session.link import MAX_LAMBDA
 
-__all__ = ["follow_sweep", "received_lambda", "sweep_lambda", "SETTLE_MS"]
+__all__ = ["follow_sweep", "forget_drawn", "received_lambda", "sweep_lambda", "SETTLE_MS"]
 
 SETTLE_MS = 1000
 """How long the figure's slider must rest before its λ is sent, unless the pointer leaves the figure
@@ -102,10 +102,16 @@ def follow_sweep(meta: str, on_lambda, key: str = "lam_link") -> None:
     _COMPONENT(key=key, data={"meta": meta, "settle_ms": SETTLE_MS}, height=0, on_lam_change=lambda: _take(key, on_lambda))
 
 
+def forget_drawn() -> None:
+    """Called at the start of every full run: a full run (another page, a sidebar change) may draw
+    the sweep anew, so only the reruns of the fragment that drew it keep its λ (:func:`sweep_lambda`)."""
+    st.session_state.pop("sweep_drawn", None)
+
+
 def sweep_lambda(view: tuple, lam: float) -> float:
     """The λ to build the sweep figure at for ``view`` (what else the figure depends on: terms,
     target, method) when the page's λ is ``lam``: the λ it was drawn at, when the figure itself moved
-    to ``lam`` since; otherwise ``lam``."""
+    to ``lam`` since it was drawn in this page run; otherwise ``lam``."""
     ss = st.session_state
     drawn = ss.get("sweep_drawn")
     if drawn is not None and drawn[0] == view and ss.get("sweep_shown") == lam:
