@@ -50,14 +50,17 @@ def live() -> None:
     c1, c2, c3, c4, c5 = st.columns([3.4, 1.1, 1.6, 1.4, 1.8])
     if ss.get("method_view") not in terms.methods:
         ss.method_view = "DEPARA"
-    method = c3.selectbox("Method", terms.methods, key="method_view", help=METHOD_HELP)
+    ss.setdefault("lam_in_browser", False)
+    ss.setdefault("matrix_scale", "pairs")
+    # bound to plain keys (ui.bind): the choices survive visits to other pages, and the link keeps them
+    method = c3.selectbox("Method", terms.methods, **ui.bind("method_view"), help=METHOD_HELP)
     fixed_lam = method not in LAMBDA_METHODS  # λ changes nothing for the other methods
     why = f"λ weighs s_E in {' and '.join(LAMBDA_METHODS)} only" if fixed_lam else "Weight of the edge term s_E"
     c1.slider("λ", 0.0, 10.0, step=0.05, **ui.bind("lam", widget="lam_slider", upper=10.0), help=why, disabled=fixed_lam)
     c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"), disabled=fixed_lam)
     can_sweep = not fixed_lam and 3 <= len(terms.names) <= sweep.MAX_SWEEP_MODELS
-    in_browser = c5.toggle("λ in the browser", key="lam_in_browser", disabled=not can_sweep, help=SWEEP_HELP) and can_sweep
-    scale = c4.radio("Colours", ["pairs", "fixed"], key="matrix_scale", format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get, disabled=in_browser,
+    in_browser = c5.toggle("λ in the browser", **ui.bind("lam_in_browser"), disabled=not can_sweep, help=SWEEP_HELP) and can_sweep
+    scale = c4.radio("Colours", ["pairs", "fixed"], **ui.bind("matrix_scale"), format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get, disabled=in_browser,
                      help="Span the pairs: the off-diagonal range, diagonal marked. Fixed: [0, 1+λ] for DEPARA, [-1, 1] otherwise.")  # fmt: skip
     lam = float(ss.lam)
     if ss.get("target") not in terms.names:

@@ -31,8 +31,8 @@ with st.expander("Upload measured per-layer transfer"):
 with main, ui.guard("layer selection"):
     c1, c2 = st.columns(2)
     if ss.get("layer_source") not in ws.names:  # e.g. a link naming a model of another zoo
-        ss.pop("layer_source", None)
-    source = c1.selectbox("Source model", ws.names, key="layer_source")
+        ss.layer_source = ws.names[0]
+    source = c1.selectbox("Source model", ws.names, **ui.bind("layer_source"))
     others = [n for n in ws.names if n != source]
     ss.layer_targets = [t for t in ss.get("layer_targets") or [] if t in others][:MAX_LAYER_TARGETS] or others[:1]
     targets = tuple(c2.multiselect("Targets", others, **ui.bind("layer_targets"), max_selections=MAX_LAYER_TARGETS,
@@ -58,7 +58,7 @@ with main, ui.guard("layer selection"):
         if ss.get("layer_method") not in offered:
             ss.layer_method = "DEPARA"
         method = st.selectbox(
-            "Rank layers by", offered, key="layer_method", format_func=lambda m: f"DEPARA, s(λ={lam:g}) (the paper's)" if m == "DEPARA" else m,
+            "Rank layers by", offered, **ui.bind("layer_method"), format_func=lambda m: f"DEPARA, s(λ={lam:g}) (the paper's)" if m == "DEPARA" else m,
             help="DEPARA's s(λ) is the paper's Eq. 6. The other label-free estimators are scored from the same graphs; "
             "on the photo-task benchmark PL-LogME ranks layers best (docs/RESULTS.md).",
         )  # fmt: skip

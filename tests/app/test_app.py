@@ -194,6 +194,27 @@ def test_pixel_input_space_computes_other_graphs_and_is_for_gradient_x_input_onl
     assert Config("z", (), config.probes, method="saliency", input_space="pixels").options().input_space == "model"
 
 
+def test_the_task_pages_choices_survive_a_visit_to_another_page(app):
+    """Method, colour scale and the λ sweep are shared choices (the link and the Present page use
+    them): a page switch must not reset them."""
+    app.switch_page("pages/4_task_transferability.py").run()
+    app.selectbox(key="w_method_view").set_value("RSA").run()
+    app.radio(key="w_matrix_scale").set_value("fixed").run()
+    app.switch_page("pages/6_present.py").run()
+    ok(app)
+    assert "RSA" in app.markdown[0].value and app.query_params.get("method") in ("RSA", ["RSA"])
+    app.switch_page("pages/4_task_transferability.py").run()
+    ok(app)
+    assert app.selectbox(key="w_method_view").value == "RSA" and app.radio(key="w_matrix_scale").value == "fixed"
+    app.selectbox(key="w_method_view").set_value("DEPARA").run()
+    app.toggle(key="w_lam_in_browser").set_value(True).run()
+    app.switch_page("pages/1_setup.py").run()
+    assert app.query_params.get("sweep") in ("1", ["1"])
+    app.switch_page("pages/4_task_transferability.py").run()
+    ok(app)
+    assert app.toggle(key="w_lam_in_browser").value and '"frames"' in chart_text(app)
+
+
 def test_arithmetic_choices_compute_their_own_graphs_close_to_float32(app):
     """The sidebar's precision: bfloat16 gives graphs with other cache entries whose similarities stay
     near float32's; compiling is offered for Gradient*Input only."""
@@ -223,7 +244,7 @@ def test_the_address_holds_the_view_and_a_link_reopens_it(app):
     ok(app)
     app.switch_page("pages/4_task_transferability.py").run()
     app.slider(key="lam_slider").set_value(3.5).run()
-    app.selectbox(key="method_view").set_value("CKA").run()
+    app.selectbox(key="w_method_view").set_value("CKA").run()
     names = app.session_state["models"]
     app.selectbox(key="w_target").set_value(names[2]).run()
     ok(app)
@@ -259,7 +280,7 @@ def test_export_bundle_and_reopening_its_settings(app):
     ok(app)
     app.switch_page("pages/4_task_transferability.py").run()
     app.slider(key="lam_slider").set_value(2.0).run()
-    app.selectbox(key="method_view").set_value("RSA").run()
+    app.selectbox(key="w_method_view").set_value("RSA").run()
     bundle = next(d for d in app.get("download_button") if d.label == "Export bundle")
     assert bundle.proto.label == "Export bundle"
     from depara_core.session.bundle import build_bundle
@@ -319,9 +340,9 @@ def test_stability_badge_follows_the_method(app):
     ok(app)
     badge = [m for m in app.metric if m.label.startswith("Ranking stability, DEPARA (two halves of 8 probes)")]
     assert badge and badge[0].value.startswith("ρ ")
-    app.selectbox(key="method_view").set_value("RSA").run()
+    app.selectbox(key="w_method_view").set_value("RSA").run()
     assert any(m.label.startswith("Ranking stability, RSA") for m in app.metric)
-    app.selectbox(key="method_view").set_value("PL-LogME").run()
+    app.selectbox(key="w_method_view").set_value("PL-LogME").run()
     assert any(m.label.startswith("Ranking stability, PL-LogME") for m in app.metric)
 
 
@@ -380,15 +401,15 @@ def test_attribution_page_shows_the_chance_level_of_s_v(app):
 
 def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
     app.switch_page("pages/4_task_transferability.py").run()
-    box = app.selectbox(key="method_view")
+    box = app.selectbox(key="w_method_view")
     assert {"DDS", "PL-LogME", "debiased CKA", "DEPARA centred"} <= set(box.options)
     box.set_value("PL-LogME").run()
     ok(app)
     assert app.slider(key="lam_slider").disabled and "PL-LogME" in chart_text(app)
-    app.radio(key="matrix_scale").set_value("fixed").run()
+    app.radio(key="w_matrix_scale").set_value("fixed").run()
     ok(app)
     assert "no fixed range" in chart_text(app)  # LogME is an evidence, not a bounded similarity
-    app.selectbox(key="method_view").set_value("DEPARA centred").run()
+    app.selectbox(key="w_method_view").set_value("DEPARA centred").run()
     ok(app)
     assert not app.slider(key="lam_slider").disabled and "centred edges" in chart_text(app)
 
@@ -396,14 +417,14 @@ def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
 def test_lambda_in_the_browser_sends_every_frame_once_and_follows_target_and_method(app):
     app.switch_page("pages/4_task_transferability.py").run()
     app.slider(key="lam_slider").set_value(1.5).run()
-    app.toggle(key="lam_in_browser").set_value(True).run()
+    app.toggle(key="w_lam_in_browser").set_value(True).run()
     ok(app)
     (sweep,) = [json.loads(c.proto.spec) for c in charts(app) if "frames" in json.loads(c.proto.spec)]
     names = [f["name"] for f in sweep["frames"]]
     assert "1.5" in names and sweep["layout"]["sliders"][0]["active"] == names.index("1.5")
     target = app.session_state["target"]
     assert f"best sources for {target}" in sweep["layout"]["title"]["text"] and "s = s_V + 1.5·s_E" in sweep["layout"]["title"]["text"]
-    assert app.radio(key="matrix_scale").disabled and "page's λ (now 1.5) follows it" in " ".join(c.value for c in app.caption)
+    assert app.radio(key="w_matrix_scale").disabled and "page's λ (now 1.5) follows it" in " ".join(c.value for c in app.caption)
     assert app.query_params.get("sweep") in ("1", ["1"])  # a link reopens the sweep
     # the figure's slider came to rest on λ = 0.5 (what the browser's listener reports): the page and
     # the link follow; a full run (here; in the browser only the fragment reruns, which sends the
@@ -421,9 +442,9 @@ def test_lambda_in_the_browser_sends_every_frame_once_and_follows_target_and_met
     app.selectbox(key="w_target").set_value(other).run()
     ok(app)
     assert f"best sources for {other}" in chart_text(app) and app.session_state["target"] == other
-    app.selectbox(key="method_view").set_value("RSA").run()
+    app.selectbox(key="w_method_view").set_value("RSA").run()
     ok(app)
-    assert app.toggle(key="lam_in_browser").disabled and '"frames"' not in chart_text(app)  # RSA: the usual views
+    assert app.toggle(key="w_lam_in_browser").disabled and '"frames"' not in chart_text(app)  # RSA: the usual views
     assert "task tree" in chart_text(app)
 
 
@@ -581,7 +602,7 @@ def _small_zoo_pages() -> None:
     assert list(recommendations["recommended layer"]) == [ws.layer_label("tiny0", ws.layer_results[("tiny0", t)].best(1.0)).split(":")[0] for t in ("tiny1", "tiny3")]
     assert "layer_target=tiny1,tiny3" in "&".join(f"{k}={v}" for k, v in at.query_params.items())  # the link holds both
     # ranked by a baseline scored from the same graphs: its argmax, in the table and the link
-    box = at.selectbox(key="layer_method")
+    box = at.selectbox(key="w_layer_method")
     assert box.value == "DEPARA" and {"CKA", "PL-LogME", "RSA"} <= set(box.options)
     box.set_value("CKA").run()
     ok(at)
