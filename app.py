@@ -40,6 +40,7 @@ _start.show_last_results(START.title, page.title == START.title)  # before the e
 from datetime import datetime
 
 from depara_core.engine.attribution import get_method, method_names
+from depara_core.engine.graph import PRECISIONS
 from depara_core.engine.plan import default_memory_budget, format_size
 from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
@@ -110,7 +111,7 @@ def sidebar(current: st.Page) -> None:
         if ss.input_space == "pixels" and ss.method != "gradient_x_input":
             st.caption(f"Probe pixels apply to Gradient*Input only: {get_method(ss.method).description} uses each model's own input.")
         with st.expander("Arithmetic", icon=":material/speed:", expanded=ss.precision != "fp32" or ss.compile):
-            st.radio("Precision", list(ARITHMETIC), **ui.bind("precision"), format_func=ARITHMETIC.get, help=ARITHMETIC_HELP)
+            st.radio("Precision", list(PRECISIONS), **ui.bind("precision"), format_func=ARITHMETIC.get, help=ARITHMETIC_HELP)
             st.toggle("Compile the passes (torch.compile)", **ui.bind("compile"), disabled=ss.method != "gradient_x_input", help=COMPILE_HELP)
             if ss.compile and ss.method != "gradient_x_input":
                 st.caption(f"Compiling applies to Gradient*Input only: {get_method(ss.method).description} runs eagerly.")

@@ -50,8 +50,6 @@ def live() -> None:
     c1, c2, c3, c4, c5 = st.columns([3.4, 1.1, 1.6, 1.4, 1.8])
     if ss.get("method_view") not in terms.methods:
         ss.method_view = "DEPARA"
-    ss.setdefault("lam_in_browser", False)
-    ss.setdefault("matrix_scale", "pairs")
     # bound to plain keys (ui.bind): the choices survive visits to other pages, and the link keeps them
     method = c3.selectbox("Method", terms.methods, **ui.bind("method_view"), help=METHOD_HELP)
     fixed_lam = method not in LAMBDA_METHODS  # λ changes nothing for the other methods

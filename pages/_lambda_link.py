@@ -9,14 +9,12 @@ not change.
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 import streamlit.components.v2 as components
 
-from depara_core.session.link import MAX_LAMBDA
+from depara_core.session.link import checked_lambda
 
-__all__ = ["follow_sweep", "forget_drawn", "received_lambda", "sweep_lambda", "SETTLE_MS"]
+__all__ = ["follow_sweep", "forget_drawn", "sweep_lambda", "SETTLE_MS"]
 
 SETTLE_MS = 1000
 """How long the figure's slider must rest before its λ is sent, unless the pointer leaves the figure
@@ -71,25 +69,9 @@ export default function (component) {
 _COMPONENT = components.component("depara_lambda_link", js=_JS, isolate_styles=False)
 
 
-def received_lambda(value: object) -> float | None:
-    """λ as the browser sent it, or None unless it is a number in [0, MAX_LAMBDA] (the page's state
-    takes nothing else, whatever a visitor's browser sends).
-
-    >>> received_lambda(0.5), received_lambda("1e9"), received_lambda(float("nan")), received_lambda(True)
-    (0.5, None, None, None)
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        lam = float(value)
-    except ValueError:
-        return None
-    return lam if math.isfinite(lam) and 0.0 <= lam <= MAX_LAMBDA else None
-
-
 def _take(key: str, on_lambda) -> None:
     state = st.session_state.get(key)
-    lam = received_lambda(state.get("lam") if state is not None else None)
+    lam = checked_lambda(state.get("lam")) if state is not None else None  # whatever a visitor's browser sends
     if lam is None:
         return
     st.session_state.sweep_shown = lam  # the figure shows it already

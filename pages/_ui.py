@@ -173,7 +173,8 @@ def init_state() -> None:
     ss.start_key = start_key(st.query_params.to_dict())  # before the link is applied and the address rewritten
     apply_link()
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
-                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", []), ("input_space", "model"), ("precision", "fp32"), ("compile", False)):  # fmt: skip
+                       ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", []), ("input_space", "model"), ("precision", "fp32"), ("compile", False),
+                       ("lam_in_browser", False), ("matrix_scale", "pairs")):  # fmt: skip
         if key not in ss:
             ss[key] = value
     if "zoo" not in ss:

@@ -13,11 +13,13 @@ import numpy as np
 from depara_core.engine.gram import edges_from_gram
 from depara_core.errors import DeparaError, GraphError
 
-__all__ = ['DEFAULT_METHOD', 'Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
+__all__ = ['DEFAULT_METHOD', 'PRECISIONS', 'Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
 
 
 DEFAULT_METHOD = "gradient_x_input"
 """Gradient*Input (Eq. 3), computed by the engine itself; other methods come from the registry."""
+PRECISIONS = ("fp32", "bf16", "tf32")
+"""The arithmetics of :attr:`GraphOptions.precision`, reference first."""
 
 
 def _method_params(method: str, params: tuple[tuple[str, object], ...]) -> dict[str, object]:
@@ -100,7 +102,7 @@ class GraphOptions:
             ("objective", self.objective, ("sqnorm", "mean", "sum")),
             ("node_reduce", self.node_reduce, ("none", "channel_mean", "channel_abs_mean")),
             ("node_storage", self.node_storage, ("auto", "float16", "sketch")),
-            ("precision", self.precision, ("fp32", "bf16", "tf32")),
+            ("precision", self.precision, PRECISIONS),
         ):
             if value not in allowed:
                 raise DeparaError(f"{name}={value!r} is not supported", f"use one of {', '.join(allowed)}")

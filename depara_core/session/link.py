@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from depara_core.compare.terms import ALL_METHODS
+from depara_core.engine.graph import PRECISIONS
 from depara_core.presets import PRESETS
 
-__all__ = ["LinkChoices", "LINK_KEYS", "MAX_LAYER_TARGETS", "link_params", "read_link", "link_url"]
+__all__ = ["LinkChoices", "LINK_KEYS", "MAX_LAYER_TARGETS", "link_params", "read_link", "link_url", "checked_lambda"]
 
 LINK_KEYS: dict[str, str] = {
     "zoo": "zoo",
@@ -137,12 +138,17 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     _choice(params, "layers", ("encoder", "all"), updates, note)
     _choice(params, "attribution", choices.attributions, updates, note)
     _choice(params, "input", ("model", "pixels"), updates, note)
-    _choice(params, "precision", ("fp32", "bf16", "tf32"), updates, note)
+    _choice(params, "precision", PRECISIONS, updates, note)
     _choice(params, "conventions", choices.presets, updates, note)
     _choice(params, "method", choices.methods, updates, note)
     _choice(params, "layer_method", choices.methods, updates, note)
     _choice(params, "colours", ("pairs", "fixed"), updates, note)
-    _ranged(params, "lam", float, 0.0, MAX_LAMBDA, updates, note, f"λ must be a number from 0 to {MAX_LAMBDA:g}")
+    if "lam" in params:
+        lam = checked_lambda(params["lam"])
+        if lam is None:
+            note("lam", f"λ must be a number from 0 to {MAX_LAMBDA:g}")
+        else:
+            updates["lam"] = lam
     for param, what in (("sweep", "the λ sweep"), ("compile", "compiled passes")):
         if param in params:
             if params[param] in ("0", "1"):
@@ -156,6 +162,20 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     if targets:
         updates["layer_targets"] = targets
     return updates, notes
+
+
+def checked_lambda(value: object) -> float | None:
+    """``value`` as λ when it reads as a finite number in [0, MAX_LAMBDA] (a link's text, or what a
+    visitor's browser sends), else None.
+
+    >>> checked_lambda("0.5"), checked_lambda(2), checked_lambda("1e400"), checked_lambda("nan"), checked_lambda(True)
+    (0.5, 2.0, None, None, None)
+    """
+    try:
+        lam = float(str(value))
+    except ValueError:
+        return None
+    return lam if math.isfinite(lam) and 0.0 <= lam <= MAX_LAMBDA else None
 
 
 def _choice(params: Mapping[str, str], param: str, allowed: Sequence[str], updates: dict, note) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from depara_core.session.link import LINK_KEYS, LinkChoices, link_params, link_url, read_link
+from depara_core.session.link import LINK_KEYS, MAX_LAMBDA, LinkChoices, checked_lambda, link_params, link_url, read_link
 
 CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=("noise", "scenes"), attributions=("gradient_x_input", "saliency"))
 STATE = {"zoo": "z", "models": ["c", "a"], "controls": ["b"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
@@ -81,3 +83,14 @@ def test_layer_targets_from_a_link_are_deduplicated_capped_and_left_to_the_page_
     assert targets[:2] == ["b", "../../etc/passwd"] and len(targets) == MAX_LAYER_TARGETS and notes == []
     assert all(len(t) <= 200 for t in targets)  # names only: the page keeps those that are models of the session
     assert "layer_targets" not in read_link({"layer_target": ",,"}, CHOICES)[0]
+
+
+@pytest.mark.parametrize("value,expected", [(0.5, 0.5), (0, 0.0), ("2.5", 2.5), (MAX_LAMBDA, MAX_LAMBDA)])
+def test_a_lambda_in_range_is_taken(value, expected):
+    assert checked_lambda(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, True, -0.1, MAX_LAMBDA + 1, math.inf, math.nan, "nan", "1e400", "x", [1.0], {"lam": 1}])
+def test_anything_else_as_lambda_is_refused(value):
+    """Links and the λ sweep's listener (what a visitor's browser sends) take only a λ the page allows."""
+    assert checked_lambda(value) is None
