@@ -138,16 +138,16 @@ def export() -> None:
         return
     ws = done[-1]
     png = report_png_available() and st.sidebar.checkbox("PNG copies in the report (slower)", key="report_png")
-    lam, target, link, view = float(ss.lam), ss.get("target"), ui.link_now(), ss.get("method_view", "DEPARA")
+    lam, target, link, view, display = float(ss.lam), ss.get("target"), ui.link_now(), ss.get("method_view", "DEPARA"), ui.map_display()
     gt = ui.ground_truth(ws)
     truth = ui.layer_truth()
     st.sidebar.download_button(
-        "Export report", data=lambda: build_report(ws, lam, target=target, ground_truth=gt, layer_truth=truth, png=png),
+        "Export report", data=lambda: build_report(ws, lam, target=target, ground_truth=gt, layer_truth=truth, png=png, display=display),
         file_name=f"depara-report-{datetime.now():%Y%m%d-%H%M}.html", mime="text/html", icon=":material/download:",
         on_click="ignore", help="One HTML file with every figure and table of the current results (opens offline).",
     )  # fmt: skip
     st.sidebar.download_button(
-        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link, method=view),
+        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link, method=view, display=display),
         file_name=f"depara-{datetime.now():%Y%m%d-%H%M}.zip", mime="application/zip", icon=":material/folder_zip:", on_click="ignore",
         help="A zip for slides: a compact summary, every figure as SVG and PNG, tables as CSV, the task tree as Newick and "
         "the settings, which the Setup page reopens.",

@@ -8,7 +8,7 @@ import streamlit as st
 
 from depara_core.compare.chance import node_chance
 from depara_core.engine.attribution import get_method
-from depara_core.viz.display import VIEWS, MapDisplay
+from depara_core.viz.display import VIEWS
 from depara_core.viz.plots import cosine_histogram
 from depara_core.viz.views import attribution_grid_view, node_agreement, probe_views
 from pages import _ui as ui
@@ -22,18 +22,19 @@ probes = ws.probes
 
 with ui.guard("controls"):
     c1, c2, c3 = st.columns([2, 1, 1])
+    # bound to plain keys (ui.bind): the choices survive visits to other pages, and the exports draw maps the same way
     by = "models"
     if ws.config.layer_mode == "all":
-        by = c1.radio("Columns", ["models", "layers"], horizontal=True, key="attr_by", format_func={"models": "models", "layers": "layers of one model"}.get)
-    signed = c2.radio("Values", ["signed", "absolute"], horizontal=True, key="attr_signed") == "signed"
-    clip = c3.slider("Clip at percentile of |a|", 90.0, 100.0, 99.0, 0.5, key="attr_clip", help="Outliers beyond this percentile saturate the colour scale.")
+        by = c1.radio("Columns", ["models", "layers"], horizontal=True, **ui.bind("attr_by"), format_func={"models": "models", "layers": "layers of one model"}.get)
+    c2.radio("Values", [True, False], horizontal=True, **ui.bind("attr_signed"), format_func={True: "signed", False: "absolute"}.get)
+    c3.slider("Clip at percentile of |a|", 90.0, 100.0, step=0.5, **ui.bind("attr_clip"), help="Outliers beyond this percentile saturate the colour scale.")
     d1, d2, d3, d4 = st.columns([2, 1, 1, 1])
-    view = d1.radio("Show", VIEWS, horizontal=True, key="attr_view", format_func={"blended": "map over photo", "map": "map only", "masked": "photo masked by |map|"}.get,
-                    help="Display only: the graphs and every similarity stay as computed.")  # fmt: skip
-    opacity = d2.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="attr_opacity", disabled=view != "blended")
-    smoothing = d3.slider("Smoothing (px)", 0.0, 4.0, 0.0, 0.5, key="attr_smooth", help="Gaussian blur of the displayed map, e.g. to read checkerboards of strided layers.")
-    shared = d4.toggle("One colour scale", key="attr_shared", help="One colour range for every map shown, so models compare by colour; else each map is scaled on its own.")
-    display = MapDisplay(view, opacity, signed, clip, smoothing, shared)
+    d1.radio("Show", VIEWS, horizontal=True, **ui.bind("attr_view"), format_func={"blended": "map over photo", "map": "map only", "masked": "photo masked by |map|"}.get,
+             help="Display only: the graphs and every similarity stay as computed.")  # fmt: skip
+    d2.slider("Opacity", 0.0, 1.0, step=0.05, **ui.bind("attr_opacity"), disabled=ss.attr_view != "blended")
+    d3.slider("Smoothing (px)", 0.0, 4.0, step=0.5, **ui.bind("attr_smooth"), help="Gaussian blur of the displayed map, e.g. to read checkerboards of strided layers.")
+    d4.toggle("One colour scale", **ui.bind("attr_shared"), help="One colour range for every map shown, so models compare by colour; else each map is scaled on its own.")
+    display = ui.map_display()
     methods = list(dict.fromkeys([*ui.MAP_METHODS, ws.config.method]))
     method = st.segmented_control("Maps by", methods, default=ws.config.method, key="attr_method", format_func=lambda n: get_method(n).label,
                                   help="View the maps of another attribution method; the graphs and every similarity keep the sidebar's method.") or ws.config.method  # fmt: skip

@@ -40,7 +40,7 @@ with ui.guard("edge comparison"):
     with right:
         ui.chart(fb, f"edges-{b}-{lb}", key="edges_b")
     st.markdown("**Probe pairs they disagree on most** (difference of the edges' normalised ranks)")
-    top = st.slider("Pairs", 5, 50, 10, key="edge_top")
+    top = st.slider("Pairs", 5, 50, **ui.bind("edge_top"))
     table = edge_disagreement(ga, gb, probes, top=top, thumbs=False)
     ids = list(probes.ids)
     table.insert(0, "A", [ui.thumb(probes.digest, ids.index(p), probes) for p in table["probe A"]])

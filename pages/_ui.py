@@ -40,6 +40,7 @@ from depara_core.session.uploads import check_path, load_probes
 from depara_core.session.workspace import Workspace, prune_workspaces, terms_digest
 from depara_core.session.zoos import available_zoos, default_zoo, zoo_probe_default
 from depara_core.viz import plots, sweep
+from depara_core.viz.display import MapDisplay
 from depara_core.viz.views import thumbnail_url
 from depara_core.zoos import Zoo
 from pages import _start
@@ -49,7 +50,7 @@ __all__ = [
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
     "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "job_note_slot", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
-    "MAP_METHODS", "maps_job", "maps_source",
+    "MAP_METHODS", "maps_job", "maps_source", "MAP_DISPLAY_STATE", "map_display",
 ]  # fmt: skip
 
 log = logging.getLogger("depara_explorer")
@@ -174,7 +175,8 @@ def init_state() -> None:
     apply_link()
     for key, value in (("custom_models", {}), ("uploaded_probes", {}), ("workspaces", {}), ("layer_mode", "encoder"),
                        ("method", "gradient_x_input"), ("lam", 1.0), ("stopped", False), ("png_buttons", False), ("memory_budget", ""), ("preset", DEFAULT_PRESET), ("controls", []), ("input_space", "model"), ("precision", "fp32"), ("compile", False),
-                       ("lam_in_browser", False), ("matrix_scale", "pairs")):  # fmt: skip
+                       ("lam_in_browser", False), ("matrix_scale", "pairs"), ("attr_by", "models"), ("edge_top", 10),
+                       *((key, getattr(MapDisplay(), name)) for name, key in MAP_DISPLAY_STATE.items())):  # fmt: skip
         if key not in ss:
             ss[key] = value
     if "zoo" not in ss:
@@ -496,6 +498,17 @@ def compute_layers(ws: Workspace, source: str, targets: tuple[str, ...]) -> bool
 
 MAP_METHODS = ("gradient_x_input", "smoothgrad", "integrated_gradients")
 """Attribution methods the Attribution page offers for viewing (beside the graphs' own)."""
+
+
+MAP_DISPLAY_STATE = {"view": "attr_view", "opacity": "attr_opacity", "signed": "attr_signed", "clip_percentile": "attr_clip", "smoothing": "attr_smooth", "shared_scale": "attr_shared"}
+"""The session keys of the Attribution page's display choices, by MapDisplay field: they survive page
+switches, and the exports draw maps as the page does."""
+
+
+def map_display() -> MapDisplay:
+    """The attribution maps' display choices of this session."""
+    ss = st.session_state
+    return MapDisplay(**{name: ss[key] for name, key in MAP_DISPLAY_STATE.items()})
 
 
 def maps_job(ws: Workspace, wanted: dict[str, list[str]]) -> tuple:

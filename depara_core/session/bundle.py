@@ -36,6 +36,7 @@ from depara_core.evaluation.layers import LayerTruth
 from depara_core.session.report import Report, assemble, slug, static_export_available, static_images
 from depara_core.session.slides import Slide, slides
 from depara_core.session.workspace import Workspace
+from depara_core.viz.display import MapDisplay
 
 __all__ = ["build_bundle", "read_settings", "SETTINGS_FORMAT"]
 
@@ -52,14 +53,16 @@ def build_bundle(
     link: Mapping[str, str] | None = None,
     static: bool | str = "auto",
     method: str = "DEPARA",
+    display: MapDisplay | None = None,
 ) -> bytes:
     """The zip archive of ``ws`` at ``lam`` (see the module's description), as bytes.
 
     ``method``: whose matrix and ranking the summary shows (as the presentation view does).
+    ``display``: how the report draws attribution maps (as the app's page does).
 
     ``static``: draw SVG and PNG copies with kaleido (``"auto"``: when it is available here).
     """
-    rep = assemble(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth)
+    rep = assemble(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, display=display)
     draw = static is True or (static == "auto" and static_export_available())
     svgs, problem = static_images(rep.figures, "svg") if draw else ({}, "static export is not available here (kaleido with Chrome or Chromium)")
     pngs, png_problem = static_images(rep.figures, "png") if draw and svgs else ({}, problem)

@@ -37,6 +37,7 @@ from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.session.workspace import Workspace
 from depara_core.viz import plots
+from depara_core.viz.display import MapDisplay
 from depara_core.viz.sweep import MAX_SWEEP_MODELS, lambda_sweep
 from depara_core.viz.views import attribution_grid_view, edge_view, layer_view, ranking_view, task_view
 
@@ -170,13 +171,15 @@ def build_report(
     relevant: int = 5,
     probes_shown: int = 6,
     png: bool | str = False,
+    display: MapDisplay | None = None,
 ) -> str:
     """The report of ``ws`` at ``lam`` as an HTML string (see :class:`Report`)."""
-    return assemble(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, relevant=relevant, probes_shown=probes_shown).html(png)
+    return assemble(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, relevant=relevant, probes_shown=probes_shown, display=display).html(png)
 
 
-def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer_truth=None, relevant=5, probes_shown=6) -> Report:
-    """Every figure and table of the workspace, in reading order."""
+def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer_truth=None, relevant=5, probes_shown=6, display: MapDisplay | None = None) -> Report:
+    """Every figure and table of the workspace, in reading order; the attribution maps drawn as
+    ``display`` says (default :class:`~depara_core.viz.display.MapDisplay`), e.g. as the app shows them."""
     if ws.terms is None:
         raise DeparaError("the workspace has no results yet", "compute before exporting a report")
     terms, cfg = ws.terms, ws.config
@@ -224,13 +227,15 @@ def assemble(ws: Workspace, lam: float, *, target=None, ground_truth=None, layer
             rep.text(str(exc))
 
     rep.section("Attribution maps")
+    display = display or MapDisplay()
+    rep.text(f"Shown as: {display.describe()} (display only: the graphs are as computed).")
     idx = list(range(min(probes_shown, len(ws.probes))))
     names = list(ws.names)
     for start in range(0, len(names), 6):
         chunk = names[start : start + 6]
         try:
             cols = [(n, ws.graph(n), ws.model(n).spec.preprocess) for n in chunk]
-            rep.figure(f"attribution maps ({', '.join(chunk)})", attribution_grid_view(cols, ws.probes, idx))
+            rep.figure(f"attribution maps ({', '.join(chunk)})", attribution_grid_view(cols, ws.probes, idx, display))
         except DeparaError as exc:
             rep.text(str(exc))
 

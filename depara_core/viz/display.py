@@ -49,6 +49,19 @@ class MapDisplay:
             raise PlotInputError(f"smoothing must be in [0, 50] pixels, got {self.smoothing}")
         attribution_limits(np.ones(1), True, self.clip_percentile)  # checks the percentile
 
+    def describe(self) -> str:
+        """The choices in words, for an exported figure's caption.
+
+        >>> MapDisplay(view="map", signed=False).describe()
+        'map only, absolute values, clipped at the 99th percentile of |a|, each map scaled on its own'
+        """
+        view = {"blended": f"map over the photo at opacity {self.opacity:g}", "map": "map only", "masked": "photo masked by |map|"}[self.view]
+        parts = [view, "signed values" if self.signed else "absolute values", "not clipped" if self.clip_percentile >= 100 else f"clipped at the {self.clip_percentile:g}th percentile of |a|"]
+        if self.smoothing > 0:
+            parts.append(f"smoothed by {self.smoothing:g} px")
+        parts.append("one colour scale for all maps" if self.shared_scale else "each map scaled on its own")
+        return ", ".join(parts)
+
     def prepare(self, amap: np.ndarray) -> np.ndarray:
         """The (H, W) map as displayed: absolute value if unsigned, then smoothed."""
         m = np.asarray(amap, dtype=np.float64)

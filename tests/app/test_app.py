@@ -349,16 +349,23 @@ def test_stability_badge_follows_the_method(app):
 def test_attribution_display_choices_redraw_without_recomputing(app):
     app.switch_page("pages/2_attribution_maps.py").run()
     before = {k: dict(v) for k, v in app.session_state["workspaces"][next(iter(app.session_state["workspaces"]))].graphs.items()}
-    assert app.slider(key="attr_opacity").disabled is False
-    app.radio(key="attr_view").set_value("masked").run()
-    app.toggle(key="attr_shared").set_value(True).run()
-    app.slider(key="attr_smooth").set_value(1.5).run()
+    assert app.slider(key="w_attr_opacity").disabled is False
+    app.radio(key="w_attr_view").set_value("masked").run()
+    app.toggle(key="w_attr_shared").set_value(True).run()
+    app.slider(key="w_attr_smooth").set_value(1.5).run()
     ok(app)
-    assert app.slider(key="attr_opacity").disabled is True  # opacity means something only over the photo
+    assert app.slider(key="w_attr_opacity").disabled is True  # opacity means something only over the photo
     spec = chart_text(app)
     assert '"type": "image"' in spec and "attributions" not in [e.value for e in app.error]
     after = app.session_state["workspaces"][next(iter(app.session_state["workspaces"]))].graphs
     assert all(after[m][layer] is g for m, layers in before.items() for layer, g in layers.items())  # the graphs are untouched
+    app.switch_page("pages/6_present.py").run()  # the choices survive a visit to another page, and the exports use them
+    app.switch_page("pages/2_attribution_maps.py").run()
+    ok(app)
+    assert app.radio(key="w_attr_view").value == "masked" and app.toggle(key="w_attr_shared").value and app.slider(key="w_attr_smooth").value == 1.5
+    assert app.slider(key="w_attr_opacity").disabled is True
+    ss = app.session_state
+    assert (ss["attr_view"], ss["attr_shared"], ss["attr_smooth"], ss["attr_signed"]) == ("masked", True, 1.5, True)
 
 
 def test_smoothgrad_maps_are_one_click_away_with_their_cost_and_leave_the_graphs_alone(app):
@@ -583,7 +590,7 @@ def _small_zoo_pages() -> None:
     ok(at)
     assert "task tree" in chart_text(at)
     at.switch_page("pages/2_attribution_maps.py").run()
-    at.radio(key="attr_by").set_value("layers").run()
+    at.radio(key="w_attr_by").set_value("layers").run()
     ok(at)
     assert "CONV1" in chart_text(at) or "ACT2" in chart_text(at)
     at.switch_page("pages/3_edges.py").run()

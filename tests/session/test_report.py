@@ -88,3 +88,20 @@ def test_a_failed_png_export_is_said_in_the_report(ws, monkeypatch):
     rep = assemble(ws, 1.0, target="m0")
     html = rep.html(png=True)
     assert "<img class='png'" not in html and "PNG copies</b>: not drawn: static export failed (RuntimeError: the browser did not start)" in html
+
+
+def test_attribution_maps_are_drawn_as_the_display_choices_say(ws):
+    """The app passes its page's display choices: the report draws the maps that way and says so."""
+    from depara_core.viz.display import MapDisplay
+    from depara_core.viz.views import attribution_grid_view
+
+    shown = MapDisplay(view="masked", signed=False, smoothing=1.0, shared_scale=True)
+    default, chosen = assemble(ws, 1.0), assemble(ws, 1.0, display=shown)
+    title = next(n for n, _ in chosen.figures if n.startswith("attribution maps"))
+    cols = [(n, ws.graph(n), ws.model(n).spec.preprocess) for n in NAMES]
+    expected = attribution_grid_view(cols, ws.probes, list(range(6)), shown)
+    assert dict(chosen.figures)[title].to_plotly_json() == expected.to_plotly_json()
+    assert dict(default.figures)[title].to_plotly_json() != expected.to_plotly_json()
+    texts = [body for _, kind, body in chosen.items if kind == "text"]
+    assert f"Shown as: {shown.describe()} (display only: the graphs are as computed)." in texts
+    assert "photo masked by |map|, absolute values" in shown.describe() and "smoothed by 1 px" in shown.describe()
