@@ -36,20 +36,21 @@ with ui.guard("controls"):
     d4.toggle("One colour scale", **ui.bind("attr_shared"), help="One colour range for every map shown, so models compare by colour; else each map is scaled on its own.")
     display = ui.map_display()
     methods = list(dict.fromkeys([*ui.MAP_METHODS, ws.config.method]))
-    method = st.segmented_control("Maps by", methods, default=ws.config.method, key="attr_method", format_func=lambda n: get_method(n).label,
+    method = st.segmented_control("Maps by", methods, **ui.bind_among("attr_method", methods, ws.config.method), format_func=lambda n: get_method(n).label,
                                   help="View the maps of another attribution method; the graphs and every similarity keep the sidebar's method.") or ws.config.method  # fmt: skip
     if by == "models":
-        models = st.multiselect("Models", ws.names, default=list(ws.names[:4]), key="attr_models")
+        models = st.multiselect("Models", ws.names, **ui.bind_among("attr_models", ws.names, list(ws.names[:4])))
         wanted = {m: [ws.encoder(m)] for m in models}
     else:
-        model = st.selectbox("Model", ws.names, key="attr_model")
-        layers = st.multiselect("Layers", ws.computed_layers(model), default=ws.computed_layers(model)[-4:], key="attr_layers", format_func=lambda layer: ws.layer_label(model, layer))
+        model = st.selectbox("Model", ws.names, **ui.bind_among("attr_model", ws.names, ws.names[0]))
+        offered = ws.computed_layers(model)
+        layers = st.multiselect("Layers", offered, **ui.bind_among("attr_layers", offered, list(offered[-4:])), format_func=lambda layer: ws.layer_label(model, layer))
         wanted = {model: layers} if layers else {}
     src = ui.maps_source(ws, method, wanted) if wanted else ws
     if src is not ws:
         st.caption(f"Showing {get_method(method).label} maps; the graphs and similarities use {get_method(ws.config.method).label} (the sidebar's attribution method).")
     columns = [(ws.layer_label(m, layer).split(":")[0] if by == "layers" else m, src.graph(m, layer), ws.model(m).spec.preprocess) for m, ls in wanted.items() for layer in ls]
-    chosen = st.multiselect("Probes", list(probes.ids), default=list(probes.ids[:6]), key="attr_probes", max_selections=24)
+    chosen = st.multiselect("Probes", list(probes.ids), **ui.bind_among("attr_probes", probes.ids, list(probes.ids[:6])), max_selections=24)
     indices = [probes.ids.index(p) for p in chosen]
 
 with ui.guard("attribution grid"):
@@ -72,8 +73,8 @@ st.subheader("Two models side by side")
 with ui.guard("model comparison"):
     if len(ws.names) >= 2:
         a_col, b_col = st.columns(2)
-        a = a_col.selectbox("Model A", ws.names, index=0, key="node_a")
-        b = b_col.selectbox("Model B", ws.names, index=1, key="node_b")
+        a = a_col.selectbox("Model A", ws.names, **ui.bind_among("node_a", ws.names, ws.names[0]))
+        b = b_col.selectbox("Model B", ws.names, **ui.bind_among("node_b", ws.names, ws.names[1]))
         ga, gb = ws.graph(a), ws.graph(b)
         table = node_agreement(ga, gb, probes, thumbs=False)
         table.insert(0, "image", [ui.thumb(probes.digest, int(i), probes) for i in table["index"]])

@@ -19,17 +19,17 @@ def layer_of(model: str, key: str) -> str:
     layers = ws.computed_layers(model)
     if len(layers) <= 1:
         return ws.encoder(model)
-    return st.selectbox(f"Layer of {model}", layers, index=layers.index(ws.encoder(model)), key=key, format_func=lambda layer: ws.layer_label(model, layer))
+    return st.selectbox(f"Layer of {model}", layers, **ui.bind_among(key, layers, ws.encoder(model)), format_func=lambda layer: ws.layer_label(model, layer))
 
 
 st.subheader("Two models side by side")
 with ui.guard("edge comparison"):
     a_col, b_col = st.columns(2)
     with a_col:
-        a = st.selectbox("Model A", ws.names, index=0, key="edge_a")
+        a = st.selectbox("Model A", ws.names, **ui.bind_among("edge_a", ws.names, ws.names[0]))
         la = layer_of(a, "edge_layer_a")
     with b_col:
-        b = st.selectbox("Model B", ws.names, index=min(1, len(ws.names) - 1), key="edge_b")
+        b = st.selectbox("Model B", ws.names, **ui.bind_among("edge_b", ws.names, ws.names[min(1, len(ws.names) - 1)]))
         lb = layer_of(b, "edge_layer_b")
     ga, gb = ws.graph(a, la), ws.graph(b, lb)
     fa, fb, s_e = edge_pair_view(ga, gb)
@@ -50,7 +50,7 @@ with ui.guard("edge comparison"):
 st.subheader("Each model")
 with ui.guard("edge heatmaps"):
     first = list(ws.names[2:4] if len(ws.names) > 2 else ws.names[:2])  # the two after the default A and B
-    shown = st.multiselect("Models", ws.names, default=first, key="edge_models", help="Each model's own cluster order (two models are drawn side by side above).")
+    shown = st.multiselect("Models", ws.names, **ui.bind_among("edge_models", ws.names, first), help="Each model's own cluster order (two models are drawn side by side above).")
     cols = st.columns(2)
     for k, name in enumerate(shown):
         with cols[k % 2]:

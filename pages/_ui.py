@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +46,7 @@ from depara_core.zoos import Zoo
 from pages import _start
 
 __all__ = [
-    "init_state", "bind", "zoos", "zoo", "zoo_names", "cache", "current_config", "workspace", "results",
+    "init_state", "bind", "bind_among", "zoos", "zoo", "zoo_names", "cache", "current_config", "workspace", "results",
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
     "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "job_note_slot", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
@@ -266,6 +266,23 @@ def bind(name: str, on_change=None, widget: str | None = None, upper: float | No
             on_change()
 
     return {"key": key, "on_change": copy_back}
+
+
+def bind_among(name: str, options: Iterable, default: object) -> dict:
+    """:func:`bind` for a choice among ``options`` that change with the results (models, layers,
+    probes): a kept choice that is no longer offered, e.g. after changing the zoo, becomes ``default``.
+    A list (a multiselect's) keeps the items still offered; it becomes ``default`` only when none is.
+    """
+    ss = st.session_state
+    offered = set(options)
+    value = ss.get(name, default)
+    if isinstance(default, list):
+        kept = [v for v in value if v in offered] if isinstance(value, (list, tuple)) else []
+        value = kept if kept or (isinstance(value, (list, tuple)) and not value) else list(default)
+    elif value not in offered:
+        value = default
+    ss[name] = value
+    return bind(name)
 
 
 _UPLOAD_LABELS: OrderedDict[str, str] = OrderedDict()

@@ -373,8 +373,8 @@ def test_smoothgrad_maps_are_one_click_away_with_their_cost_and_leave_the_graphs
     ws = next(iter(app.session_state["workspaces"].values()))
     terms = ws.terms
     two = list(ws.names[:2])
-    app.multiselect(key="attr_models").set_value(two).run()
-    app.segmented_control(key="attr_method").set_value("smoothgrad").run()
+    app.multiselect(key="w_attr_models").set_value(two).run()
+    app.segmented_control(key="w_attr_method").set_value("smoothgrad").run()
     ok(app)
     offer = [str(i.value) for i in app.info if "SmoothGrad maps of 2 model(s)" in str(i.value)]
     assert offer and "8 forward and backward passes per probe (8x those of Gradient*Input)" in offer[0] and "about" in offer[0]
@@ -387,9 +387,9 @@ def test_smoothgrad_maps_are_one_click_away_with_their_cost_and_leave_the_graphs
     assert set(smooth.graphs) == set(two) and all(smooth.graph(m).options.method == "smoothgrad" for m in two)
     assert not np.allclose(smooth.graph(two[0]).nodes.astype(np.float32), ws.graph(two[0]).nodes.astype(np.float32), atol=1e-3)
     assert ws.terms is terms and app.session_state["method"] == "gradient_x_input"  # the similarities keep the sidebar's method
-    app.segmented_control(key="attr_method").set_value("gradient_x_input").run()
+    app.segmented_control(key="w_attr_method").set_value("gradient_x_input").run()
     assert not [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")]
-    app.segmented_control(key="attr_method").set_value("smoothgrad").run()  # computed once: shown at once, no offer
+    app.segmented_control(key="w_attr_method").set_value("smoothgrad").run()  # computed once: shown at once, no offer
     assert [c for c in app.caption if str(c.value).startswith("Showing SmoothGrad maps")] and not [i for i in app.info if "SmoothGrad maps of" in str(i.value)]
 
 
@@ -400,10 +400,35 @@ def test_attribution_page_shows_the_chance_level_of_s_v(app):
     assert any(lbl.startswith("s_V(") for lbl in labels) and "Chance level (mismatched probes, 95%)" in labels
     assert "node cosines: same probe vs mismatched" in chart_text(app)
     a, b = app.session_state["node_a"], app.session_state["node_b"]
-    app.selectbox(key="node_b").set_value(a).run()  # a model with itself: far above chance, no warning
+    app.selectbox(key="w_node_b").set_value(a).run()  # a model with itself: far above chance, no warning
     ok(app)
     assert not [w for w in app.warning if "chance level" in str(w.value)]
     assert b != a
+
+
+def test_the_models_compared_survive_page_switches_and_stale_choices_fall_back(app):
+    """Models, layers and probes chosen on Edges and Attribution maps are kept across pages; a kept
+    choice that is no longer offered (e.g. from another zoo) falls back to the page's default."""
+    names = list(next(iter(app.session_state["workspaces"].values())).names)
+    app.switch_page("pages/3_edges.py").run()
+    app.selectbox(key="w_edge_a").set_value(names[3]).run()
+    app.multiselect(key="w_edge_models").set_value([names[5]]).run()
+    app.switch_page("pages/2_attribution_maps.py").run()
+    app.multiselect(key="w_attr_models").set_value([names[2]]).run()
+    app.switch_page("pages/4_task_transferability.py").run()
+    app.switch_page("pages/3_edges.py").run()
+    ok(app)
+    assert app.selectbox(key="w_edge_a").value == names[3] and app.multiselect(key="w_edge_models").value == [names[5]]
+    assert f"s_E({names[3]}, {names[1]})" in [m.label for m in app.metric]
+    app.session_state["edge_b"] = "not-a-model"
+    app.session_state["edge_models"] = ["gone", names[4]]
+    app.run()
+    ok(app)
+    assert app.selectbox(key="w_edge_b").value == names[1] and app.multiselect(key="w_edge_models").value == [names[4]]
+    app.session_state["attr_models"] = ["gone"]  # nothing of it offered: the default
+    app.switch_page("pages/2_attribution_maps.py").run()
+    ok(app)
+    assert app.multiselect(key="w_attr_models").value == names[:4]
 
 
 def test_baseline_methods_disable_lambda_and_redraw_matrix_and_ranking(app):
@@ -594,7 +619,7 @@ def _small_zoo_pages() -> None:
     ok(at)
     assert "CONV1" in chart_text(at) or "ACT2" in chart_text(at)
     at.switch_page("pages/3_edges.py").run()
-    at.selectbox(key="edge_layer_a").set_value("conv2").run()
+    at.selectbox(key="w_edge_layer_a").set_value("conv2").run()
     ok(at)
     assert "tiny0 / conv2" in chart_text(at)
     at.switch_page("pages/5_layer_selection.py").run()  # every layer is cached: scored at once
