@@ -107,3 +107,28 @@ def test_a_baseline_undefined_at_every_layer_is_not_offered_and_cannot_pick_a_la
     assert "CKA" not in scores.methods and "RSA" in scores.methods
     with pytest.raises(DeparaError, match="CKA is undefined at every layer of src"):
         scores.best(1.0, "CKA")
+
+
+def test_each_model_s_enlarged_probe_holds_its_own_map_and_a_shared_scale_is_shared():
+    """The enlarged view: one figure per column with the map attribution_overlay draws for that model
+    alone; one colour range for all when asked; the masked view has no map to scale."""
+    from depara_core.engine.run import compute_graphs
+    from depara_core.models.toy import toy_models
+    from depara_core.probes.registry import load_builtin
+    from depara_core.viz.display import MapDisplay
+    from depara_core.viz.plots import attribution_overlay
+    from depara_core.viz.views import attribution_cells, probe_views
+
+    probes = load_builtin("noise", 4)
+    columns = [(f"m{k}", compute_graphs(m, probes, [m.spec.encoder])[m.spec.encoder], m.spec.preprocess) for k, m in enumerate(toy_models(3, seed=3))]
+    figs = probe_views(columns, probes, 2, MapDisplay())
+    assert [f.layout.title.text for f in figs] == ["m0", "m1", "m2"]
+    for (label, g, pre), fig in zip(columns, figs):
+        alone = attribution_overlay(*attribution_cells(g, pre, probes, 2), title=label).data[1]
+        heat = fig.data[1]
+        np.testing.assert_array_equal(np.asarray(heat.z), np.asarray(alone.z))
+        assert (heat.zmin, heat.zmax) == (alone.zmin, alone.zmax) and heat.colorbar.orientation == "h"
+    own = {(f.data[1].zmin, f.data[1].zmax) for f in figs}
+    shared = {(f.data[1].zmin, f.data[1].zmax) for f in probe_views(columns, probes, 2, MapDisplay(shared_scale=True))}
+    assert len(own) == 3 and len(shared) == 1
+    assert [t.type for f in probe_views(columns[:1], probes, 2, MapDisplay(view="masked")) for t in f.data] == ["image"]
