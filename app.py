@@ -40,11 +40,12 @@ _start.show_last_results(START.title, page.title == START.title)  # before the e
 from datetime import datetime
 
 from depara_core.engine.attribution import get_method, method_names
-from depara_core.engine.graph import PRECISIONS
+from depara_core.engine.graph import INPUT_SPACES, PRECISIONS
 from depara_core.engine.plan import default_memory_budget, format_size
 from depara_core.presets import PRESETS
 from depara_core.probes.registry import builtin_probe_sets
 from depara_core.session.bundle import build_bundle
+from depara_core.session.config import LAYER_MODES
 from depara_core.session.report import build_report
 from depara_core.session.report import static_export_available as report_png_available
 from pages import _lambda_link as lambda_link
@@ -84,7 +85,7 @@ def sidebar(current: st.Page) -> None:
         ss.models = [m for m in ss.models if m in options]
         st.multiselect("Models", options, **ui.bind("models"), help="At least two; the task tree needs three or more.")
         st.radio(
-            "Layers", ["encoder", "all"], horizontal=True, **ui.bind("layer_mode"),
+            "Layers", LAYER_MODES, horizontal=True, **ui.bind("layer_mode"),
             format_func={"encoder": "encoder", "all": "all (layer selection)"}.get,
             help="Encoder: one graph per model (model ranking). All: every selectable layer (browse layers, pick one).",
         )  # fmt: skip
@@ -101,7 +102,7 @@ def sidebar(current: st.Page) -> None:
         methods = method_names()
         st.selectbox("Attribution method", methods, **ui.bind("method"), format_func=lambda n: get_method(n).description)
         st.radio(
-            "Input of Gradient*Input", ["model", "pixels"], **ui.bind("input_space"), horizontal=True,
+            "Input of Gradient*Input", INPUT_SPACES, **ui.bind("input_space"), horizontal=True,
             format_func={"model": "each model's own", "pixels": "probe pixels"}.get, disabled=ss.method != "gradient_x_input",
             help="Each model's own preprocessed input (the paper's): its baseline is whatever zero means after the model's "
             "normalisation (black, grey, the mean colour), so maps of models from different zoos are not comparable. "

@@ -24,7 +24,7 @@ from depara_core.cache import GraphCache
 from depara_core.compare.terms import ALL_METHODS, LAMBDA_METHODS, SimilarityTerms
 from depara_core.compare.workflows import select_layers, zoo_terms
 from depara_core.distributed.ray_runner import GraphJob, fill_cache, needs_cache
-from depara_core.engine.graph import GraphOptions
+from depara_core.engine.graph import INPUT_SPACES, GraphOptions
 from depara_core.engine.plan import parse_size
 from depara_core.engine.run import compute_graphs
 from depara_core.errors import DeparaError
@@ -384,7 +384,7 @@ def _common(p: argparse.ArgumentParser, probes: bool = True) -> None:
     _preset_argument(p)
     p.add_argument("--objective", choices=["sqnorm", "mean", "sum"], help="attribution objective: ||F||² (paper) or the original code's mean/sum (default: the preset's)")
     p.add_argument("--node-reduce", choices=["none", "channel_mean", "channel_abs_mean"], help="reduction of node maps over channels (default: the preset's)")
-    p.add_argument("--input-space", choices=["model", "pixels"], default="model",
+    p.add_argument("--input-space", choices=INPUT_SPACES, default="model",
                    help="Gradient*Input w.r.t. each model's own preprocessed input (default, the paper's) or the probes' pixels in [0, 1] (one black baseline for models of different zoos)")
     p.add_argument("--center-edges", action="store_true", default=None, help="centre features over probes before cosine edges (default: the preset's)")
     p.add_argument("--input-clip", type=_number(float, 0, 1), nargs=2, metavar=("LOW", "HIGH"),

@@ -12,7 +12,7 @@ from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.evaluation.stability import ranking_stability
 from depara_core.session.workspace import terms_digest
 from depara_core.viz import plots, sweep
-from depara_core.viz.views import ranking_view, task_view
+from depara_core.viz.views import MATRIX_SCALES, ranking_view, task_view
 from pages import _lambda_link as lambda_link
 from pages import _ui as ui
 
@@ -58,7 +58,7 @@ def live() -> None:
     c2.number_input("λ value", min_value=0.0, max_value=100.0, step=0.05, **ui.bind("lam", widget="lam_number"), disabled=fixed_lam)
     can_sweep = not fixed_lam and 3 <= len(terms.names) <= sweep.MAX_SWEEP_MODELS
     in_browser = c5.toggle("λ in the browser", **ui.bind("lam_in_browser"), disabled=not can_sweep, help=SWEEP_HELP) and can_sweep
-    scale = c4.radio("Colours", ["pairs", "fixed"], **ui.bind("matrix_scale"), format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get, disabled=in_browser,
+    scale = c4.radio("Colours", MATRIX_SCALES, **ui.bind("matrix_scale"), format_func={"pairs": "span the pairs", "fixed": "fixed range"}.get, disabled=in_browser,
                      help="Span the pairs: the off-diagonal range, diagonal marked. Fixed: [0, 1+λ] for DEPARA, [-1, 1] otherwise.")  # fmt: skip
     lam = float(ss.lam)
     if ss.get("target") not in terms.names:

@@ -13,13 +13,15 @@ import numpy as np
 from depara_core.engine.gram import edges_from_gram
 from depara_core.errors import DeparaError, GraphError
 
-__all__ = ['DEFAULT_METHOD', 'PRECISIONS', 'Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
+__all__ = ['DEFAULT_METHOD', 'PRECISIONS', 'INPUT_SPACES', 'Progress', 'DegenerateGraphWarning', 'Cancelled', 'GraphOptions', 'Graph']
 
 
 DEFAULT_METHOD = "gradient_x_input"
 """Gradient*Input (Eq. 3), computed by the engine itself; other methods come from the registry."""
 PRECISIONS = ("fp32", "bf16", "tf32")
 """The arithmetics of :attr:`GraphOptions.precision`, reference first."""
+INPUT_SPACES = ("model", "pixels")
+"""What "Input" in Gradient*Input may be (see :attr:`GraphOptions.input_space`)."""
 
 
 def _method_params(method: str, params: tuple[tuple[str, object], ...]) -> dict[str, object]:
@@ -88,7 +90,7 @@ class GraphOptions:
 
     def __post_init__(self) -> None:
         _method_params(self.method, self.method_params)
-        if self.input_space not in ("model", "pixels"):
+        if self.input_space not in INPUT_SPACES:
             raise DeparaError(f"input_space={self.input_space!r} is not supported", "use model or pixels")
         if self.input_space == "pixels" and self.method != DEFAULT_METHOD:
             raise DeparaError(f"input space 'pixels' is defined for Gradient*Input only, not {self.method!r}", "use the default method, or input space 'model'")

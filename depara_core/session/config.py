@@ -15,10 +15,12 @@ from depara_core.models.spec import ModelSpec
 from depara_core.presets import DEFAULT_PRESET, Preset, get_preset
 from depara_core.zoos import Zoo
 
-__all__ = ['ModelKind', 'ProbeChoice', 'CustomModel', 'Config', 'resolve_specs']
+__all__ = ['LAYER_MODES', 'ModelKind', 'ProbeChoice', 'CustomModel', 'Config', 'resolve_specs']
 
 
 ModelKind = Literal["torchvision", "timm", "torchscript", "callable"]
+LAYER_MODES = ("encoder", "all")
+"""What :attr:`Config.layer_mode` may be: each model's encoder only, or all its layers (layer selection)."""
 
 
 # ---- choices -------------------------------------------------------------------------------

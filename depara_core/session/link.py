@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from depara_core.compare.terms import ALL_METHODS
-from depara_core.engine.graph import PRECISIONS
+from depara_core.engine.graph import INPUT_SPACES, PRECISIONS
 from depara_core.presets import PRESETS
+from depara_core.session.config import LAYER_MODES
+from depara_core.viz.views import MATRIX_SCALES
 
 __all__ = ["LinkChoices", "LINK_KEYS", "MAX_LAYER_TARGETS", "link_params", "read_link", "link_url", "checked_lambda"]
 
@@ -135,14 +137,14 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
         else:
             note("probes", "links name built-in probe sets only")
     _ranged(params, "n", int, 3, MAX_PROBES, updates, note, f"the probe count must be a whole number from 3 to {MAX_PROBES}")
-    _choice(params, "layers", ("encoder", "all"), updates, note)
+    _choice(params, "layers", LAYER_MODES, updates, note)
     _choice(params, "attribution", choices.attributions, updates, note)
-    _choice(params, "input", ("model", "pixels"), updates, note)
+    _choice(params, "input", INPUT_SPACES, updates, note)
     _choice(params, "precision", PRECISIONS, updates, note)
     _choice(params, "conventions", choices.presets, updates, note)
     _choice(params, "method", choices.methods, updates, note)
     _choice(params, "layer_method", choices.methods, updates, note)
-    _choice(params, "colours", ("pairs", "fixed"), updates, note)
+    _choice(params, "colours", MATRIX_SCALES, updates, note)
     if "lam" in params:
         lam = checked_lambda(params["lam"])
         if lam is None:

@@ -37,6 +37,7 @@ from depara_core.viz.display import MapDisplay
 from depara_core.viz.validate import png_source, reduce_attribution
 
 __all__ = [
+    "MATRIX_SCALES",
     "TaskView",
     "task_view",
     "ColourRange",
@@ -61,6 +62,8 @@ __all__ = [
 
 GRID_PIXELS = 96
 """Side of each cell of the attribution grid (maps are resampled, probes resized)."""
+MATRIX_SCALES = ("pairs", "fixed")
+"""Colour scales of the similarity matrix (see :func:`colour_range`): the off-diagonal pairs' span, or a fixed range."""
 
 
 # ---- task transferability ------------------------------------------------------------------
