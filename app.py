@@ -139,7 +139,7 @@ def export() -> None:
         return
     ws = done[-1]
     png = report_png_available() and st.sidebar.checkbox("PNG copies in the report (slower)", key="report_png")
-    lam, target, link, view, display = float(ss.lam), ss.get("target"), ui.link_now(), ss.get("method_view", "DEPARA"), ui.map_display()
+    lam, target, link, view, display, maps = float(ss.lam), ss.get("target"), ui.link_now(), ss.get("method_view", "DEPARA"), ui.map_display(), ui.maps_shown(ws)
     gt = ui.ground_truth(ws)
     truth = ui.layer_truth()
     st.sidebar.download_button(
@@ -148,7 +148,7 @@ def export() -> None:
         on_click="ignore", help="One HTML file with every figure and table of the current results (opens offline).",
     )  # fmt: skip
     st.sidebar.download_button(
-        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link, method=view, display=display),
+        "Export bundle", data=lambda: build_bundle(ws, lam, target=target, ground_truth=gt, layer_truth=truth, link=link, method=view, display=display, maps=maps),
         file_name=f"depara-{datetime.now():%Y%m%d-%H%M}.zip", mime="application/zip", icon=":material/folder_zip:", on_click="ignore",
         help="A zip for slides: a compact summary, every figure as SVG and PNG, tables as CSV, the task tree as Newick and "
         "the settings, which the Setup page reopens.",

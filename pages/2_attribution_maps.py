@@ -39,7 +39,7 @@ with ui.guard("controls"):
     method = st.segmented_control("Maps by", methods, **ui.bind_among("attr_method", methods, ws.config.method), format_func=lambda n: get_method(n).label,
                                   help="View the maps of another attribution method; the graphs and every similarity keep the sidebar's method.") or ws.config.method  # fmt: skip
     if by == "models":
-        models = st.multiselect("Models", ws.names, **ui.bind_among("attr_models", ws.names, list(ws.names[:4])))
+        models = st.multiselect("Models", ws.names, **ui.bind_among("attr_models", ws.names, ui.shown_models(ws)))
         wanted = {m: [ws.encoder(m)] for m in models}
     else:
         model = st.selectbox("Model", ws.names, **ui.bind_among("attr_model", ws.names, ws.names[0]))
@@ -50,7 +50,7 @@ with ui.guard("controls"):
     if src is not ws:
         st.caption(f"Showing {get_method(method).label} maps; the graphs and similarities use {get_method(ws.config.method).label} (the sidebar's attribution method).")
     columns = [(ws.layer_label(m, layer).split(":")[0] if by == "layers" else m, src.graph(m, layer), ws.model(m).spec.preprocess) for m, ls in wanted.items() for layer in ls]
-    chosen = st.multiselect("Probes", list(probes.ids), **ui.bind_among("attr_probes", probes.ids, list(probes.ids[:6])), max_selections=24)
+    chosen = st.multiselect("Probes", list(probes.ids), **ui.bind_among("attr_probes", probes.ids, ui.shown_probes(ws)), max_selections=24)
     indices = [probes.ids.index(p) for p in chosen]
 
 with ui.guard("attribution grid"):

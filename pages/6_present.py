@@ -16,7 +16,8 @@ lam = float(ss.lam)
 with ui.guard("presentation"):
     digest = terms_digest(ws.terms)
     plan = deck(ws, lam, target=ss.get("target"), ground_truth=ui.ground_truth(ws), layer_truth=ui.layer_truth(), method=ss.get("method_view", "DEPARA"),
-                sweep_figure=lambda terms, target, lam_, method: ui.lambda_sweep(digest, target, lam_, method, terms))  # the page's cached sweep  # fmt: skip
+                sweep_figure=lambda terms, target, lam_, method: ui.lambda_sweep(digest, target, lam_, method, terms),  # the page's cached sweep
+                maps=ui.maps_shown(ws))  # the Attribution page's maps, drawn as there  # fmt: skip
     ss.slide = min(int(ss.get("slide", 0)), len(plan) - 1)
     back, where, forward = st.columns([1, 4, 1])
     back.button("Previous", key="slide_back", icon=":material/arrow_back:", disabled=ss.slide == 0, on_click=lambda: ss.update(slide=ss.slide - 1), width="stretch")

@@ -35,6 +35,7 @@ from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve
 from depara_core.session.jobs import Job
 from depara_core.session.link import LinkChoices, link_params, link_url, read_link
 from depara_core.session.policy import ServerPolicy
+from depara_core.session.slides import MapsShown
 from depara_core.session.snapshot import load_snapshot, save_snapshot, start_key
 from depara_core.session.uploads import check_path, load_probes
 from depara_core.session.workspace import Workspace, prune_workspaces, terms_digest
@@ -50,7 +51,7 @@ __all__ = [
     "guard", "chart", "table", "evaluator", "static_evaluation", "lambda_suggestion", "ground_truth",
     "layer_truth", "thumb", "probe_label", "load_custom", "on_zoo_change", "ground_truth_upload",
     "defer", "flash", "add_probes", "check_file", "DeparaError", "running_job", "job_note", "job_note_slot", "follow", "graphs_job", "stopped_text", "compute_encoders", "compute_layers", "layers_job",
-    "MAP_METHODS", "maps_job", "maps_source", "MAP_DISPLAY_STATE", "map_display",
+    "MAP_METHODS", "maps_job", "maps_source", "MAP_DISPLAY_STATE", "map_display", "shown_models", "shown_probes", "maps_shown",
 ]  # fmt: skip
 
 log = logging.getLogger("depara_explorer")
@@ -526,6 +527,26 @@ def map_display() -> MapDisplay:
     """The attribution maps' display choices of this session."""
     ss = st.session_state
     return MapDisplay(**{name: ss[key] for name, key in MAP_DISPLAY_STATE.items()})
+
+
+def shown_models(ws: Workspace) -> list[str]:
+    """The Attribution page's default columns: the first four models."""
+    return list(ws.names[:4])
+
+
+def shown_probes(ws: Workspace) -> list[str]:
+    """The Attribution page's default rows: the first six probes."""
+    return list(ws.probes.ids[:6])
+
+
+def maps_shown(ws: Workspace) -> MapsShown:
+    """The attribution maps chosen on the Attribution page (its defaults before a visit), drawn as
+    chosen there: the presentation and the bundle's summary show them."""
+    ss = st.session_state
+    ids = {p: i for i, p in enumerate(ws.probes.ids)}
+    models = [m for m in ss.get("attr_models", ()) if m in ws.names] or shown_models(ws)
+    probes = [ids[p] for p in ss.get("attr_probes", ()) if p in ids] or [ids[p] for p in shown_probes(ws)]
+    return MapsShown(tuple(models), tuple(probes), map_display())
 
 
 def maps_job(ws: Workspace, wanted: dict[str, list[str]]) -> tuple:

@@ -34,7 +34,7 @@ from depara_core.errors import DeparaError
 from depara_core.evaluation.ground_truth import GroundTruth
 from depara_core.evaluation.layers import LayerTruth
 from depara_core.session.report import Report, assemble, slug, static_export_available, static_images
-from depara_core.session.slides import Slide, slides
+from depara_core.session.slides import MapsShown, Slide, slides
 from depara_core.session.workspace import Workspace
 from depara_core.viz.display import MapDisplay
 
@@ -54,11 +54,13 @@ def build_bundle(
     static: bool | str = "auto",
     method: str = "DEPARA",
     display: MapDisplay | None = None,
+    maps: MapsShown | None = None,
 ) -> bytes:
     """The zip archive of ``ws`` at ``lam`` (see the module's description), as bytes.
 
     ``method``: whose matrix and ranking the summary shows (as the presentation view does).
-    ``display``: how the report draws attribution maps (as the app's page does).
+    ``display``: how the report draws attribution maps (as the app's page does); ``maps``: the
+    attribution maps the summary shows (none by default).
 
     ``static``: draw SVG and PNG copies with kaleido (``"auto"``: when it is available here).
     """
@@ -66,10 +68,13 @@ def build_bundle(
     draw = static is True or (static == "auto" and static_export_available())
     svgs, problem = static_images(rep.figures, "svg") if draw else ({}, "static export is not available here (kaleido with Chrome or Chromium)")
     pngs, png_problem = static_images(rep.figures, "png") if draw and svgs else ({}, problem)
-    summary = _summary(rep, slides(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, method=method))
+    deck = slides(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, method=method, maps=maps)
+    summary = _summary(rep, deck)
+    # the slides' own pictures: their matrix and ranking are the chosen method's, the report's DEPARA's
+    slide_svgs = static_images([(s.title, s.figure) for s in deck], "svg")[0] if svgs else {}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("summary.html", summary.html(png=False, svgs=svgs if svgs else None))
+        z.writestr("summary.html", summary.html(png=False, svgs=slide_svgs if len(slide_svgs) == len(deck) else None))
         z.writestr("report.html", rep.html(png=False))
         for name, fig in rep.figures:
             stem = f"figures/{slug(name)}"

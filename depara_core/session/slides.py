@@ -1,6 +1,6 @@
 """The few figures a group meeting needs, in presentation order: the task tree, the similarity
-matrix, the ranking of sources for the target, the comparison with measured transfer and the
-layer charts. The app's presentation view shows them one per screen; the export bundle's summary
+matrix, the ranking of sources for the target, the comparison with measured transfer, the
+attribution maps chosen for showing and the layer charts. The app's presentation view shows them one per screen; the export bundle's summary
 is made of them.
 
 >>> from depara_core.session.workspace import demo_workspace
@@ -25,10 +25,21 @@ from depara_core.evaluation.methods import evaluate_methods
 from depara_core.evaluation.ranking import ground_truth_for
 from depara_core.session.workspace import Workspace
 from depara_core.viz import plots
+from depara_core.viz.display import MapDisplay
 from depara_core.viz.sweep import MAX_SWEEP_MODELS, lambda_sweep
-from depara_core.viz.views import layer_view, ranking_view, task_view
+from depara_core.viz.views import attribution_grid_view, layer_view, ranking_view, task_view
 
-__all__ = ["Slide", "slides", "deck", "presentation_style"]
+__all__ = ["Slide", "MapsShown", "slides", "deck", "presentation_style"]
+
+
+@dataclass(frozen=True)
+class MapsShown:
+    """Which attribution maps a deck shows: models (columns), probes (rows, by index) and how the
+    maps are drawn. Names and indices the workspace does not have are left out."""
+
+    models: tuple[str, ...]
+    probes: tuple[int, ...]
+    display: MapDisplay = MapDisplay()
 
 
 @dataclass(frozen=True)
@@ -43,21 +54,22 @@ class Slide:
 
 def slides(
     ws: Workspace, lam: float, *, target: str | None = None, ground_truth: GroundTruth | None = None,
-    layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA",
+    layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA", maps: MapsShown | None = None,
 ) -> list[Slide]:  # fmt: skip
     """The presentation figures of ``ws`` at ``lam`` (``method``'s matrix and ranking), all drawn."""
-    return [draw() for _, draw in deck(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, relevant=relevant, method=method)]
+    return [draw() for _, draw in deck(ws, lam, target=target, ground_truth=ground_truth, layer_truth=layer_truth, relevant=relevant, method=method, maps=maps)]
 
 
 def deck(
     ws: Workspace, lam: float, *, target: str | None = None, ground_truth: GroundTruth | None = None,
     layer_truth: LayerTruth | None = None, relevant: int = 5, method: str = "DEPARA",
-    sweep_figure: Callable[[SimilarityTerms, str, float, str], go.Figure] | None = None,
+    sweep_figure: Callable[[SimilarityTerms, str, float, str], go.Figure] | None = None, maps: MapsShown | None = None,
 ) -> list[tuple[str, Callable[[], Slide]]]:  # fmt: skip
     """The titles of :func:`slides`, each with the function that draws its slide: a page showing one
     slide at a time draws only that one. ``sweep_figure`` builds the λ sweep (default
     :func:`~depara_core.viz.sweep.lambda_sweep`; an app passes its cached one, so the slide costs
-    nothing after the page has drawn the sweep).
+    nothing after the page has drawn the sweep). ``maps``: attribution maps to show, e.g. those chosen
+    on the app's Attribution maps page, drawn the same way.
 
     >>> from depara_core.session.workspace import demo_workspace
     >>> [title for title, _ in deck(demo_workspace(), 1.0, method="RSA")]
@@ -100,6 +112,17 @@ def deck(
                 return Slide("precision–recall", plots.pr_curve(ev.pr_points()), ev.summary)
 
             out.append(("precision–recall", measured))
+    if maps is not None:
+        models = [m for m in dict.fromkeys(maps.models) if m in ws.names]
+        rows = [i for i in dict.fromkeys(maps.probes) if 0 <= i < len(ws.probes)]
+        if models and rows:
+            maps_title = f"attribution maps of {len(rows)} probe{'s' * (len(rows) != 1)}"
+
+            def attribution() -> Slide:
+                columns = [(m, ws.graph(m), ws.model(m).spec.preprocess) for m in models]
+                return Slide(maps_title, attribution_grid_view(columns, ws.probes, rows, maps.display))
+
+            out.append((maps_title, attribution))
     for source, tgt in list(ws.layer_results):  # a copy: the session may add more meanwhile
         out.append((f"layers of {source} for {tgt}", lambda source=source, tgt=tgt: _layers(ws, source, tgt, lam, layer_truth)))
     return out

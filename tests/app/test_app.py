@@ -319,6 +319,31 @@ def test_presentation_steps_through_the_figures_in_large_type(app):
     assert "λ sweep" in " ".join(m.value for m in app.markdown) and spec["frames"] and spec["layout"]["height"] > 760
 
 
+def test_the_presentation_shows_the_attribution_maps_chosen_on_their_page(app):
+    """A slide of the maps: the Attribution page's defaults before a visit, then its models, probes
+    and display choices."""
+    names = list(next(iter(app.session_state["workspaces"].values())).names)
+
+    def attribution_slide() -> dict:
+        app.session_state["slide"] = 99  # the last slide: past the others
+        app.switch_page("pages/6_present.py").run()
+        while "attribution maps of" not in app.markdown[0].value:
+            app.button(key="slide_back").click().run()
+        ok(app)
+        return json.loads(charts(app)[0].proto.spec)
+
+    spec = attribution_slide()
+    assert "attribution maps of 6 probes" in app.markdown[0].value and spec["layout"]["font"]["size"] == 20
+    assert spec["layout"]["xaxis"]["ticktext"] == names[:4]
+    app.switch_page("pages/2_attribution_maps.py").run()
+    app.multiselect(key="w_attr_models").set_value([names[5], names[1]]).run()
+    app.multiselect(key="w_attr_probes").set_value(app.multiselect(key="w_attr_probes").value[:2]).run()
+    app.radio(key="w_attr_view").set_value("map").run()
+    spec = attribution_slide()
+    assert "attribution maps of 2 probes" in app.markdown[0].value and spec["layout"]["xaxis"]["ticktext"] == [names[5], names[1]]
+    assert not [t for t in spec["data"] if t["type"] == "image"]  # map only, as chosen: no photos under the maps
+
+
 def test_an_untrained_control_joins_the_comparison():
     at = new_app(models=["depth", "normals", "albedo"])
     at.switch_page("pages/1_setup.py").run()

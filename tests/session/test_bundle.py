@@ -130,3 +130,20 @@ def test_summary_shows_the_method_chosen_for_presenting(ws):
     depara, rsa = summary("DEPARA"), summary("RSA")
     assert depara != rsa
     assert '"text":"RSA (rows: source' in rsa and '"text":"RSA' not in depara  # the matrix's title
+
+
+@pytest.mark.skipif(not static_export_available(), reason="static export needs kaleido and Chrome/Chromium")
+def test_the_static_summary_draws_the_slides_themselves(ws):
+    """Pictures of the presented figures: the chosen method's matrix (not the report's DEPARA one)
+    and the attribution maps chosen for showing."""
+    import base64
+
+    from depara_core.session.slides import MapsShown
+
+    maps = MapsShown((NAMES[2], NAMES[0], "not-a-model"), (3, 1, 99))
+    summary = _open(build_bundle(ws, 0.5, target=NAMES[1], static=True, method="RSA", maps=maps)).read("summary.html").decode()
+    pictures = dict(re.findall(r"<img class='svg' alt='([^']+)' src='data:image/svg\+xml;base64,([^']+)'>", summary))
+    assert "Plotly.newPlot" not in summary and {"similarity matrix", "attribution maps of 2 probes"} <= set(pictures)
+    assert "RSA (rows: source" in base64.b64decode(pictures["similarity matrix"]).decode()
+    attribution = base64.b64decode(pictures["attribution maps of 2 probes"]).decode()
+    assert NAMES[2] in attribution and "not-a-model" not in attribution

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from depara_core.session.slides import presentation_style, slides
+from depara_core.session.slides import deck, presentation_style, slides
 from depara_core.session.workspace import demo_workspace
 from depara_core.viz import plots
 
@@ -61,3 +61,28 @@ def test_the_deck_builds_its_sweep_with_the_builder_it_is_given():
     plan = dict(deck(ws, 0.5, target="m2", sweep_figure=cached))
     slide = plan["λ sweep (the figure's own slider)"]()
     assert calls == [("m2", 0.5, "DEPARA")] and slide.figure.frames
+
+
+def test_attribution_maps_chosen_for_showing_get_a_slide_drawn_as_chosen():
+    from depara_core.session.slides import MapsShown
+    from depara_core.session.workspace import demo_workspace
+    from depara_core.viz.display import MapDisplay
+    from depara_core.viz.views import attribution_grid_view
+
+    ws = demo_workspace()
+    display = MapDisplay(view="map", signed=False)
+    plan = dict(deck(ws, 1.0, maps=MapsShown(("m2", "gone", "m0", "m2"), (3, -1, 1, 10_000, 3), display)))
+    assert "attribution maps of 2 probes" in plan
+    shown = plan["attribution maps of 2 probes"]().figure
+    columns = [(m, ws.graph(m), ws.model(m).spec.preprocess) for m in ("m2", "m0")]
+    assert shown.to_plotly_json() == attribution_grid_view(columns, ws.probes, [3, 1], display).to_plotly_json()
+    assert not [t for t in dict(deck(ws, 1.0, maps=MapsShown(("gone",), (0,)))) if t.startswith("attribution")]  # nothing left to show
+    assert not [t for t in dict(deck(ws, 1.0)) if t.startswith("attribution")]
+
+
+def test_every_slide_is_drawn_under_its_own_title():
+    from depara_core.session.slides import MapsShown
+
+    ws = demo_workspace()
+    plan = deck(ws, 1.0, maps=MapsShown(("m0",), (0,)))
+    assert [draw().title for _, draw in plan] == [title for title, _ in plan]
