@@ -8,7 +8,8 @@ import streamlit as st
 
 from depara_core.compare.chance import node_chance
 from depara_core.engine.attribution import get_method
-from depara_core.viz.display import VIEWS
+from depara_core.session.link import MAX_MAP_PROBES
+from depara_core.viz.display import OFFERED, VIEWS
 from depara_core.viz.plots import cosine_histogram
 from depara_core.viz.views import attribution_grid_view, node_agreement, probe_views
 from pages import _ui as ui
@@ -20,6 +21,12 @@ ws = ui.results_page(
 ss = st.session_state
 probes = ws.probes
 
+
+def offered(choice: str) -> dict:
+    low, high, step = OFFERED[choice]
+    return {"min_value": low, "max_value": high, "step": step}
+
+
 with ui.guard("controls"):
     c1, c2, c3 = st.columns([2, 1, 1])
     # bound to plain keys (ui.bind): the choices survive visits to other pages, and the exports draw maps the same way
@@ -27,12 +34,12 @@ with ui.guard("controls"):
     if ws.config.layer_mode == "all":
         by = c1.radio("Columns", ["models", "layers"], horizontal=True, **ui.bind("attr_by"), format_func={"models": "models", "layers": "layers of one model"}.get)
     c2.radio("Values", [True, False], horizontal=True, **ui.bind("attr_signed"), format_func={True: "signed", False: "absolute"}.get)
-    c3.slider("Clip at percentile of |a|", 90.0, 100.0, step=0.5, **ui.bind("attr_clip"), help="Outliers beyond this percentile saturate the colour scale.")
+    c3.slider("Clip at percentile of |a|", **offered("clip_percentile"), **ui.bind("attr_clip"), help="Outliers beyond this percentile saturate the colour scale.")
     d1, d2, d3, d4 = st.columns([2, 1, 1, 1])
     d1.radio("Show", VIEWS, horizontal=True, **ui.bind("attr_view"), format_func={"blended": "map over photo", "map": "map only", "masked": "photo masked by |map|"}.get,
              help="Display only: the graphs and every similarity stay as computed.")  # fmt: skip
-    d2.slider("Opacity", 0.0, 1.0, step=0.05, **ui.bind("attr_opacity"), disabled=ss.attr_view != "blended")
-    d3.slider("Smoothing (px)", 0.0, 4.0, step=0.5, **ui.bind("attr_smooth"), help="Gaussian blur of the displayed map, e.g. to read checkerboards of strided layers.")
+    d2.slider("Opacity", **offered("opacity"), **ui.bind("attr_opacity"), disabled=ss.attr_view != "blended")
+    d3.slider("Smoothing (px)", **offered("smoothing"), **ui.bind("attr_smooth"), help="Gaussian blur of the displayed map, e.g. to read checkerboards of strided layers.")
     d4.toggle("One colour scale", **ui.bind("attr_shared"), help="One colour range for every map shown, so models compare by colour; else each map is scaled on its own.")
     display = ui.map_display()
     methods = list(dict.fromkeys([*ui.MAP_METHODS, ws.config.method]))
@@ -50,7 +57,7 @@ with ui.guard("controls"):
     if src is not ws:
         st.caption(f"Showing {get_method(method).label} maps; the graphs and similarities use {get_method(ws.config.method).label} (the sidebar's attribution method).")
     columns = [(ws.layer_label(m, layer).split(":")[0] if by == "layers" else m, src.graph(m, layer), ws.model(m).spec.preprocess) for m, ls in wanted.items() for layer in ls]
-    chosen = st.multiselect("Probes", list(probes.ids), **ui.bind_among("attr_probes", probes.ids, ui.shown_probes(ws)), max_selections=24)
+    chosen = st.multiselect("Probes", list(probes.ids), **ui.bind_among("attr_probes", probes.ids, ui.shown_probes(ws)), max_selections=MAX_MAP_PROBES)
     indices = [probes.ids.index(p) for p in chosen]
 
 with ui.guard("attribution grid"):

@@ -33,7 +33,7 @@ from depara_core.probes.registry import builtin_probe_sets, load_builtin
 from depara_core.session.bundle import read_settings
 from depara_core.session.config import Config, CustomModel, ProbeChoice, resolve_specs
 from depara_core.session.jobs import Job
-from depara_core.session.link import LinkChoices, link_params, link_url, read_link
+from depara_core.session.link import MAP_DISPLAY_STATE, LinkChoices, link_params, link_url, read_link
 from depara_core.session.policy import ServerPolicy
 from depara_core.session.slides import MapsShown
 from depara_core.session.snapshot import load_snapshot, save_snapshot, start_key
@@ -516,11 +516,6 @@ def compute_layers(ws: Workspace, source: str, targets: tuple[str, ...]) -> bool
 
 MAP_METHODS = ("gradient_x_input", "smoothgrad", "integrated_gradients")
 """Attribution methods the Attribution page offers for viewing (beside the graphs' own)."""
-
-
-MAP_DISPLAY_STATE = {"view": "attr_view", "opacity": "attr_opacity", "signed": "attr_signed", "clip_percentile": "attr_clip", "smoothing": "attr_smooth", "shared_scale": "attr_shared"}
-"""The session keys of the Attribution page's display choices, by MapDisplay field: they survive page
-switches, and the exports draw maps as the page does."""
 
 
 def map_display() -> MapDisplay:

@@ -2,7 +2,8 @@
 
 The link carries only what another person can reproduce on the same server: a zoo and its
 models, a built-in probe set and count, layers, attribution method, conventions, λ, the page's
-method, colour scale, λ sweep and target. Uploaded probes and added models stay in the session that
+method, colour scale, λ sweep and target, the layer page's choices, and the attribution maps shown
+(models, probes, and how they are drawn where that is not the default). Uploaded probes and added models stay in the session that
 made them (a link never names a file). Every value read from a link is checked against what
 exists; what does not is left out with a note, never acted on.
 
@@ -27,9 +28,16 @@ from depara_core.compare.terms import ALL_METHODS
 from depara_core.engine.graph import INPUT_SPACES, PRECISIONS
 from depara_core.presets import PRESETS
 from depara_core.session.config import LAYER_MODES
+from depara_core.viz.display import OFFERED, VIEWS, MapDisplay
 from depara_core.viz.views import MATRIX_SCALES
 
-__all__ = ["LinkChoices", "LINK_KEYS", "MAX_LAYER_TARGETS", "link_params", "read_link", "link_url", "checked_lambda"]
+__all__ = ["LinkChoices", "LINK_KEYS", "MAP_DISPLAY_STATE", "MAX_LAYER_TARGETS", "MAX_MAP_PROBES", "link_params", "read_link", "link_url", "checked_lambda"]
+
+MAP_DISPLAY_STATE = {"view": "attr_view", "opacity": "attr_opacity", "signed": "attr_signed", "clip_percentile": "attr_clip", "smoothing": "attr_smooth", "shared_scale": "attr_shared"}
+"""The session keys of the attribution maps' display choices, by :class:`MapDisplay` field: a
+link carries those that differ from the defaults."""
+_WORDS = {"map_values": ("signed", "absolute"), "map_scale": ("shared", "own")}
+"""A yes/no display choice's words in a link: (yes, no)."""
 
 LINK_KEYS: dict[str, str] = {
     "zoo": "zoo",
@@ -51,11 +59,23 @@ LINK_KEYS: dict[str, str] = {
     "source": "layer_source",
     "layer_target": "layer_targets",
     "layer_method": "layer_method",
+    "maps": "attr_models",
+    "map_probes": "attr_probes",
+    "map_view": MAP_DISPLAY_STATE["view"],
+    "map_opacity": MAP_DISPLAY_STATE["opacity"],
+    "map_values": MAP_DISPLAY_STATE["signed"],
+    "map_clip": MAP_DISPLAY_STATE["clip_percentile"],
+    "map_smoothing": MAP_DISPLAY_STATE["smoothing"],
+    "map_scale": MAP_DISPLAY_STATE["shared_scale"],
 }
 """Query parameter → the session-state key it mirrors, in the order links are written."""
+_DISPLAY_FIELDS = {key: name for name, key in MAP_DISPLAY_STATE.items()}
+
 
 MAX_PROBES = 5000
 MAX_LAYER_TARGETS = 6
+MAX_MAP_PROBES = 24
+MAX_MAP_MODELS = 64
 MAX_LAMBDA = 100.0
 
 
@@ -87,9 +107,12 @@ def link_params(state: Mapping[str, object], zoo_models: Sequence[str] = ()) -> 
         if key in ("models", "controls"):
             if value:
                 out[param] = ",".join(str(m) for m in value if m in zoo_models and "," not in str(m))
-        elif key == "layer_targets":
+        elif key in ("layer_targets", "attr_models", "attr_probes"):
             if value:
                 out[param] = ",".join(str(t) for t in value if "," not in str(t))
+        elif key in _DISPLAY_FIELDS:
+            if value != getattr(MapDisplay(), _DISPLAY_FIELDS[key]):  # the defaults need no words
+                out[param] = _WORDS[param][not value] if param in _WORDS else f"{value:g}" if isinstance(value, float) else str(value)
         elif key == "lam":
             out[param] = f"{float(value):g}"
         elif key in ("lam_in_browser", "compile"):
@@ -160,9 +183,22 @@ def read_link(params: Mapping[str, str], choices: LinkChoices) -> tuple[dict[str
     for param in ("target", "source"):
         if param in params and str(params[param]):
             updates[LINK_KEYS[param]] = str(params[param])[:200]
-    targets = list(dict.fromkeys(t[:200] for t in str(params.get("layer_target", "")).split(",") if t))[:MAX_LAYER_TARGETS]
-    if targets:
-        updates["layer_targets"] = targets
+    for param, most in (("layer_target", MAX_LAYER_TARGETS), ("maps", MAX_MAP_MODELS), ("map_probes", MAX_MAP_PROBES)):
+        names = list(dict.fromkeys(t[:200] for t in str(params.get(param, "")).split(",") if t))[:most]
+        if names:
+            updates[LINK_KEYS[param]] = names
+    _choice(params, "map_view", VIEWS, updates, note)
+    for param, choice in (("map_opacity", "opacity"), ("map_clip", "clip_percentile"), ("map_smoothing", "smoothing")):
+        low, high, step = OFFERED[choice]
+        _ranged(params, param, float, low, high, updates, note, f"use a number from {low:g} to {high:g}")
+        if LINK_KEYS[param] in updates:  # on the control's steps
+            updates[LINK_KEYS[param]] = min(high, max(low, round(round(updates[LINK_KEYS[param]] / step) * step, 6)))
+    for param, (yes, no) in _WORDS.items():
+        if param in params:
+            if params[param] in (yes, no):
+                updates[LINK_KEYS[param]] = params[param] == yes
+            else:
+                note(param, f"use {yes} or {no}")
     return updates, notes
 
 

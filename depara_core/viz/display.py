@@ -20,11 +20,14 @@ from scipy.ndimage import gaussian_filter
 
 from depara_core.viz.validate import PlotInputError, attribution_limits
 
-__all__ = ["MapDisplay", "VIEWS"]
+__all__ = ["MapDisplay", "VIEWS", "OFFERED"]
 
 VIEWS = ("blended", "map", "masked")
 """``blended``: the map over the photo at ``opacity``; ``map``: the map alone; ``masked``: the photo
 shown only where |attribution| is high (brightness = |a| / the clip limit)."""
+
+OFFERED = {"opacity": (0.0, 1.0, 0.05), "clip_percentile": (90.0, 100.0, 0.5), "smoothing": (0.0, 4.0, 0.5)}
+"""(lowest, highest, step) of the numeric choices an app offers (its sliders, and what links may set)."""
 
 
 @dataclass(frozen=True)

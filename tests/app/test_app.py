@@ -274,6 +274,34 @@ def test_the_address_holds_the_view_and_a_link_reopens_it(app):
     assert "probes='/etc/passwd' was left out" in warning and "lam='nan'" in warning and "attribution='os:system'" in warning
 
 
+def test_a_link_reproduces_the_attribution_maps_shown(app):
+    """Models, probes and how the maps are drawn go into the address; a second session opened with
+    it shows the same grid."""
+    names = list(next(iter(app.session_state["workspaces"].values())).names)
+    app.switch_page("pages/2_attribution_maps.py").run()
+    probes = app.multiselect(key="w_attr_probes").value[1:4]
+    app.multiselect(key="w_attr_models").set_value([names[3], names[0]]).run()
+    app.multiselect(key="w_attr_probes").set_value(probes).run()
+    app.radio(key="w_attr_view").set_value("map").run()
+    app.slider(key="w_attr_smooth").set_value(1.0).run()
+    ok(app)
+    params = dict(app.query_params)
+    assert params["maps"] == f"{names[3]},{names[0]}" and params["map_probes"] == ",".join(probes)
+    assert (params["map_view"], params["map_smoothing"]) == ("map", "1") and "map_opacity" not in params  # defaults stay out
+
+    other = AppTest.from_file(APP, default_timeout=600)
+    other.session_state["probe_count"] = PROBES
+    for key, value in params.items():
+        other.query_params[key] = value
+    other.run()
+    other.switch_page("pages/2_attribution_maps.py").run()
+    ok(other)
+    assert other.multiselect(key="w_attr_models").value == [names[3], names[0]] and other.multiselect(key="w_attr_probes").value == probes
+    assert other.radio(key="w_attr_view").value == "map" and other.slider(key="w_attr_smooth").value == 1.0
+    grid = json.loads(charts(other)[0].proto.spec)
+    assert grid["layout"]["xaxis"]["ticktext"] == [names[3], names[0]] and grid["layout"]["yaxis"]["ticktext"] == probes
+
+
 def test_export_bundle_and_reopening_its_settings(app):
     """The sidebar's bundle holds the view; the Setup page reopens it in another session, and a
     file that is not a bundle gets a message."""

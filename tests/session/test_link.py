@@ -12,7 +12,8 @@ CHOICES = LinkChoices(zoos={"z": ("a", "b", "c"), "y": ("p", "q")}, probe_sets=(
 STATE = {"zoo": "z", "models": ["c", "a"], "controls": ["b"], "probe_set": "builtin:scenes", "probe_count": 40, "layer_mode": "all", "method": "saliency",
          "preset": "paper code", "lam": 0.25, "method_view": "PL-LogME", "matrix_scale": "fixed", "lam_in_browser": True, "target": "a",
          "layer_source": "b", "layer_targets": ["c", "a"], "input_space": "pixels", "layer_method": "PL-LogME",
-         "precision": "bf16", "compile": True}  # fmt: skip
+         "precision": "bf16", "compile": True, "attr_models": ["b", "a"], "attr_probes": ["scenes-0003", "scenes-0001"], "attr_view": "masked",
+         "attr_opacity": 0.35, "attr_signed": False, "attr_clip": 97.5, "attr_smooth": 1.5, "attr_shared": True}  # fmt: skip
 
 
 def test_round_trip_reproduces_every_shared_choice():
@@ -50,6 +51,14 @@ def test_session_only_things_stay_out_of_links():
         ({"precision": "fp8"}, "precision"),
         ({"compile": "true; rm -rf"}, "compile"),
         ({"models": "a,b"}, "models"),  # no zoo: nothing to check the names against
+        ({"map_view": "<script>"}, "map_view"),
+        ({"map_opacity": "2"}, "map_opacity"),
+        ({"map_opacity": "nan"}, "map_opacity"),
+        ({"map_clip": "50"}, "map_clip"),  # a percentile the page's control does not offer
+        ({"map_smoothing": "-1"}, "map_smoothing"),
+        ({"map_smoothing": "1e400"}, "map_smoothing"),
+        ({"map_values": "1"}, "map_values"),
+        ({"map_scale": "yes"}, "map_scale"),
     ],
 )
 def test_a_hostile_link_is_left_out_with_a_note(params, left_out):
@@ -94,3 +103,21 @@ def test_a_lambda_in_range_is_taken(value, expected):
 def test_anything_else_as_lambda_is_refused(value):
     """Links and the λ sweep's listener (what a visitor's browser sends) take only a λ the page allows."""
     assert checked_lambda(value) is None
+
+
+def test_the_maps_display_goes_into_a_link_only_where_it_is_not_the_default():
+    from depara_core.viz.display import MapDisplay
+
+    default = {"attr_view": "blended", "attr_opacity": 0.6, "attr_signed": True, "attr_clip": 99.0, "attr_smooth": 0.0, "attr_shared": False}
+    assert [default[k] for k in ("attr_view", "attr_opacity", "attr_signed", "attr_clip", "attr_smooth", "attr_shared")] == list(vars(MapDisplay()).values())
+    shown = [p for p in link_params({**STATE, **default}, zoo_models=CHOICES.zoos["z"]) if p.startswith("map")]
+    assert shown == ["maps", "map_probes"]  # which maps, but not how: as by default
+    updates, notes = read_link({"map_opacity": "0.63", "map_clip": "97.3", "map_values": "signed", "map_scale": "own"}, CHOICES)
+    assert notes == [] and updates == {"attr_opacity": 0.65, "attr_clip": 97.5, "attr_signed": True, "attr_shared": False}  # on the controls' steps
+
+
+def test_the_maps_models_and_probes_are_capped_and_left_to_the_page_to_check():
+    probes = ",".join(f"p{i}" for i in range(40)) + ",p3," + "x" * 500
+    updates, notes = read_link({"maps": "b,zzz,b", "map_probes": probes}, CHOICES)
+    assert notes == [] and updates["attr_models"] == ["b", "zzz"]  # the page keeps those its workspace has
+    assert updates["attr_probes"] == [f"p{i}" for i in range(24)]
