@@ -277,6 +277,7 @@ def attribution_traces(
 
 
 def style_image_axes(fig: go.Figure) -> None:
-    """Hide ticks, draw row 0 at the top and keep square pixels."""
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x")
+    """Hide ticks, draw row 0 at the top and keep square pixels (the figure's one pair of axes)."""
+    # set on the layout at once: update_xaxes/update_yaxes search every axis and took ~10 ms a figure
+    fig.update_layout(xaxis={"showticklabels": False, "showgrid": False, "zeroline": False},
+                      yaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "autorange": "reversed", "scaleanchor": "x"})  # fmt: skip
