@@ -121,3 +121,33 @@ def test_the_maps_models_and_probes_are_capped_and_left_to_the_page_to_check():
     updates, notes = read_link({"maps": "b,zzz,b", "map_probes": probes}, CHOICES)
     assert notes == [] and updates["attr_models"] == ["b", "zzz"]  # the page keeps those its workspace has
     assert updates["attr_probes"] == [f"p{i}" for i in range(24)]
+
+
+def test_whatever_a_link_holds_its_updates_stay_within_what_the_controls_offer():
+    """Seeded random links of hostile and borderline values: reading never fails, and every value
+    taken is one the app's controls could have set."""
+    import random
+
+    from depara_core.session.link import MAX_MAP_PROBES, MAX_PROBES
+    from depara_core.viz.display import OFFERED, VIEWS
+
+    pool = ["", "nan", "inf", "-inf", "1e400", "-0", "0", "1", "0.5", "2", "99.9", "90", "100", "4", "4.01", "-1e-9", "5000", "5001", "3", "2.5",
+            "a", "b", "a,b,a", "z", "y", "noise", "builtin:noise", "builtin:../x", "uploaded:ab", "../../etc/passwd", "<script>", "x" * 300,
+            "é,ü", ",,,", "masked", "map", "blended", "signed", "absolute", "shared", "own", "fixed", "pairs", "all", "encoder", "RSA", "bf16"]  # fmt: skip
+    rng = random.Random(7)
+    ranges = {key: OFFERED[name] for key, name in (("attr_opacity", "opacity"), ("attr_clip", "clip_percentile"), ("attr_smooth", "smoothing"))}
+    for _ in range(3000):
+        params = {p: rng.choice(pool) for p in rng.sample(sorted(LINK_KEYS), rng.randint(1, len(LINK_KEYS)))}
+        updates, notes = read_link(params, CHOICES)
+        assert set(updates) <= set(LINK_KEYS.values()) and all(isinstance(n, str) for n in notes)
+        for key, (low, high, step) in ranges.items():
+            if key in updates:
+                v = updates[key]
+                assert isinstance(v, float) and low <= v <= high and abs(v / step - round(v / step)) < 1e-6, (key, v)
+        assert updates.get("attr_view", "blended") in VIEWS
+        assert all(isinstance(updates[k], bool) for k in ("attr_signed", "attr_shared", "lam_in_browser", "compile") if k in updates)
+        assert 0.0 <= updates.get("lam", 0.0) <= MAX_LAMBDA and math.isfinite(updates.get("lam", 0.0))
+        assert isinstance(updates.get("probe_count", 3), int) and 3 <= updates.get("probe_count", 3) <= MAX_PROBES
+        assert len(updates.get("attr_probes", ())) <= MAX_MAP_PROBES and all(len(p) <= 200 for p in updates.get("attr_probes", ()))
+        assert updates.get("probe_set", "builtin:noise") in ("builtin:noise", "builtin:scenes")
+        assert updates.get("zoo", "z") in CHOICES.zoos
