@@ -25,17 +25,19 @@ from scipy.cluster import hierarchy
 from depara_core.viz.display import MapDisplay
 from depara_core.viz.validate import (
     MAX_HEATMAP_SIZE,
+    SIGNED_ATTRIBUTION_COLORSCALE,
+    UNSIGNED_ATTRIBUTION_COLORSCALE,
     PlotInputError,
     as_finite_array,
     as_gapped_curve,
     as_labels,
     as_permutation,
     as_square_matrix,
+    attribution_limits,
     attribution_traces,
     block_labels,
     block_mean,
     checked_image,
-    png_source,
     reduce_attribution,
     style_image_axes,
 )
@@ -598,12 +600,14 @@ def attribution_grid(
 
     The cells are one mosaic on one pair of axes (column labels on top, row labels on the left),
     not a subplot each: with 24 cells, subplots took about a second to build here and as long
-    again to draw.
+    again to draw. Each cell is one picture, the map drawn over its photo here
+    (:func:`~depara_core.viz.validate.attribution_picture`); hovering a cell says which it is and
+    its colour range.
 
     >>> img = np.zeros((4, 4, 3), np.uint8); a = np.ones((4, 4))
     >>> fig = attribution_grid([img], [[a, -a]], ["probe 1"], ["vgg16", "resnet18"])
-    >>> len(fig.data), list(fig.layout.xaxis.ticktext), fig.data[3].x0
-    (4, ['vgg16', 'resnet18'], 5.0)
+    >>> [t.type for t in fig.data], list(fig.layout.xaxis.ticktext), fig.data[1].x0
+    (['image', 'image', 'heatmap'], ['vgg16', 'resnet18'], 5)
     """
     rows, cols = len(row_labels), len(col_labels)
     if rows == 0 or cols == 0:
@@ -624,14 +628,21 @@ def attribution_grid(
     limits = None
     if display.shared_scale:
         limits = display.limits(display.prepare(reduce_attribution(maps[r][c], *photos[r].shape[:2])) for r in range(rows) for c in range(cols))
-    sources = [png_source(photo) for photo in photos] if display.view == "blended" else [None] * rows
-    traces = [
-        trace
-        for r in range(rows)
-        for c in range(cols)
-        for trace in attribution_traces(photos[r], maps[r][c], display, bool(limits) and r == c == 0 and display.view != "masked", limits,
-                                        offset=(c * step_x, r * step_y), name=f"{col_labels[c]} · {row_labels[r]}", photo_source=sources[r])  # fmt: skip
-    ]
+    traces: list[dict] = []
+    ranges = np.zeros((rows, cols, 2))
+    for r in range(rows):
+        for c in range(cols):
+            ranges[r, c] = limits or attribution_limits(display.prepare(reduce_attribution(maps[r][c], *photos[r].shape[:2])), display.signed, display.clip_percentile)
+            traces += attribution_traces(photos[r], maps[r][c], display, False, tuple(ranges[r, c]), offset=(c * step_x, r * step_y), hover=False)
+    centres_x, centres_y = [c * step_x + (width - 1) / 2 for c in range(cols)], [r * step_y + (height - 1) / 2 for r in range(rows)]
+    where = [[f"{col_labels[c]} · {row_labels[r]}<br>colours span {ranges[r, c, 0]:.3g} to {ranges[r, c, 1]:.3g}" for c in range(cols)] for r in range(rows)]
+    traces.append({"type": "heatmap", "z": np.zeros((rows, cols), np.float32), "x0": centres_x[0], "dx": step_x, "y0": centres_y[0], "dy": step_y, "text": where,
+                   "hovertemplate": "%{text}<extra></extra>", "opacity": 0.0, "showscale": False, "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+                   "name": "cells"})  # what hovering a cell says  # fmt: skip
+    if limits is not None and display.view != "masked":  # one colour range: its bar
+        traces.append({"type": "heatmap", "z": [[limits[0], limits[1]]], "x0": centres_x[0], "dx": 0.5, "y0": centres_y[0], "dy": 0.5, "opacity": 0.0, "hoverinfo": "skip",
+                       "zmin": limits[0], "zmax": limits[1], "colorscale": SIGNED_ATTRIBUTION_COLORSCALE if display.signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
+                       "showscale": True, "name": "colour scale", "colorbar": {"title": {"text": "attribution" if display.signed else "|attribution|"}}})  # fmt: skip
     fig = go.Figure(traces)
     style_image_axes(fig)
     fig.update_xaxes(showticklabels=True, side="top", ticks="", tickvals=[c * step_x + (width - 1) / 2 for c in range(cols)], ticktext=[str(x) for x in col_labels],

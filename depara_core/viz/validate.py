@@ -33,6 +33,8 @@ __all__ = [
     "block_mean",
     "block_labels",
     "reduce_attribution",
+    "attribution_picture",
+    "MAX_HOVER_CELLS",
     "attribution_limits",
     "checked_image",
     "attribution_traces",
@@ -229,6 +231,10 @@ def png_source(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+MAX_HOVER_CELLS = 64
+"""Most cells on a side of the transparent grid that says a picture's values on hover (block means above)."""
+
+
 def attribution_traces(
     image: ArrayLike,
     attribution: ArrayLike,
@@ -237,15 +243,15 @@ def attribution_traces(
     limits: tuple[float, float] | None = None,
     offset: tuple[float, float] = (0.0, 0.0),
     name: str = "",
-    photo_source: str | None = None,
+    hover: bool = True,
 ) -> list[dict]:
     """The traces (plotly trace dicts, validated once by the figure that takes them) of one probe's
-    picture as ``display`` (a :class:`~depara_core.viz.display.MapDisplay`) says: the photo and the
-    map over it, the map alone, or the masked photo; its top-left pixel at ``offset`` (x, y) on the
-    figure's one pair of axes (a grid of pictures is one mosaic: far cheaper to build and to draw
-    than a subplot per cell); ``limits``: a colour range shared with other pictures; ``name``: what
-    hovering the map says it is; ``photo_source``: the photo's :func:`png_source`, when the caller
-    has it already (a grid row shows one photo under every model's map)."""
+    picture as ``display`` (a :class:`~depara_core.viz.display.MapDisplay`) says: the map over the
+    photo, the map alone or the masked photo, each one picture made here (:func:`attribution_picture`),
+    its top-left pixel at ``offset`` (x, y) on the figure's one pair of axes; ``limits``: a colour
+    range shared with other pictures. With ``hover`` (or ``showscale``), a transparent grid over
+    the picture holds the map's values (block means beyond :data:`MAX_HOVER_CELLS` a side), for
+    hovering (``name`` says which picture it is) and for the colour bar."""
     photo = checked_image(image)
     height, width = photo.shape[:2]
     ox, oy = offset
@@ -256,24 +262,56 @@ def attribution_traces(
         if (mh, mw) != (height, width):
             shown = np.asarray(PILImage.fromarray(shown.astype(np.float32), mode="F").resize((width, height), PILImage.Resampling.BILINEAR), dtype=np.float64)
         return [{"type": "image", "source": png_source(display.masked_photo(photo, shown, max(abs(zmin), abs(zmax)))), "x0": ox, "y0": oy, "hoverinfo": "skip"}]
-    traces: list[dict] = []
-    if display.view == "blended":
-        traces.append({"type": "image", "source": photo_source or png_source(photo), "x0": ox, "y0": oy, "hoverinfo": "skip"})
-    dx, dy = width / mw, height / mh  # a coarser map's cells cover dx × dy photo pixels
-    overlay = {
+    # one picture, coloured here: a heatmap for plotly.js to colour cost the browser more than the rest of the page
+    picture = attribution_picture(photo, shown, (zmin, zmax), display.signed, display.opacity if display.view == "blended" else 1.0, over_photo=display.view == "blended")
+    traces: list[dict] = [{"type": "image", "source": png_source(picture), "x0": ox, "y0": oy, "hoverinfo": "skip"}]
+    if not (hover or showscale):
+        return traces
+    values, factor = block_mean(shown, MAX_HOVER_CELLS)
+    dx, dy = factor * width / mw, factor * height / mh  # a cell of ``values`` covers dx × dy photo pixels
+    what = "attribution" if factor == 1 else f"mean attribution of {factor} × {factor} map cells"
+    traces.append({
         "type": "heatmap",
-        "z": shown.astype(np.float32),
+        "z": values.astype(np.float32),
         "x0": ox + (dx - 1) / 2, "dx": dx, "y0": oy + (dy - 1) / 2, "dy": dy,
         "zmin": zmin,
         "zmax": zmax,
         "colorscale": SIGNED_ATTRIBUTION_COLORSCALE if display.signed else UNSIGNED_ATTRIBUTION_COLORSCALE,
-        "opacity": display.opacity if display.view == "blended" else 1.0,
+        "opacity": 0.0,
         "showscale": showscale,
         "colorbar": {"title": {"text": "attribution" if display.signed else "|attribution|"}},
-        # in a mosaic x and y are the mosaic's, not the picture's: the name says which picture it is
-        "hovertemplate": f"{name}<br>attribution %{{z:.3g}}<extra></extra>" if name else "x %{x}, y %{y}<br>attribution %{z:.3g}<extra></extra>",
-    }  # fmt: skip
-    return [*traces, overlay]
+        "hovertemplate": (f"{name}<br>" if name else "x %{x}, y %{y}<br>") + what + " %{z:.3g}<extra></extra>" if hover else None,
+        "hoverinfo": None if hover else "skip",
+    })  # fmt: skip
+    return traces
+
+
+def _rgba_stops(colorscale: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """A plotly colour scale of ``rgba(...)`` stops as positions (K,) and colours (K, 4) in [0, 1]."""
+    positions = np.array([float(p) for p, _ in colorscale])
+    colours = np.array([[float(v) for v in c[c.index("(") + 1 : -1].split(",")] for _, c in colorscale])
+    colours[:, :3] /= 255.0
+    return positions, colours
+
+
+def attribution_picture(photo: np.ndarray, shown: np.ndarray, limits: tuple[float, float], signed: bool, opacity: float, over_photo: bool = True) -> np.ndarray:
+    """The picture plotly.js draws for a map over ``photo`` (over white, of the photo's size, when
+    not ``over_photo``), made here:
+    ``shown`` coloured with the attribution colour scale between ``limits`` (linear between the
+    scale's RGBA stops, as plotly.js does), stretched over the photo cell by cell (a coarser map's
+    cells are blocks of pixels) and laid over it at ``opacity``. A grid of these travels as small
+    PNGs and costs the browser an image each, not a heatmap to colour."""
+    positions, colours = _rgba_stops(SIGNED_ATTRIBUTION_COLORSCALE if signed else UNSIGNED_ATTRIBUTION_COLORSCALE)
+    zmin, zmax = limits
+    t = np.clip((np.asarray(shown, np.float64) - zmin) / ((zmax - zmin) or 1.0), 0.0, 1.0)
+    rgba = np.stack([np.interp(t, positions, colours[:, k]) for k in range(4)], axis=-1)
+    if photo.shape[:2] != shown.shape:  # a coarser map: each cell covers a block of pixels
+        rows = (np.arange(photo.shape[0]) * shown.shape[0]) // photo.shape[0]
+        cols = (np.arange(photo.shape[1]) * shown.shape[1]) // photo.shape[1]
+        rgba = rgba[rows][:, cols]
+    base = photo.astype(np.float64) if over_photo else np.full(photo.shape, 255.0)
+    a = rgba[..., 3:] * opacity
+    return np.clip(base * (1.0 - a) + 255.0 * rgba[..., :3] * a, 0, 255).round().astype(np.uint8)
 
 
 def style_image_axes(fig: go.Figure) -> None:

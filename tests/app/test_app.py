@@ -369,7 +369,13 @@ def test_the_presentation_shows_the_attribution_maps_chosen_on_their_page(app):
     app.radio(key="w_attr_view").set_value("map").run()
     spec = attribution_slide()
     assert "attribution maps of 2 probes" in app.markdown[0].value and spec["layout"]["xaxis"]["ticktext"] == [names[5], names[1]]
-    assert not [t for t in spec["data"] if t["type"] == "image"]  # map only, as chosen: no photos under the maps
+    from depara_core.viz.display import MapDisplay
+    from depara_core.viz.views import attribution_grid_view
+
+    ws = next(iter(app.session_state["workspaces"].values()))
+    rows = [ws.probes.ids.index(p) for p in app.session_state["attr_probes"]]
+    expected = attribution_grid_view([(m, ws.graph(m), ws.model(m).spec.preprocess) for m in (names[5], names[1])], ws.probes, rows, MapDisplay(view="map"))
+    assert spec["data"][0]["source"] == expected.data[0].source  # map only, as chosen: no photo under it
 
 
 def test_an_untrained_control_joins_the_comparison():

@@ -90,7 +90,7 @@ def test_models_of_different_input_sizes_compare(models):
     ws.compute()
     assert ws.terms.s_V.shape == (2, 2) and ws.graph("m1").node_shape[-1] == 20
     grid = views.attribution_grid_view([(m.name, ws.graph(m.name), m.spec.preprocess) for m in sized], probes, [0, 1], size=8)
-    assert len(grid.data) == 8
+    assert [t.type for t in grid.data] == ["image"] * 4 + ["heatmap"]  # a picture per cell, and what hovering each says
 
 
 # ---- computing -----------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def test_views_from_a_workspace(models):
     assert list(table["source"]) == [n for n, _ in ws.terms.rank_sources("m1", 0.5)]
     cols = [(n, ws.graph(n), ws.model(n).spec.preprocess) for n in NAMES[:2]]
     grid = views.attribution_grid_view(cols, probes, [0, 3], size=8)
-    assert len(grid.data) == 8
+    assert [t.type for t in grid.data] == ["image"] * 4 + ["heatmap"]  # a picture per cell, and what hovering each says
     nodes = views.node_agreement(ws.graph("m0"), ws.graph("m1"), probes)
     assert nodes["node cosine"].is_monotonic_decreasing and nodes["image"].iloc[0].startswith("data:image/png;base64,")
     a, b, s_e = views.edge_pair_view(ws.graph("m0"), ws.graph("m1"))

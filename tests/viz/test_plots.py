@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from scipy.cluster.hierarchy import leaves_list, linkage
 
@@ -22,6 +25,7 @@ from depara_core.viz.plots import (
     similarity_heatmap,
     tree_figure,
 )
+from depara_core.viz.validate import attribution_picture
 
 RNG_SEED = 7
 
@@ -242,13 +246,13 @@ def test_signed_overlay_limits_are_symmetric_at_the_clip_percentile():
     attribution = np.random.default_rng(RNG_SEED).normal(0, 1, (16, 16))
     attribution[0, 0] = 100.0  # an outlier the clipping must ignore
     fig = attribution_overlay(image, attribution, signed=True, clip_percentile=95.0)
-    photo, overlay = fig.data
+    picture, values = fig.data
     limit = np.percentile(np.abs(attribution), 95.0)
-    assert overlay.zmax == pytest.approx(limit) and overlay.zmin == pytest.approx(-limit)
+    assert values.zmax == pytest.approx(limit) and values.zmin == pytest.approx(-limit)
     assert limit < 10
-    np.testing.assert_array_equal(_decoded(photo.source), image)
-    np.testing.assert_allclose(overlay.z, attribution, rtol=1e-6)
-    assert overlay.opacity == 0.6
+    np.testing.assert_array_equal(_decoded(picture.source), attribution_picture(image, attribution, (-limit, limit), True, 0.6))
+    np.testing.assert_allclose(values.z, attribution, rtol=1e-6)  # the values, for hovering and the colour bar
+    assert values.opacity == 0 and values.showscale
 
 
 def test_unsigned_overlay_shows_magnitudes_from_zero():
@@ -275,23 +279,75 @@ def test_overlay_rejects_a_map_of_another_size():
 
 
 def test_attribution_grid_places_each_map_in_its_cell():
+    """Each cell is one picture (the map drawn over its photo here), at its place in the mosaic; one
+    transparent grid of cells says on hover which model and probe a cell is and its colour range."""
+    from depara_core.viz.display import MapDisplay
+    from depara_core.viz.validate import attribution_limits, attribution_picture
+
     rng = np.random.default_rng(RNG_SEED)
     images = [rng.integers(0, 256, (6, 6, 3), dtype=np.uint8) for _ in range(2)]
     maps = [[rng.normal(size=(6, 6)) for _ in range(3)] for _ in range(2)]
     fig = attribution_grid(images, maps, ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"])
-    heatmaps = [trace for trace in fig.data if trace.type == "heatmap"]
-    photos = [trace for trace in fig.data if trace.type == "image"]
-    assert len(heatmaps) == len(photos) == 6
+    pictures = [trace for trace in fig.data if trace.type == "image"]
+    assert len(pictures) == 6
     step = 6 + 1  # cell and gap, in pixels of the mosaic
-    for index, (heat, photo) in enumerate(zip(heatmaps, photos)):
+    for index, picture in enumerate(pictures):
         row, col = divmod(index, 3)
-        assert (heat.x0, heat.y0, heat.dx, heat.dy) == (col * step, row * step, 1, 1) and (photo.x0, photo.y0) == (col * step, row * step)
-        np.testing.assert_allclose(heat.z, maps[row][col], rtol=1e-6)
-        assert heat.showscale is False and f"{['alexnet', 'vgg16', 'resnet18'][col]} · probe {'AB'[row]}" in heat.hovertemplate
+        assert (picture.x0, picture.y0) == (col * step, row * step)
+        expected = attribution_picture(images[row], maps[row][col], attribution_limits(maps[row][col], True, 99.0), True, 0.6)
+        np.testing.assert_array_equal(_decoded(picture.source), expected)
+    (cells,) = [t for t in fig.data if t.type == "heatmap"]
+    assert (cells.x0, cells.dx, cells.y0, cells.dy) == (2.5, step, 2.5, step) and cells.opacity == 0 and not cells.showscale
+    assert cells.text[1][2].startswith("resnet18 · probe B<br>colours span -") and "%{text}" in cells.hovertemplate
     assert list(fig.layout.xaxis.ticktext) == ["alexnet", "vgg16", "resnet18"] and list(fig.layout.yaxis.ticktext) == ["probe A", "probe B"]
     assert list(fig.layout.xaxis.tickvals) == [2.5, 9.5, 16.5] and fig.layout.yaxis.scaleanchor == "x"
+    alone = attribution_grid(images, maps, ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"], display=MapDisplay(view="map"))
+    np.testing.assert_array_equal(_decoded(alone.data[0].source), attribution_picture(images[0], maps[0][0], attribution_limits(maps[0][0], True, 99.0), True, 1.0, over_photo=False))
     with pytest.raises(ValueError, match="row 1 has 2 maps for 3 columns"):
         attribution_grid(images, [maps[0], maps[1][:2]], ["probe A", "probe B"], ["alexnet", "vgg16", "resnet18"])
+
+
+def test_a_picture_is_the_photo_where_the_map_is_zero_and_the_scale_s_end_where_it_saturates():
+    """Checked against the colour scale's stops directly: zero is transparent on the signed scale,
+    ±limit is its end colour laid over the photo at the opacity; a coarser map's cells are blocks."""
+    from depara_core.viz.validate import SIGNED_ATTRIBUTION_COLORSCALE, attribution_picture
+
+    photo = np.full((4, 4, 3), 100, np.uint8)
+    shown = np.array([[0.0, 5.0], [-5.0, 9.0]])  # coarser: each value covers 2 × 2 pixels
+    picture = attribution_picture(photo, shown, (-5.0, 5.0), True, 0.5)
+    assert (picture[:2, :2] == 100).all()  # zero: the photo itself
+    top = np.array([103, 0, 31], float)  # rgba(103,0,31,1): the scale's end, at opacity 0.5
+    bottom = np.array([5, 48, 97], float)
+    np.testing.assert_array_equal(picture[:2, 2:], np.broadcast_to(np.round(100 * 0.5 + top * 0.5), (2, 2, 3)))
+    np.testing.assert_array_equal(picture[2:, :2], np.broadcast_to(np.round(100 * 0.5 + bottom * 0.5), (2, 2, 3)))
+    np.testing.assert_array_equal(picture[2:, 2:], picture[:2, 2:])  # beyond the limit: saturated
+    quarter = attribution_picture(photo, np.array([[2.5]]), (-5.0, 5.0), True, 1.0)  # at the 0.75 stop: rgba(214,96,77,0.85)
+    np.testing.assert_array_equal(quarter[0, 0], np.round(100 * 0.15 + np.array([214, 96, 77]) * 0.85))
+    assert SIGNED_ATTRIBUTION_COLORSCALE[3] == [0.75, "rgba(214,96,77,0.85)"]
+
+
+@pytest.mark.skipif(not __import__("depara_core.session.report", fromlist=["x"]).static_export_available(), reason="needs kaleido with Chrome/Chromium")
+def test_a_picture_matches_what_plotly_js_draws_for_the_heatmap_over_the_photo():
+    """The independent check: plotly.js (through kaleido) draws the map as a heatmap over the photo;
+    the picture made here has the same colours, pixel block by pixel block."""
+    import plotly.io as pio
+
+    from depara_core.viz.display import MapDisplay
+    from depara_core.viz.validate import attribution_picture, attribution_traces
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    amap = rng.normal(size=(4, 4))
+    limits = (-1.5, 1.5)
+    fig = go.Figure(attribution_traces(photo, amap, MapDisplay(opacity=0.6), False, limits))
+    fig.update_layout(width=400, height=400, margin={"l": 0, "r": 0, "t": 0, "b": 0}, xaxis={"visible": False, "range": [-0.5, 3.5]},
+                      yaxis={"visible": False, "range": [3.5, -0.5]}, plot_bgcolor="white", paper_bgcolor="white")  # fmt: skip
+    from PIL import Image
+
+    drawn = np.asarray(Image.open(io.BytesIO(pio.to_image(fig, format="png", width=400, height=400, scale=1))).convert("RGB")).astype(int)
+    ours = attribution_picture(photo, amap, limits, True, 0.6).astype(int)
+    centres = drawn[50::100, 50::100]  # the middle of each 100 × 100 block
+    assert np.abs(centres - ours).max() <= 2
 
 
 # --------------------------------------------------------------------------- input checks and config
@@ -352,15 +408,18 @@ def test_display_views_draw_what_they_say():
     image = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
     amap = rng.normal(size=(6, 6))
     only = attribution_overlay(image, amap, display=MapDisplay(view="map"))
-    assert [t.type for t in only.data] == ["heatmap"] and only.data[0].opacity == 1.0
+    limits = (-np.percentile(np.abs(amap), 99.0), np.percentile(np.abs(amap), 99.0))
+    assert [t.type for t in only.data] == ["image", "heatmap"]
+    np.testing.assert_array_equal(_decoded(only.data[0].source), attribution_picture(image, amap, limits, True, 1.0, over_photo=False))  # no photo under it
     masked = attribution_overlay(image, amap, display=MapDisplay(view="masked", clip_percentile=100.0))
     assert [t.type for t in masked.data] == ["image"]
     expected = (image * np.clip(np.abs(amap) / np.abs(amap).max(), 0, 1)[..., None]).round().astype(np.uint8)
     np.testing.assert_array_equal(_decoded(masked.data[0].source), expected)  # sent as a PNG, losslessly
     smooth = attribution_overlay(image, amap, display=MapDisplay(view="map", smoothing=1.5, signed=False))
-    np.testing.assert_allclose(np.asarray(smooth.data[0].z), gaussian_filter(np.abs(amap), 1.5, mode="nearest"), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(smooth.data[1].z), gaussian_filter(np.abs(amap), 1.5, mode="nearest"), rtol=1e-5)
     blended = attribution_overlay(image, amap, display=MapDisplay(opacity=0.3))
-    assert [t.type for t in blended.data] == ["image", "heatmap"] and blended.data[1].opacity == 0.3
+    assert [t.type for t in blended.data] == ["image", "heatmap"]
+    np.testing.assert_array_equal(_decoded(blended.data[0].source), attribution_picture(image, amap, limits, True, 0.3))
 
 
 def test_one_colour_scale_across_the_grid():
@@ -369,10 +428,15 @@ def test_one_colour_scale_across_the_grid():
     img = np.zeros((4, 4, 3), np.uint8)
     maps = [[np.ones((4, 4)), 10 * np.ones((4, 4))]]
     own = attribution_grid([img], maps, ["p"], ["a", "b"], display=MapDisplay(clip_percentile=100.0))
-    assert [t.zmax for t in own.data if t.type == "heatmap"] == [1.0, 10.0]
+    (cells,) = [t for t in own.data if t.type == "heatmap"]  # each cell its own range: no colour bar
+    assert [t.split("colours span ")[1] for t in cells.text[0]] == ["-1 to 1", "-10 to 10"]
     shared = attribution_grid([img], maps, ["p"], ["a", "b"], display=MapDisplay(clip_percentile=100.0, shared_scale=True))
     heat = [t for t in shared.data if t.type == "heatmap"]
-    assert [(t.zmin, t.zmax) for t in heat] == [(-10.0, 10.0)] * 2 and [t.showscale for t in heat] == [True, False]
+    assert [t.split("colours span ")[1] for t in heat[0].text[0]] == ["-10 to 10"] * 2
+    bar = [t for t in heat if t.showscale]
+    assert len(bar) == 1 and (bar[0].zmin, bar[0].zmax) == (-10.0, 10.0) and bar[0].opacity == 0
+    pictures = [t for t in shared.data if t.type == "image"]
+    assert not np.array_equal(_decoded(pictures[0].source), _decoded(pictures[1].source))  # 1 and 10 on one scale: not alike
 
 
 @pytest.mark.parametrize("bad", [{"view": "xray"}, {"opacity": 1.5}, {"smoothing": -1}, {"clip_percentile": 0}])
@@ -426,8 +490,10 @@ def test_a_coarser_map_in_the_grid_is_stretched_over_its_own_cell():
     img = np.zeros((6, 6, 3), np.uint8)
     coarse = np.arange(9.0).reshape(3, 3)
     fig = attribution_grid([img, img], [[np.ones((6, 6)), np.ones((6, 6))], [np.ones((6, 6)), coarse]], ["p", "q"], ["a", "b"])
-    heat = [t for t in fig.data if t.type == "heatmap"][3]
-    assert (heat.x0, heat.dx, heat.y0, heat.dy) == (7 + 0.5, 2.0, 7 + 0.5, 2.0)  # pixels 7..12 of the mosaic, like the photo
+    cell = [t for t in fig.data if t.type == "image"][3]
+    picture = _decoded(cell.source)
+    assert (cell.x0, cell.y0) == (7, 7) and picture.shape == (6, 6, 3)  # pixels 7..12 of the mosaic, like the photo
+    assert (picture[::2, ::2] == picture[1::2, 1::2]).all()  # each value of the map covers 2 × 2 pixels
     assert fig.layout.xaxis.range[1] == 2 * 7 - 1 - 0.5 and fig.layout.yaxis.range[0] == 2 * 7 - 1 - 0.5
 
 
