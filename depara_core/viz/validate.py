@@ -301,6 +301,7 @@ def attribution_picture(photo: np.ndarray, shown: np.ndarray, limits: tuple[floa
     scale's RGBA stops, as plotly.js does), stretched over the photo cell by cell (a coarser map's
     cells are blocks of pixels) and laid over it at ``opacity``. A grid of these travels as small
     PNGs and costs the browser an image each, not a heatmap to colour."""
+    # by hand: plotly.colors.sample_colorscale drops the stops' alpha, which these scales need (clear at 0)
     positions, colours = _rgba_stops(SIGNED_ATTRIBUTION_COLORSCALE if signed else UNSIGNED_ATTRIBUTION_COLORSCALE)
     zmin, zmax = limits
     t = np.clip((np.asarray(shown, np.float64) - zmin) / ((zmax - zmin) or 1.0), 0.0, 1.0)
