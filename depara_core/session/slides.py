@@ -1,7 +1,7 @@
 """The few figures a group meeting needs, in presentation order: the task tree, the similarity
 matrix, the ranking of sources for the target, the comparison with measured transfer, the
-attribution maps chosen for showing and the layer charts. The app's presentation view shows them one per screen; the export bundle's summary
-is made of them.
+attribution maps chosen for showing and the layer charts. The app's presentation view shows them
+one per screen; the export bundle's summary is made of them.
 
 >>> from depara_core.session.workspace import demo_workspace
 >>> ws = demo_workspace()
