@@ -50,8 +50,8 @@ with ui.guard("controls"):
         wanted = {m: [ws.encoder(m)] for m in models}
     else:
         model = st.selectbox("Model", ws.names, **ui.bind_among("attr_model", ws.names, ws.names[0]))
-        offered = ws.computed_layers(model)
-        layers = st.multiselect("Layers", offered, **ui.bind_among("attr_layers", offered, list(offered[-4:])), format_func=lambda layer: ws.layer_label(model, layer))
+        computed = ws.computed_layers(model)
+        layers = st.multiselect("Layers", computed, **ui.bind_among("attr_layers", computed, list(computed[-4:])), format_func=lambda layer: ws.layer_label(model, layer))
         wanted = {model: layers} if layers else {}
     src = ui.maps_source(ws, method, wanted) if wanted else ws
     if src is not ws:
