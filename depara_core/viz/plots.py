@@ -625,15 +625,14 @@ def attribution_grid(
     gap = max(1, round(0.06 * max(height, width)))
     step_x, step_y = width + gap, height + gap
     display = display or MapDisplay(opacity=alpha, signed=signed, clip_percentile=clip_percentile)
-    limits = None
-    if display.shared_scale:
-        limits = display.limits(display.prepare(reduce_attribution(maps[r][c], *photos[r].shape[:2])) for r in range(rows) for c in range(cols))
+    shown = [[display.prepare(reduce_attribution(maps[r][c], *photos[r].shape[:2])) for c in range(cols)] for r in range(rows)]  # each map prepared once
+    limits = display.limits(m for row in shown for m in row) if display.shared_scale else None
     traces: list[dict] = []
     ranges = np.zeros((rows, cols, 2))
     for r in range(rows):
         for c in range(cols):
-            ranges[r, c] = limits or attribution_limits(display.prepare(reduce_attribution(maps[r][c], *photos[r].shape[:2])), display.signed, display.clip_percentile)
-            traces += attribution_traces(photos[r], maps[r][c], display, False, tuple(ranges[r, c]), offset=(c * step_x, r * step_y), hover=False)
+            ranges[r, c] = limits or attribution_limits(shown[r][c], display.signed, display.clip_percentile)
+            traces += attribution_traces(photos[r], maps[r][c], display, False, tuple(ranges[r, c]), offset=(c * step_x, r * step_y), hover=False, prepared=shown[r][c])
     centres_x, centres_y = [c * step_x + (width - 1) / 2 for c in range(cols)], [r * step_y + (height - 1) / 2 for r in range(rows)]
     where = [[f"{col_labels[c]} · {row_labels[r]}<br>colours span {ranges[r, c, 0]:.3g} to {ranges[r, c, 1]:.3g}" for c in range(cols)] for r in range(rows)]
     traces.append({"type": "heatmap", "z": np.zeros((rows, cols), np.float32), "x0": centres_x[0], "dx": step_x, "y0": centres_y[0], "dy": step_y, "text": where,

@@ -244,6 +244,7 @@ def attribution_traces(
     offset: tuple[float, float] = (0.0, 0.0),
     name: str = "",
     hover: bool = True,
+    prepared: np.ndarray | None = None,
 ) -> list[dict]:
     """The traces (plotly trace dicts, validated once by the figure that takes them) of one probe's
     picture as ``display`` (a :class:`~depara_core.viz.display.MapDisplay`) says: the map over the
@@ -251,11 +252,12 @@ def attribution_traces(
     its top-left pixel at ``offset`` (x, y) on the figure's one pair of axes; ``limits``: a colour
     range shared with other pictures. With ``hover`` (or ``showscale``), a transparent grid over
     the picture holds the map's values (block means beyond :data:`MAX_HOVER_CELLS` a side), for
-    hovering (``name`` says which picture it is) and for the colour bar."""
+    hovering (``name`` says which picture it is) and for the colour bar. ``prepared``: the map as
+    ``display`` prepares it, when the caller has it already."""
     photo = checked_image(image)
     height, width = photo.shape[:2]
     ox, oy = offset
-    shown = display.prepare(reduce_attribution(attribution, height, width))
+    shown = display.prepare(reduce_attribution(attribution, height, width)) if prepared is None else prepared
     zmin, zmax = limits or attribution_limits(shown, display.signed, display.clip_percentile)
     mh, mw = shown.shape
     if display.view == "masked":
